@@ -1,0 +1,97 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Versions are the ones this project's machines carry; see the README before changing them.
+let package = Package(
+    name: "paddock",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "paddock", targets: ["paddock"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "paddock",
+            dependencies: ["PaddockCommands"]
+        ),
+        .target(
+            name: "PaddockCommands",
+            dependencies: [
+                "PaddockCore", "PaddockEngine", "PaddockGateway", "PaddockWorkspace",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Pure values and functions: config, policy, plans, the rendered Dockerfile. No processes, no engine.
+        .target(
+            name: "PaddockCore",
+            dependencies: [
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The container engine and the process runner behind protocols, with their real implementations.
+        .target(
+            name: "PaddockEngine",
+            dependencies: [
+                "PaddockCore",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The egress gateway: the sandbox's only way out.
+        .target(
+            name: "PaddockGateway",
+            dependencies: [
+                "PaddockCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSOCKS", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Where the agent's work lives: mount mode protections and per-session git clones.
+        .target(
+            name: "PaddockWorkspace",
+            dependencies: [
+                "PaddockCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PaddockTestSupport",
+            dependencies: ["PaddockCore", "PaddockEngine"]
+        ),
+        .testTarget(name: "PaddockCoreTests", dependencies: ["PaddockCore", "PaddockTestSupport"]),
+        .testTarget(name: "PaddockEngineTests", dependencies: ["PaddockEngine", "PaddockTestSupport"]),
+        .testTarget(
+            name: "PaddockGatewayTests",
+            dependencies: [
+                "PaddockGateway", "PaddockTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(name: "PaddockWorkspaceTests", dependencies: ["PaddockWorkspace", "PaddockTestSupport"]),
+        .testTarget(
+            name: "PaddockIntegrationTests",
+            dependencies: ["PaddockCore", "PaddockEngine", "PaddockTestSupport"]
+        ),
+    ]
+)

@@ -1,0 +1,12 @@
+import ArgumentParser
+import PaddockCore
+
+extension Paddock {
+    struct Version: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print paddock's version.")
+
+        func run() async throws {
+            print("paddock \(PaddockVersion.current)")
+        }
+    }
+}

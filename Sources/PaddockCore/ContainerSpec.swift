@@ -1,0 +1,97 @@
+import Foundation
+
+/// One thing made visible inside the sandbox.
+public struct Mount: Equatable, Hashable, Sendable, Codable {
+    public enum Kind: String, Equatable, Hashable, Sendable, Codable {
+        /// A host path.
+        case bind
+        /// An engine-managed named volume (the agent's home).
+        case volume
+    }
+
+    public var kind: Kind
+    /// Host path for `.bind`, volume name for `.volume`.
+    public var source: String
+    /// Absolute path inside the sandbox.
+    public var target: String
+    public var readOnly: Bool
+
+    public init(kind: Kind = .bind, source: String, target: String, readOnly: Bool) {
+        self.kind = kind
+        self.source = source
+        self.target = target
+        self.readOnly = readOnly
+    }
+
+    public static func bind(_ source: String, at target: String, readOnly: Bool) -> Mount {
+        Mount(kind: .bind, source: source, target: target, readOnly: readOnly)
+    }
+
+    public static func volume(_ name: String, at target: String) -> Mount {
+        Mount(kind: .volume, source: name, target: target, readOnly: false)
+    }
+}
+
+/// How the sandbox reaches the network.
+public enum NetworkMode: Equatable, Sendable, Codable {
+    /// No interface but `lo`: no route, no resolver, no IPv6.
+    case none
+}
+
+/// Everything an engine needs to start one sandbox: a plain value, rendered to argv by each engine adapter.
+public struct ContainerSpec: Equatable, Sendable {
+    public var name: String
+    public var image: String
+    public var labels: [String: String]
+    public var user: (uid: UInt32, gid: UInt32)
+    public var workingDirectory: String
+    public var mounts: [Mount]
+    /// Variables set explicitly inside the sandbox.
+    public var environment: [String: String]
+    /// Host variables whose values pass through unchanged (their values never appear in argv).
+    public var passthroughEnvironment: [String]
+    public var network: NetworkMode
+    public var cpus: Double?
+    /// Bytes.
+    public var memory: UInt64?
+    public var pidsLimit: Int
+    public var interactive: Bool
+    public var tty: Bool
+    public var command: [String]
+    public var hostname: String
+
+    public init(
+        name: String, image: String, labels: [String: String] = [:], user: (uid: UInt32, gid: UInt32),
+        workingDirectory: String = "/workspace", mounts: [Mount] = [], environment: [String: String] = [:],
+        passthroughEnvironment: [String] = [], network: NetworkMode = .none, cpus: Double? = nil,
+        memory: UInt64? = nil, pidsLimit: Int = 4096, interactive: Bool = true, tty: Bool = false,
+        command: [String], hostname: String = "paddock"
+    ) {
+        self.name = name
+        self.image = image
+        self.labels = labels
+        self.user = user
+        self.workingDirectory = workingDirectory
+        self.mounts = mounts
+        self.environment = environment
+        self.passthroughEnvironment = passthroughEnvironment
+        self.network = network
+        self.cpus = cpus
+        self.memory = memory
+        self.pidsLimit = pidsLimit
+        self.interactive = interactive
+        self.tty = tty
+        self.command = command
+        self.hostname = hostname
+    }
+
+    public static func == (lhs: ContainerSpec, rhs: ContainerSpec) -> Bool {
+        lhs.name == rhs.name && lhs.image == rhs.image && lhs.labels == rhs.labels && lhs.user.uid == rhs.user.uid
+            && lhs.user.gid == rhs.user.gid && lhs.workingDirectory == rhs.workingDirectory
+            && lhs.mounts == rhs.mounts && lhs.environment == rhs.environment
+            && lhs.passthroughEnvironment == rhs.passthroughEnvironment && lhs.network == rhs.network
+            && lhs.cpus == rhs.cpus && lhs.memory == rhs.memory && lhs.pidsLimit == rhs.pidsLimit
+            && lhs.interactive == rhs.interactive && lhs.tty == rhs.tty && lhs.command == rhs.command
+            && lhs.hostname == rhs.hostname
+    }
+}

@@ -1,0 +1,1 @@
+// The egress gateway lands here (issue 3).

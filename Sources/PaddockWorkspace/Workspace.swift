@@ -1,0 +1,1 @@
+// Mount-mode protections and per-session clones land here (issue 4).
