@@ -88,7 +88,9 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
-        .testTarget(name: "PaddockWorkspaceTests", dependencies: ["PaddockWorkspace", "PaddockTestSupport"]),
+        .testTarget(
+            name: "PaddockWorkspaceTests", dependencies: ["PaddockWorkspace", "PaddockEngine", "PaddockTestSupport"]
+        ),
         .testTarget(
             name: "PaddockIntegrationTests",
             dependencies: ["PaddockCore", "PaddockEngine", "PaddockTestSupport"]
