@@ -1,4 +1,4 @@
 import PaddockCommands
 
 // The whole command tree lives in PaddockCommands; this target only starts it.
-await Paddock.main()
+await Paddock.launch()

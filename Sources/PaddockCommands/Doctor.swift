@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import PaddockCore
+
+extension Paddock {
+    struct Doctor: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the engine, image, configuration, trust and disk; say how to fix each problem.",
+            discussion: "Exits 1 when a check fails.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Flag(name: .long, help: "Print JSON instead of a list.")
+        var json = false
+
+        struct Check: Codable, Equatable {
+            enum Status: String, Codable { case ok, warning, failed }
+            var name: String
+            var status: Status
+            var detail: String
+            var fix: String?
+        }
+
+        func run() async throws {
+            let context = AppContext.live(global)
+            var checks: [Check] = []
+
+            var engineReachable = false
+            do {
+                let info = try await context.engine.info()
+                engineReachable = true
+                checks.append(
+                    Check(
+                        name: "engine", status: .ok,
+                        detail: "\(info.flavor) \(info.serverVersion) via `\(context.engine.name)` (\(info.operatingSystem))"))
+            } catch {
+                checks.append(
+                    Check(
+                        name: "engine", status: .failed, detail: "\(context.engine.name) is not reachable",
+                        fix: "Install Docker (or Podman's docker CLI) and start it, e.g. `sudo systemctl start docker` or open Docker Desktop, Colima or OrbStack."))
+            }
+
+            let project = context.projectRoot
+            var config: PaddockConfig?
+            do {
+                if try ConfigLoader.layer(at: context.paths.globalConfigFile) != nil {
+                    checks.append(Check(name: "global config", status: .ok, detail: context.paths.globalConfigFile))
+                } else {
+                    checks.append(Check(name: "global config", status: .ok, detail: "none (\(context.paths.globalConfigFile))"))
+                }
+                let projectFile = context.configLoader.projectFile(forProject: project)
+                if let layer = try ConfigLoader.layer(at: projectFile) {
+                    switch try context.configLoader.trust.status(file: projectFile, content: layer.text) {
+                    case .trusted:
+                        checks.append(Check(name: "project config", status: .ok, detail: "\(projectFile), trusted"))
+                    case .neverTrusted, .changed:
+                        checks.append(
+                            Check(
+                                name: "project config", status: .warning, detail: "\(projectFile) is not trusted in its current form",
+                                fix: "Review it, then run `paddock trust`."))
+                    }
+                } else {
+                    checks.append(Check(name: "project config", status: .ok, detail: "none (\(projectFile))"))
+                }
+                config = try context.configLoader.load(projectRoot: project, flags: PaddockConfig()).effective
+            } catch let error as PaddockError {
+                if case .untrustedProjectConfig = error {
+                    config = try? context.configLoader.load(projectRoot: "/nonexistent-project", flags: PaddockConfig()).effective
+                } else {
+                    checks.append(Check(name: "config", status: .failed, detail: error.description, fix: "Fix the file named above."))
+                }
+            }
+
+            if engineReachable, let config {
+                do {
+                    let profile = try AgentProfile.named(config.agent ?? AgentProfile.claude.name)
+                    let recipe = try ImageBuilder(context: context).recipe(for: config, profile: profile)
+                    let label = try await context.engine.imageLabel(recipe.tag, label: ImageRecipe.contextLabel)
+                    if label == recipe.contextHash {
+                        checks.append(Check(name: "image", status: .ok, detail: "\(recipe.tag) is built and current"))
+                    } else {
+                        checks.append(
+                            Check(
+                                name: "image", status: .warning, detail: "\(recipe.tag) is not built yet",
+                                fix: "`paddock image build`, or just `paddock run`, which builds it."))
+                    }
+                } catch {
+                    checks.append(Check(name: "image", status: .failed, detail: "\(error)", fix: "Fix the configuration named above."))
+                }
+            }
+
+            let stateDirectory = context.paths.stateDirectory
+            let probe = FileManager.default.fileExists(atPath: stateDirectory) ? stateDirectory : context.paths.home
+            if let attributes = try? FileManager.default.attributesOfFileSystem(forPath: probe),
+                let free = (attributes[.systemFreeSize] as? NSNumber)?.uint64Value
+            {
+                let gib = Double(free) / 1_073_741_824
+                let detail = String(format: "%.1f GiB free at %@", gib, probe)
+                checks.append(
+                    gib < 2
+                        ? Check(name: "disk", status: .warning, detail: detail, fix: "Free some space; images and clones need a few GiB.")
+                        : Check(name: "disk", status: .ok, detail: detail))
+            }
+
+            if json {
+                print(OutputRenderer.json(checks))
+            } else {
+                for check in checks {
+                    let mark = check.status == .ok ? "ok  " : (check.status == .warning ? "warn" : "FAIL")
+                    print("\(mark)  \(check.name): \(check.detail)")
+                    if let fix = check.fix { print("      fix: \(fix)") }
+                }
+            }
+            if checks.contains(where: { $0.status == .failed }) { throw ExitCode(1) }
+        }
+    }
+}

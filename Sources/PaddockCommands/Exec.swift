@@ -1,0 +1,32 @@
+import ArgumentParser
+import PaddockCore
+
+extension Paddock {
+    struct Exec: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a command inside a running session's sandbox, as the agent's user.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The session id (or a unique prefix of it), as `paddock ps` shows it.")
+        var session: String
+
+        @Argument(parsing: .postTerminator, help: "The command to run (after --).")
+        var command: [String] = []
+
+        func validate() throws {
+            if command.isEmpty { throw ValidationError("Give the command after --, for example `paddock exec \(session) -- bash`.") }
+        }
+
+        func run() async throws {
+            let context = AppContext.live(global)
+            let running = try await context.engine.containers(all: false)
+            let container = try SessionLookup.container(matching: session, in: running)
+            let user = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
+            let code = try await context.engine.exec(
+                container: container.name, user: "\(user.uid):\(user.gid)", command: command,
+                tty: context.stdinIsTerminal && context.stdoutIsTerminal)
+            throw ExitCode(code)
+        }
+    }
+}

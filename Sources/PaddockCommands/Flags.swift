@@ -1,0 +1,70 @@
+import ArgumentParser
+import PaddockCore
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Flag(name: .long, help: "Show detailed logs on stderr (also PADDOCK_DEBUG=1).")
+    var debug = false
+}
+
+/// The session layer of configuration: flags that override the global and project files.
+struct SessionOptions: ParsableArguments {
+    @Option(name: .long, help: "The agent to run: claude (default), codex, gemini or shell.")
+    var agent: String?
+
+    @Option(name: .long, help: ArgumentHelp("An extra host path to show read-only (add :rw for read-write).", valueName: "path[:target][:rw]"))
+    var mount: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("A host environment variable to pass through.", valueName: "name"))
+    var env: [String] = []
+
+    @Option(name: .long, help: "CPU limit, for example 2 or 1.5.")
+    var cpus: Double?
+
+    @Option(name: .long, help: "Memory limit, for example 4g or 512m.")
+    var memory: String?
+
+    @Option(name: .long, help: "Process limit inside the sandbox.")
+    var pids: Int?
+
+    @Flag(name: .long, help: "Mount paths paddock refuses by default (the home folder, ~/.ssh, engine sockets, …). Dangerous.")
+    var allowDangerousMounts = false
+
+    func validate() throws {
+        if let cpus, cpus <= 0 { throw ValidationError("--cpus must be a positive number.") }
+        if let pids, pids <= 0 { throw ValidationError("--pids must be a positive number.") }
+        if let memory, ByteSize.parse(memory) == nil {
+            throw ValidationError("--memory takes a size such as 4g or 512m, not \(memory).")
+        }
+        for name in env where !EnvironmentName.isValid(name) {
+            throw ValidationError("--env takes a variable name, not \(name).")
+        }
+        for spec in mount { _ = try Self.parseMount(spec) }
+    }
+
+    /// `path`, `path:rw`, `path:/target` or `path:/target:rw`.
+    static func parseMount(_ spec: String) throws -> MountConfig {
+        var parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var readWrite = false
+        if parts.count > 1, parts.last == "rw" || parts.last == "ro" {
+            readWrite = parts.removeLast() == "rw"
+        }
+        guard let path = parts.first, !path.isEmpty, parts.count <= 2 else {
+            throw ValidationError("--mount takes path[:target][:rw], not \(spec).")
+        }
+        let target = parts.count == 2 ? parts[1] : nil
+        if let target, !target.hasPrefix("/") {
+            throw ValidationError("--mount target \(target) must be an absolute path inside the sandbox.")
+        }
+        return MountConfig(path: path, target: target, readWrite: readWrite)
+    }
+
+    var configLayer: PaddockConfig {
+        var layer = PaddockConfig()
+        layer.agent = agent
+        layer.mounts = mount.compactMap { try? Self.parseMount($0) }
+        layer.env = env
+        layer.resources = ResourceConfig(cpus: cpus, memory: memory.flatMap(ByteSize.parse), pids: pids)
+        return layer
+    }
+}

@@ -1,0 +1,25 @@
+import ArgumentParser
+import PaddockCore
+
+extension Paddock.ImageCommand {
+    struct ImageLs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List sandbox images.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Flag(name: .long, help: "Print JSON instead of a table.")
+        var json = false
+
+        func run() async throws {
+            let context = AppContext.live(global)
+            let images = try await context.engine.images(withLabel: ImageRecipe.contextLabel)
+            if json {
+                print(OutputRenderer.json(images))
+            } else {
+                print(
+                    OutputRenderer.table(
+                        headers: ["IMAGE", "CREATED", "SIZE"], rows: images.map { [$0.reference, $0.created, $0.size] }))
+            }
+        }
+    }
+}

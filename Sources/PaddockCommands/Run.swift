@@ -1,0 +1,24 @@
+import ArgumentParser
+import PaddockCore
+
+extension Paddock {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start the agent in a sandbox on this project (the default command).",
+            discussion: "Arguments after -- go to the agent: `paddock run -- -c` continues Claude's last conversation; with --agent shell they are the command to run.")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var session: SessionOptions
+
+        @Argument(parsing: .postTerminator, help: "Arguments for the agent (after --).")
+        var agentArguments: [String] = []
+
+        func run() async throws {
+            let context = AppContext.live(global)
+            let code = try await SessionLauncher(
+                context: context, options: session, commandOverride: nil, userArguments: agentArguments
+            ).launch()
+            throw ExitCode(code)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import PaddockCore
+import PaddockEngine
+
+/// Starts one session: config, trust, image, plan, run, teardown. Returns the agent's exit code.
+struct SessionLauncher {
+    var context: AppContext
+    var options: SessionOptions
+    /// Replaces the agent's command (for `paddock shell`).
+    var commandOverride: [String]?
+    var userArguments: [String]
+
+    func launch() async throws -> Int32 {
+        let project = context.projectRoot
+        let loaded = try await loadTrustedConfig(project: project)
+        let config = loaded.effective
+        let profile = try AgentProfile.named(config.agent ?? AgentProfile.claude.name)
+
+        // Independent engine calls run side by side: start-up overhead is measured against a bare `docker run`.
+        let builder = ImageBuilder(context: context)
+        let recipe = try builder.recipe(for: config, profile: profile)
+        async let imageReady = builder.ensure(recipe)
+        async let orphans = OrphanReport(context: context).find()
+        _ = try await imageReady
+        OrphanReport(context: context).warn(about: (try? await orphans) ?? [])
+
+        let id = SessionID.make()
+        var record = SessionRecord(
+            id: id, container: ProjectNaming.containerName(project: project, session: id), project: project,
+            agent: profile.name, image: recipe.tag, launcherPID: HostProcess.currentPID, startedAt: Date())
+        var effectiveProfile = profile
+        if let commandOverride {
+            effectiveProfile.command = commandOverride
+            effectiveProfile.defaultArguments = []
+        }
+        let request = SessionRequest(
+            sessionID: id, projectRoot: project, hostHome: context.paths.home, hostUID: context.hostUID,
+            hostGID: context.hostGID, launcherPID: HostProcess.currentPID,
+            launcherStart: HostProcess.startToken(pid: HostProcess.currentPID), config: config,
+            profile: effectiveProfile, userArguments: userArguments,
+            stdinIsTerminal: context.stdinIsTerminal && context.stdoutIsTerminal,
+            allowDangerousMounts: options.allowDangerousMounts, imageTag: recipe.tag,
+            hostEnvironment: context.environment, paths: context.paths)
+        let spec = try SessionPlanner.plan(request) { FileManager.default.fileExists(atPath: $0) }
+        try record.write(paths: context.paths)
+        context.logger.debug("starting session", metadata: ["session": "\(id)", "container": "\(spec.name)"])
+
+        let teardown = Teardown(engine: context.engine, container: spec.name)
+        let trap = SignalTrap { signal in teardown.signalled(signal) }
+        defer { trap.cancel() }
+        let status = try await context.engine.run(spec)
+        let exitCode = await teardown.finish(status: status)
+        record.endedAt = Date()
+        record.exitCode = exitCode
+        try? record.write(paths: context.paths)
+        return exitCode
+    }
+
+    /// Applies the project file only when trusted; an interactive user may approve it on the spot.
+    func loadTrustedConfig(project: String) async throws -> LoadedConfig {
+        let loader = context.configLoader
+        do {
+            return try loader.load(projectRoot: project, flags: options.configLayer)
+        } catch PaddockError.untrustedProjectConfig(let file, let diff) {
+            guard context.stdinIsTerminal, context.stderrIsTerminal else {
+                throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
+            }
+            context.say("\(file) is new or changed since you last trusted it. The agent can edit this file.\n\(diff)")
+            FileHandle.standardError.write(Data("Trust this version and continue? [y/N] ".utf8))
+            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
+            }
+            let content = try String(contentsOfFile: file, encoding: .utf8)
+            try loader.trust.trust(file: file, content: content)
+            return try loader.load(projectRoot: project, flags: options.configLayer)
+        }
+    }
+}
+
+/// Removes the container when the launcher is told to stop, and turns that into the launcher's exit code.
+final class Teardown: @unchecked Sendable {
+    private let engine: any ContainerEngine
+    private let container: String
+    private let lock = NSLock()
+    private var receivedSignal: Int32?
+    private var removal: Task<Void, Never>?
+
+    init(engine: any ContainerEngine, container: String) {
+        self.engine = engine
+        self.container = container
+    }
+
+    func signalled(_ signal: Int32) {
+        lock.withLock {
+            if receivedSignal == nil { receivedSignal = signal }
+            guard removal == nil else { return }
+            let engine = self.engine
+            let container = self.container
+            // Removing the container ends the attached client, so `run` returns and the launcher exits normally.
+            removal = Task { try? await engine.remove(containers: [container]) }
+        }
+    }
+
+    /// The exit code for the launcher: the agent's, or 128+N when a signal N stopped the session.
+    func finish(status: Int32) async -> Int32 {
+        let (signal, task) = lock.withLock { (receivedSignal, removal) }
+        await task?.value
+        if let signal { return 128 + signal }
+        return status
+    }
+}

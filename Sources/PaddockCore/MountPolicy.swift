@@ -1,0 +1,78 @@
+import Foundation
+
+/// Decides which host paths may be shown to the sandbox. A path is refused when it is, contains, or lies inside
+/// something that hands the agent the machine: the home itself, `/`, credentials, an engine socket, or paddock's
+/// own config and state (where trust records live).
+public struct MountPolicy: Sendable {
+    public var home: String
+    public var paddockPaths: PaddockPaths
+
+    public init(home: String, paddockPaths: PaddockPaths) {
+        self.home = ((home as NSString).standardizingPath as NSString).resolvingSymlinksInPath
+        var resolved = paddockPaths
+        resolved.configDirectory = (paddockPaths.configDirectory as NSString).resolvingSymlinksInPath
+        resolved.stateDirectory = (paddockPaths.stateDirectory as NSString).resolvingSymlinksInPath
+        self.paddockPaths = resolved
+    }
+
+    /// Credential folders under the home, relative to it.
+    public static let secretHomePaths = [
+        ".ssh", ".aws", ".gnupg", ".config/gcloud", ".kube", ".docker", ".azure", ".netrc", ".git-credentials",
+        ".config/gh", ".npmrc", ".pypirc", ".local/share/containers", ".config/containers",
+    ]
+
+    /// Engine sockets and their usual folders.
+    public static let socketPaths = [
+        "/var/run/docker.sock", "/run/docker.sock", "/var/run/podman", "/run/podman", "/run/containerd",
+        "/var/run/containerd", "/run/user",
+    ]
+
+    /// Why `path` must not be mounted, or nil when it may be.
+    public func refusal(for rawPath: String) -> String? {
+        let path = (rawPath as NSString).standardizingPath
+        if path == "/" { return "it is the whole file system" }
+        if path == home { return "it is your home folder, with every credential in it" }
+        if isInside(home, path) {
+            return "it contains your home folder, with every credential in it"
+        }
+        for secret in Self.secretHomePaths {
+            let secretPath = home + "/" + secret
+            if path == secretPath || isInside(path, secretPath) { return "it holds credentials (~/\(secret))" }
+            if isInside(secretPath, path) { return "it contains credentials (~/\(secret))" }
+        }
+        for own in [paddockPaths.configDirectory, paddockPaths.stateDirectory] {
+            if path == own || isInside(path, own) || isInside(own, path) {
+                return "it holds paddock's own configuration or state, which decides what the sandbox may do"
+            }
+        }
+        for socket in Self.socketPaths {
+            if path == socket || isInside(path, socket) || isInside(socket, path) {
+                return "it gives control of a container engine, which is control of the host"
+            }
+        }
+        if path.hasSuffix(".sock") || path.hasSuffix("/docker.sock") || (path as NSString).lastPathComponent.contains("docker.sock") {
+            return "it looks like an engine socket, which is control of the host"
+        }
+        return nil
+    }
+
+    /// Is `inner` strictly inside `outer`?
+    func isInside(_ inner: String, _ outer: String) -> Bool {
+        let prefix = outer.hasSuffix("/") ? outer : outer + "/"
+        return inner.hasPrefix(prefix)
+    }
+
+    /// Expands `~` and resolves against the project, then follows symlinks, so a link cannot smuggle a
+    /// secret past the check.
+    public static func resolve(_ path: String, home: String, relativeTo base: String) -> String {
+        var expanded = path
+        if expanded == "~" {
+            expanded = home
+        } else if expanded.hasPrefix("~/") {
+            expanded = home + expanded.dropFirst(1)
+        } else if !expanded.hasPrefix("/") {
+            expanded = base + "/" + expanded
+        }
+        return ((expanded as NSString).standardizingPath as NSString).resolvingSymlinksInPath
+    }
+}

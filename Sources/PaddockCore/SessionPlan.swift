@@ -1,0 +1,163 @@
+import Foundation
+
+/// Everything known about the host and the user's request when a session starts.
+public struct SessionRequest: Sendable {
+    public var sessionID: SessionID
+    /// The project as the user sees it (labels, naming, the home volume).
+    public var projectRoot: String
+    /// What appears at /workspace: the project itself, or a session clone.
+    public var workspaceSource: String
+    public var hostHome: String
+    public var hostUID: UInt32
+    public var hostGID: UInt32
+    public var launcherPID: Int32
+    /// Distinguishes this launcher from a later process that reuses its pid.
+    public var launcherStart: String
+    public var config: PaddockConfig
+    public var profile: AgentProfile
+    public var userArguments: [String]
+    public var stdinIsTerminal: Bool
+    public var allowDangerousMounts: Bool
+    public var imageTag: String
+    public var hostEnvironment: [String: String]
+    /// Mounts other parts of paddock add (git protections, clone objects, the gateway socket).
+    public var additionalMounts: [Mount]
+    public var additionalEnvironment: [String: String]
+    public var paths: PaddockPaths
+
+    public init(
+        sessionID: SessionID, projectRoot: String, workspaceSource: String? = nil, hostHome: String, hostUID: UInt32,
+        hostGID: UInt32, launcherPID: Int32, launcherStart: String = "", config: PaddockConfig, profile: AgentProfile,
+        userArguments: [String] = [], stdinIsTerminal: Bool = false, allowDangerousMounts: Bool = false,
+        imageTag: String, hostEnvironment: [String: String] = [:], additionalMounts: [Mount] = [],
+        additionalEnvironment: [String: String] = [:], paths: PaddockPaths
+    ) {
+        self.sessionID = sessionID
+        self.projectRoot = projectRoot
+        self.workspaceSource = workspaceSource ?? projectRoot
+        self.hostHome = hostHome
+        self.hostUID = hostUID
+        self.hostGID = hostGID
+        self.launcherPID = launcherPID
+        self.launcherStart = launcherStart
+        self.config = config
+        self.profile = profile
+        self.userArguments = userArguments
+        self.stdinIsTerminal = stdinIsTerminal
+        self.allowDangerousMounts = allowDangerousMounts
+        self.imageTag = imageTag
+        self.hostEnvironment = hostEnvironment
+        self.additionalMounts = additionalMounts
+        self.additionalEnvironment = additionalEnvironment
+        self.paths = paths
+    }
+}
+
+/// Labels paddock puts on everything it starts, so `ps`, `stop` and `clean` find their own and nothing else.
+public enum SessionLabels {
+    public static let session = "paddock.session"
+    public static let project = "paddock.project"
+    public static let launcherPID = "paddock.launcher-pid"
+    public static let launcherStart = "paddock.launcher-start"
+    public static let agent = "paddock.agent"
+    public static let homeVolume = "paddock.home-volume"
+}
+
+public enum SessionPlanner {
+    public static let defaultPidsLimit = 4096
+
+    /// The hardened container for one session. Pure: every check that can fail happens here, before anything runs.
+    /// `fileExists` answers for host paths (read-only host files are mounted only when present).
+    public static func plan(_ request: SessionRequest, fileExists: (String) -> Bool) throws -> ContainerSpec {
+        let policy = MountPolicy(home: request.hostHome, paddockPaths: request.paths)
+        let user = ImageRecipe.sandboxUser(hostUID: request.hostUID, hostGID: request.hostGID)
+        let home = ImageRecipe.home
+
+        func checked(_ path: String) throws -> String {
+            if !request.allowDangerousMounts, let reason = policy.refusal(for: path) {
+                throw PaddockError.dangerousMount(path: path, reason: reason)
+            }
+            return path
+        }
+
+        var mounts: [Mount] = [
+            .bind(try checked(request.workspaceSource), at: ImageRecipe.workspace, readOnly: false),
+            .volume(ProjectNaming.homeVolume(project: request.projectRoot, uid: user.uid), at: home),
+        ]
+        // The user's own instructions and settings, readable but not changeable by the agent.
+        for relative in request.profile.readOnlyHostFiles {
+            let hostPath = request.hostHome + "/" + relative
+            guard fileExists(hostPath) else { continue }
+            let resolved = MountPolicy.resolve(hostPath, home: request.hostHome, relativeTo: request.hostHome)
+            mounts.append(.bind(try checked(resolved), at: home + "/" + relative, readOnly: true))
+        }
+        for extra in request.config.mounts {
+            let resolved = MountPolicy.resolve(extra.path, home: request.hostHome, relativeTo: request.projectRoot)
+            guard fileExists(resolved) else {
+                throw PaddockError.invalidArgument(
+                    "The mount \(extra.path) does not exist on this machine (resolved to \(resolved)). Create it or remove it from `mounts`.")
+            }
+            let target = extra.target ?? "/mnt/" + (resolved as NSString).lastPathComponent
+            try validateTarget(target)
+            mounts.append(.bind(try checked(resolved), at: target, readOnly: !extra.readWrite))
+        }
+        mounts += request.additionalMounts
+        for mount in mounts where mount.kind == .bind {
+            try validateHostPath(mount.source)
+        }
+
+        var environment = request.profile.environment
+        for (name, value) in request.additionalEnvironment { environment[name] = value }
+        // Values stay in the launcher's environment: argv carries only names, so `ps` on the host shows no secret.
+        var passthrough: [String] = []
+        for name in (request.profile.credentialVariables + request.config.env).mergedUnique([])
+        where request.hostEnvironment[name] != nil && environment[name] == nil {
+            passthrough.append(name)
+        }
+        if request.stdinIsTerminal, request.hostEnvironment["TERM"] != nil, !passthrough.contains("TERM") {
+            passthrough.append("TERM")
+        }
+
+        return ContainerSpec(
+            name: ProjectNaming.containerName(project: request.projectRoot, session: request.sessionID),
+            image: request.imageTag,
+            labels: [
+                SessionLabels.session: request.sessionID.rawValue,
+                SessionLabels.project: request.projectRoot,
+                SessionLabels.launcherPID: String(request.launcherPID),
+                SessionLabels.launcherStart: request.launcherStart,
+                SessionLabels.agent: request.profile.name,
+                SessionLabels.homeVolume: ProjectNaming.homeVolume(project: request.projectRoot, uid: user.uid),
+            ],
+            user: user,
+            workingDirectory: ImageRecipe.workspace,
+            mounts: mounts,
+            environment: environment,
+            passthroughEnvironment: passthrough,
+            network: .none,
+            cpus: request.config.resources.cpus,
+            memory: request.config.resources.memory,
+            pidsLimit: request.config.resources.pids ?? defaultPidsLimit,
+            interactive: true,
+            tty: request.stdinIsTerminal,
+            command: request.profile.argv(userArguments: request.userArguments))
+    }
+
+    static func validateTarget(_ target: String) throws {
+        let standardized = (target as NSString).standardizingPath
+        guard target.hasPrefix("/"), standardized != "/", !target.split(separator: "/").contains(".."),
+            ![ImageRecipe.workspace, ImageRecipe.home].contains(standardized)
+        else {
+            throw PaddockError.invalidArgument(
+                "Mount target \(target) is not allowed: use an absolute path other than /, /workspace and the agent's home.")
+        }
+        try validateHostPath(target)
+    }
+
+    /// Newlines or NULs in a path would corrupt the engine's mount syntax.
+    static func validateHostPath(_ path: String) throws {
+        if path.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\0" }) {
+            throw PaddockError.invalidArgument("The path \(path.debugDescription) contains a line break; rename it to mount it.")
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import PaddockCore
+
+/// The Docker CLI adapter. Also drives Podman's Docker-compatible CLI when `executable` is `podman`.
+public struct DockerEngine: ContainerEngine {
+    public let executable: String
+    public let runner: any ProcessRunner
+
+    public init(executable: String = "docker", runner: any ProcessRunner) {
+        self.executable = executable
+        self.runner = runner
+    }
+
+    public var name: String { (executable as NSString).lastPathComponent }
+
+    // MARK: argv, as pure functions tests can assert
+
+    /// `docker run …` for a session. Every hardening flag here is a security property with a unit test.
+    public static func runArguments(_ spec: ContainerSpec) -> [String] {
+        var arguments = ["run", "--rm", "--name", spec.name, "--hostname", spec.hostname]
+        for key in spec.labels.keys.sorted() {
+            arguments += ["--label", "\(key)=\(spec.labels[key] ?? "")"]
+        }
+        if spec.interactive { arguments.append("--interactive") }
+        if spec.tty { arguments.append("--tty") }
+        switch spec.network {
+        case .none: arguments += ["--network", "none"]
+        }
+        arguments += [
+            "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges",
+            "--user", "\(spec.user.uid):\(spec.user.gid)",
+            "--init",
+            "--pids-limit", String(spec.pidsLimit),
+        ]
+        if let memory = spec.memory { arguments += ["--memory", String(memory)] }
+        if let cpus = spec.cpus { arguments += ["--cpus", String(cpus)] }
+        for mount in spec.mounts {
+            arguments += ["--mount", mountArgument(mount)]
+        }
+        for key in spec.environment.keys.sorted() {
+            arguments += ["--env", "\(key)=\(spec.environment[key] ?? "")"]
+        }
+        for name in spec.passthroughEnvironment {
+            // Name only: the value comes from this process's environment, never from argv.
+            arguments += ["--env", name]
+        }
+        arguments += ["--workdir", spec.workingDirectory, "--", spec.image]
+        arguments += spec.command
+        return arguments
+    }
+
+    /// One `--mount` value. Docker reads it as CSV, so a field holding a comma or quote is quoted.
+    public static func mountArgument(_ mount: Mount) -> String {
+        var fields = ["type=\(mount.kind == .bind ? "bind" : "volume")", "src=\(mount.source)", "dst=\(mount.target)"]
+        if mount.readOnly { fields.append("readonly") }
+        return fields.map { field in
+            field.contains(",") || field.contains("\"") ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+        }.joined(separator: ",")
+    }
+
+    public static func buildArguments(_ request: ImageBuildRequest) -> [String] {
+        var arguments = ["build", "--tag", request.tag, "--file", request.contextDirectory + "/Dockerfile"]
+        for key in request.labels.keys.sorted() {
+            arguments += ["--label", "\(key)=\(request.labels[key] ?? "")"]
+        }
+        if request.noCache { arguments.append("--no-cache") }
+        if request.pull { arguments.append("--pull") }
+        arguments.append(request.contextDirectory)
+        return arguments
+    }
+
+    // MARK: ContainerEngine
+
+    func docker(_ arguments: [String]) -> Command { Command(executable, arguments) }
+
+    public func info() async throws -> EngineInfo {
+        let command = docker(["info", "--format", "{{json .}}"])
+        let output: ProcessOutput
+        do {
+            output = try await runner.capture(command)
+        } catch {
+            throw PaddockError.engineUnavailable(engine: name, detail: "\(error)")
+        }
+        guard output.succeeded else {
+            throw PaddockError.engineUnavailable(
+                engine: name, detail: output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return try Self.parseInfo(output.stdout, executable: name)
+    }
+
+    static func parseInfo(_ json: String, executable: String) throws -> EngineInfo {
+        guard let data = json.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
+            throw PaddockError.engineUnavailable(engine: executable, detail: "`\(executable) info` printed no JSON")
+        }
+        let operatingSystem = object["OperatingSystem"] as? String ?? ""
+        let serverName = object["Name"] as? String ?? ""
+        let version = object["ServerVersion"] as? String ?? "unknown"
+        let flavor: String
+        if executable == "podman" || (object["host"] != nil && object["store"] != nil) {
+            flavor = "Podman"
+        } else if operatingSystem.contains("Docker Desktop") {
+            flavor = "Docker Desktop"
+        } else if serverName.lowercased().contains("colima") {
+            flavor = "Colima"
+        } else if operatingSystem.lowercased().contains("orbstack") || serverName.lowercased() == "orbstack" {
+            flavor = "OrbStack"
+        } else if let components = object["ServerVersion"] as? String, components.lowercased().contains("podman") {
+            flavor = "Podman (Docker API)"
+        } else {
+            flavor = "Docker Engine"
+        }
+        return EngineInfo(
+            flavor: flavor, serverVersion: version, operatingSystem: operatingSystem,
+            rootDirectory: object["DockerRootDir"] as? String)
+    }
+
+    public func imageLabel(_ image: String, label: String) async throws -> String? {
+        let command = docker(["image", "inspect", "--format", "{{json .Config.Labels}}", "--", image])
+        let output = try await runner.capture(command)
+        guard output.succeeded else {
+            // Only on failure, ask whether the image exists: "absent" and "the engine failed" stay apart
+            // without reading error text, and the common path costs one call.
+            let list = docker(["image", "ls", "--quiet", "--filter", "reference=\(image)"])
+            let present = try await runner.capture(list).check(list)
+            if present.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return nil }
+            try output.check(command)
+            return nil
+        }
+        let labels = (try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8))) as? [String: String] ?? [:]
+        return labels[label] ?? ""
+    }
+
+    public func buildImage(_ request: ImageBuildRequest, onLine: @escaping @Sendable (String) -> Void) async throws {
+        let command = docker(Self.buildArguments(request))
+        let status = try await runner.streaming(command, onLine: onLine)
+        guard status == 0 else {
+            throw PaddockError.engineCommandFailed(command: command.description, status: status, stderr: "")
+        }
+    }
+
+    public func images(withLabel label: String) async throws -> [ImageSummary] {
+        let command = docker(["images", "--filter", "label=\(label)", "--format", "{{json .}}"])
+        let output = try await runner.capture(command).check(command)
+        var result: [ImageSummary] = []
+        for line in output.stdout.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            let repository = object["Repository"] as? String ?? ""
+            let tag = object["Tag"] as? String ?? ""
+            let reference = "\(repository):\(tag)"
+            let hash = try await imageLabel(reference, label: label)
+            result.append(
+                ImageSummary(
+                    reference: reference, id: object["ID"] as? String ?? "",
+                    created: object["CreatedSince"] as? String ?? "", size: object["Size"] as? String ?? "",
+                    contextHash: hash))
+        }
+        return result
+    }
+
+    public func run(_ spec: ContainerSpec) async throws -> Int32 {
+        try await runner.attached(docker(Self.runArguments(spec)))
+    }
+
+    public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 {
+        var arguments = ["exec", "--interactive"]
+        if tty { arguments.append("--tty") }
+        arguments += ["--user", user, "--workdir", ImageRecipe.workspace, "--", container] + command
+        return try await runner.attached(docker(arguments))
+    }
+
+    public func containers(all: Bool) async throws -> [ContainerSummary] {
+        var arguments = ["ps", "--quiet", "--no-trunc", "--filter", "label=\(SessionLabels.session)"]
+        if all { arguments.insert("--all", at: 1) }
+        let list = docker(arguments)
+        let ids = try await runner.capture(list).check(list).stdout.split(separator: "\n").map(String.init)
+        guard !ids.isEmpty else { return [] }
+        // A container may vanish between the two calls; inspect still prints the others, so its output counts.
+        let output = try await runner.capture(docker(["container", "inspect", "--"] + ids))
+        return Self.parseInspect(output.stdout)
+    }
+
+    static func parseInspect(_ json: String) -> [ContainerSummary] {
+        guard let array = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] else { return [] }
+        return array.map { object in
+            let config = object["Config"] as? [String: Any]
+            let state = object["State"] as? [String: Any]
+            let name = (object["Name"] as? String ?? "").drop(while: { $0 == "/" })
+            return ContainerSummary(
+                name: String(name), id: object["Id"] as? String ?? "", state: state?["Status"] as? String ?? "",
+                status: state?["StartedAt"] as? String ?? "", labels: config?["Labels"] as? [String: String] ?? [:])
+        }
+    }
+
+    public func stop(container: String, timeoutSeconds: Int) async throws {
+        let command = docker(["stop", "--time", String(timeoutSeconds), "--", container])
+        try await runner.capture(command).check(command)
+    }
+
+    public func remove(containers: [String]) async throws {
+        guard !containers.isEmpty else { return }
+        let command = docker(["rm", "--force", "--"] + containers)
+        let output = try await runner.capture(command)
+        guard !output.succeeded else { return }
+        // Already gone is fine; anything still present is a real failure.
+        let remaining = try await self.containers(all: true).filter { containers.contains($0.name) || containers.contains($0.id) }
+        if !remaining.isEmpty { try output.check(command) }
+    }
+}
