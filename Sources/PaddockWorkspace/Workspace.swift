@@ -1,1 +1,0 @@
-// Mount-mode protections and per-session clones land here (issue 4).
