@@ -145,7 +145,9 @@ public struct CloneStore: Sendable {
         }
         let record = CloneRecord(
             sessionID: request.sessionID, name: name, hostRepository: top, hostObjects: objectStores[0], base: base,
-            branch: CloneRecord.branch(for: request.sessionID), objectFormat: facts[2], created: Date())
+            branch: CloneRecord.branch(for: request.sessionID), objectFormat: facts[2],
+            // Whole seconds: the record stores ISO 8601 and must read back equal.
+            created: Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)))
 
         let changes = HostChanges.parse(
             porcelain: try await git.run(

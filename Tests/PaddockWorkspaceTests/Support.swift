@@ -1,0 +1,84 @@
+import Foundation
+import PaddockCore
+import PaddockEngine
+import PaddockWorkspace
+import Testing
+
+/// A scratch directory per test, named with the test's id so leftovers say where they came from.
+final class TestDirectory: @unchecked Sendable {
+    let id: String
+    let path: String
+
+    init(_ label: String) throws {
+        id = "pw-\(label)-\(UUID().uuidString.prefix(8).lowercased())"
+        // Canonical (no /tmp symlink games) because paddock compares canonical paths.
+        let base = URL(fileURLWithPath: NSTemporaryDirectory()).resolvingSymlinksInPath().path
+        path = base + "/" + id
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() {
+        // Clones may belong to the sandbox uid; root removes them regardless.
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Runs a shell script synchronously for test setup and checks; throws with its output when it fails.
+@discardableResult
+func sh(_ script: String, in directory: String? = nil, environment: [String: String] = [:]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", script]
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    var env = ProcessInfo.processInfo.environment
+    for (key, value) in environment { env[key] = value }
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    process.environment = env
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    guard process.terminationStatus == 0 else {
+        throw PaddockError.other("script failed (\(process.terminationStatus)): \(script)\n\(text)")
+    }
+    return text
+}
+
+/// A host repository with two commits and an identity, as a user's project would be.
+func makeRepository(_ path: String, files: [String: String] = ["README.md": "hello\n", "src/main.c": "int main;\n"])
+    throws
+{
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    try sh(
+        "git init -q -b main . && git config user.name Host && git config user.email host@example.invalid", in: path)
+    for (name, text) in files {
+        let file = path + "/" + name
+        try FileManager.default.createDirectory(
+            atPath: URL(fileURLWithPath: file).deletingLastPathComponent().path, withIntermediateDirectories: true)
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+    }
+    try sh("git add -A && git commit -q -m first && echo more >> README.md && git commit -qam second", in: path)
+}
+
+/// Commits inside a clone as the agent would (identity given on the command line: the clone has none).
+func agentCommit(_ clone: String, file: String, text: String, message: String) throws {
+    try sh(
+        "printf '%s' \"$TEXT\" > \"$FILE\" && git add -A && git -c user.name=Agent -c user.email=agent@example.invalid "
+            + "commit -q -m \"$MESSAGE\"",
+        in: clone, environment: ["TEXT": text, "FILE": file, "MESSAGE": message])
+}
+
+func gitOutput(_ arguments: String, in directory: String) throws -> String {
+    try sh("git " + arguments, in: directory).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+func exists(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        || (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
+}
+
+func realGit() -> Git { Git(runner: SubprocessRunner()) }
