@@ -32,14 +32,17 @@ public struct ConfigLoader: Sendable {
 
     /// Reads and parses one file; a missing file is an empty layer.
     public static func layer(at path: String) throws -> (config: PaddockConfig, text: String)? {
+        guard let text = try text(at: path) else { return nil }
+        return (try ConfigParser.parse(text, file: path), text)
+    }
+
+    static func text(at path: String) throws -> String? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            return try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw PaddockError.fileSystem(path: path, message: "cannot read the file (\(error)); check its permissions")
         }
-        return (try ConfigParser.parse(text, file: path), text)
     }
 
     /// Throws `untrustedProjectConfig` when the project file is not trusted in its current form.
@@ -49,11 +52,12 @@ public struct ConfigLoader: Sendable {
             effective = global.config.merged(over: effective)
         }
         let projectPath = projectFile(forProject: projectRoot)
-        let project = try Self.layer(at: projectPath)
-        if let project {
-            switch try trust.status(file: projectPath, content: project.text) {
+        let projectText = try Self.text(at: projectPath)
+        if let projectText {
+            // Trust is decided before parsing: an edited file is shown as a diff to review, whatever it says.
+            switch try trust.status(file: projectPath, content: projectText) {
             case .trusted:
-                effective = project.config.merged(over: effective)
+                effective = try ConfigParser.parse(projectText, file: projectPath).merged(over: effective)
             case .neverTrusted(let diff), .changed(let diff):
                 throw PaddockError.untrustedProjectConfig(file: projectPath, diff: diff)
             }
@@ -61,6 +65,6 @@ public struct ConfigLoader: Sendable {
         effective = flags.merged(over: effective)
         return LoadedConfig(
             effective: effective, globalFile: paths.globalConfigFile, projectFile: projectPath,
-            projectFileExists: project != nil)
+            projectFileExists: projectText != nil)
     }
 }

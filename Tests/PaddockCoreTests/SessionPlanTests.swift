@@ -1,0 +1,148 @@
+import Foundation
+import PaddockCore
+import Testing
+
+@Suite("Session plan: mounts, refusals, environment")
+struct SessionPlanTests {
+    let paths = PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
+    let id = SessionID("20261121-0521-k3f9")
+
+    func request(config: PaddockConfig = PaddockConfig(), profile: AgentProfile = .claude, env: [String: String] = [:], dangerous: Bool = false, project: String = "/home/u/code/My App") throws -> SessionRequest {
+        SessionRequest(
+            sessionID: try #require(id), projectRoot: project, hostHome: "/home/u", hostUID: 1234, hostGID: 5678,
+            launcherPID: 42, config: config, profile: profile, userArguments: ["-c"], allowDangerousMounts: dangerous,
+            imageTag: "paddock-claude:abc", hostEnvironment: env, paths: paths)
+    }
+
+    @Test func projectAtWorkspaceAndHomeVolume() throws {
+        let spec = try SessionPlanner.plan(try request()) { _ in false }
+        #expect(spec.mounts.first == .bind("/home/u/code/My App", at: "/workspace", readOnly: false))
+        #expect(spec.mounts[1].kind == .volume)
+        #expect(spec.mounts[1].target == "/home/agent")
+        #expect(spec.mounts[1].source.hasPrefix("paddock-home-my-app-"))
+        #expect(spec.name == "paddock-my-app-20261121-0521-k3f9")
+        #expect(spec.user.uid == 1234 && spec.user.gid == 5678)
+        #expect(spec.command == ["claude", "--dangerously-skip-permissions", "-c"])
+        #expect(spec.labels[SessionLabels.session] == "20261121-0521-k3f9")
+        #expect(spec.labels[SessionLabels.project] == "/home/u/code/My App")
+        #expect(spec.labels[SessionLabels.launcherPID] == "42")
+        #expect(spec.network == .none)
+    }
+
+    @Test func claudeSettingsAreMountedReadOnlyWhenPresent() throws {
+        let present: Set<String> = ["/home/u/.claude/CLAUDE.md", "/home/u/.claude/commands"]
+        let spec = try SessionPlanner.plan(try request()) { present.contains($0) }
+        let extra = spec.mounts.dropFirst(2)
+        #expect(extra.count == 2)
+        #expect(extra.allSatisfy { $0.readOnly && $0.target.hasPrefix("/home/agent/.claude/") })
+    }
+
+    @Test(arguments: [
+        "/", "~", "~/.ssh", "~/.ssh/id_ed25519", "~/.aws", "~/.gnupg", "~/.config/gcloud", "~/.kube", "~/.docker",
+        "/var/run/docker.sock", "/run/podman/podman.sock", "/home", "~/.config/paddock", "~/.local/state/paddock/trust",
+        "/run/user/1000/docker.sock", "~/.local",
+    ])
+    func dangerousMountsAreRefused(path: String) throws {
+        var config = PaddockConfig()
+        config.mounts = [MountConfig(path: path)]
+        let error = #expect(throws: PaddockError.self) { try SessionPlanner.plan(try request(config: config)) { _ in true } }
+        guard case .dangerousMount = error else {
+            Issue.record("\(path): expected a refusal, got \(String(describing: error))")
+            return
+        }
+        #expect(error?.description.contains("--allow-dangerous-mounts") == true)
+    }
+
+    @Test func theOverrideLetsTheUserInsist() throws {
+        var config = PaddockConfig()
+        config.mounts = [MountConfig(path: "~/.ssh")]
+        let spec = try SessionPlanner.plan(try request(config: config, dangerous: true)) { _ in true }
+        #expect(spec.mounts.contains(.bind("/home/u/.ssh", at: "/mnt/.ssh", readOnly: true)))
+    }
+
+    @Test func runningInTheHomeFolderItselfIsRefused() throws {
+        #expect(throws: PaddockError.self) { try SessionPlanner.plan(try request(project: "/home/u")) { _ in true } }
+    }
+
+    @Test func extraMountsAreReadOnlyUnlessRw() throws {
+        var config = PaddockConfig()
+        config.mounts = [MountConfig(path: "~/data"), MountConfig(path: "/srv/cache", target: "/cache", readWrite: true)]
+        let spec = try SessionPlanner.plan(try request(config: config)) { _ in true }
+        #expect(spec.mounts.contains(.bind("/home/u/data", at: "/mnt/data", readOnly: true)))
+        #expect(spec.mounts.contains(.bind("/srv/cache", at: "/cache", readOnly: false)))
+    }
+
+    @Test func missingExtraMountIsAnError() throws {
+        var config = PaddockConfig()
+        config.mounts = [MountConfig(path: "/nope")]
+        #expect(throws: PaddockError.self) { try SessionPlanner.plan(try request(config: config)) { _ in false } }
+    }
+
+    @Test(arguments: ["/", "/workspace", "/home/agent", "/x/../workspace"])
+    func mountTargetsThatWouldHideTheSandboxAreRefused(target: String) throws {
+        var config = PaddockConfig()
+        config.mounts = [MountConfig(path: "/srv", target: target)]
+        #expect(throws: PaddockError.self) { try SessionPlanner.plan(try request(config: config)) { _ in true } }
+    }
+
+    @Test func credentialsPassByNameOnlyAndOnlyWhenSet() throws {
+        var config = PaddockConfig()
+        config.env = ["GITHUB_TOKEN", "UNSET_ONE"]
+        let env = ["ANTHROPIC_API_KEY": "sk-secret", "GITHUB_TOKEN": "ghp", "OPENAI_API_KEY": "nope"]
+        let spec = try SessionPlanner.plan(try request(config: config, env: env)) { _ in false }
+        #expect(spec.passthroughEnvironment == ["ANTHROPIC_API_KEY", "GITHUB_TOKEN"])
+        #expect(!spec.environment.values.contains("sk-secret"))
+        #expect(spec.environment["IS_SANDBOX"] == "1")
+        #expect(spec.environment["DISABLE_AUTOUPDATER"] == "1")
+    }
+
+    @Test func rootOnTheHostIsAnOrdinaryUserInside() {
+        #expect(ImageRecipe.sandboxUser(hostUID: 0, hostGID: 0) == (1000, 1000))
+        #expect(ImageRecipe.sandboxUser(hostUID: 501, hostGID: 20) == (501, 20))
+    }
+
+    @Test func resourcesComeFromConfigWithAPidsDefault() throws {
+        var config = PaddockConfig()
+        config.resources = ResourceConfig(cpus: 2, memory: 1 << 30, pids: nil)
+        let spec = try SessionPlanner.plan(try request(config: config)) { _ in false }
+        #expect(spec.cpus == 2)
+        #expect(spec.memory == 1 << 30)
+        #expect(spec.pidsLimit == SessionPlanner.defaultPidsLimit)
+    }
+
+    @Test func shellAgentRunsTheGivenCommand() {
+        #expect(AgentProfile.shell.argv(userArguments: ["make", "test"]) == ["make", "test"])
+        #expect(AgentProfile.shell.argv(userArguments: []) == ["bash"])
+        #expect(AgentProfile.codex.argv(userArguments: []) == ["codex", "--dangerously-bypass-approvals-and-sandbox"])
+    }
+}
+
+@Suite struct SessionIDTests {
+    @Test func sortsByTimeAndHasTheDocumentedShape() throws {
+        var generator = SystemRandomNumberGenerator()
+        let early = SessionID.make(at: Date(timeIntervalSince1970: 1_800_000_000), random: &generator)
+        let late = SessionID.make(at: Date(timeIntervalSince1970: 1_800_000_120), random: &generator)
+        #expect(early < late)
+        #expect(early.rawValue.count == 18)
+        #expect(early.rawValue.hasPrefix("20270115-0800-"))
+        #expect(SessionID(early.rawValue) == early)
+    }
+
+    @Test(arguments: ["", "-rf", "20261121-0521-K3F9", "20261121-0521-k3f", "../../etc", "20261121-0521-k3f9/x", "2026112a-0521-k3f9"])
+    func rejectsAnythingElse(text: String) {
+        #expect(SessionID(text) == nil)
+    }
+
+    @Test func slugsAreSafeNames() {
+        #expect(ProjectNaming.slug(forProject: "/x/My App!") == "my-app")
+        #expect(ProjectNaming.slug(forProject: "/x/---") == "project")
+        #expect(ProjectNaming.slug(forProject: "/x/" + String(repeating: "a", count: 80)).count == 32)
+        #expect(ProjectNaming.homeVolume(project: "/a/app", uid: 1) != ProjectNaming.homeVolume(project: "/b/app", uid: 1))
+    }
+
+    @Test func projectRootIsTheGitTopLevel() {
+        let exists: Set<String> = ["/r/.git"]
+        #expect(ProjectLocator.projectRoot(from: "/r/a/b") { exists.contains($0) } == "/r")
+        #expect(ProjectLocator.projectRoot(from: "/s/a") { exists.contains($0) } == "/s/a")
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import PaddockCore
+import PaddockTestSupport
+import Testing
+
+@testable import PaddockEngine
+
+@Suite("docker argv: the hardening is a security property")
+struct DockerArgvTests {
+    func spec(tty: Bool = false, memory: UInt64? = 1 << 30, cpus: Double? = 2) -> ContainerSpec {
+        ContainerSpec(
+            name: "paddock-app-20261121-0521-k3f9", image: "paddock-claude:abc",
+            labels: ["paddock.session": "20261121-0521-k3f9"], user: (1234, 5678),
+            mounts: [
+                .bind("/home/u/app", at: "/workspace", readOnly: false), .volume("paddock-home-app-1", at: "/home/agent"),
+                .bind("/home/u/.claude/CLAUDE.md", at: "/home/agent/.claude/CLAUDE.md", readOnly: true),
+            ],
+            environment: ["IS_SANDBOX": "1"], passthroughEnvironment: ["ANTHROPIC_API_KEY"], cpus: cpus, memory: memory,
+            pidsLimit: 4096, tty: tty, command: ["claude", "--dangerously-skip-permissions"])
+    }
+
+    /// Finds `flag value` pairs in argv before the image.
+    func value(of flag: String, in argv: [String]) -> [String] {
+        let options = argv.prefix(while: { $0 != "--" })
+        return options.indices.filter { options[$0] == flag && $0 + 1 < options.endIndex }.map { options[$0 + 1] }
+    }
+
+    @Test func exactArgv() {
+        let argv = DockerEngine.runArguments(spec())
+        #expect(argv == [
+            "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9", "--hostname", "paddock",
+            "--label", "paddock.session=20261121-0521-k3f9", "--interactive",
+            "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--user", "1234:5678", "--init", "--pids-limit", "4096", "--memory", "1073741824", "--cpus", "2.0",
+            "--mount", "type=bind,src=/home/u/app,dst=/workspace",
+            "--mount", "type=volume,src=paddock-home-app-1,dst=/home/agent",
+            "--mount", "type=bind,src=/home/u/.claude/CLAUDE.md,dst=/home/agent/.claude/CLAUDE.md,readonly",
+            "--env", "IS_SANDBOX=1", "--env", "ANTHROPIC_API_KEY",
+            "--workdir", "/workspace", "--", "paddock-claude:abc", "claude", "--dangerously-skip-permissions",
+        ])
+    }
+
+    @Test func offlineByDefault() {
+        #expect(value(of: "--network", in: DockerEngine.runArguments(spec())) == ["none"])
+    }
+
+    @Test func everyCapabilityDropped() {
+        #expect(value(of: "--cap-drop", in: DockerEngine.runArguments(spec())) == ["ALL"])
+        #expect(value(of: "--cap-add", in: DockerEngine.runArguments(spec())).isEmpty)
+    }
+
+    @Test func noNewPrivileges() {
+        #expect(value(of: "--security-opt", in: DockerEngine.runArguments(spec())) == ["no-new-privileges"])
+    }
+
+    @Test func runsAsTheHostUser() {
+        #expect(value(of: "--user", in: DockerEngine.runArguments(spec())) == ["1234:5678"])
+    }
+
+    @Test func initReapsAndForwardsSignals() {
+        #expect(DockerEngine.runArguments(spec()).prefix(while: { $0 != "--" }).contains("--init"))
+    }
+
+    @Test func limits() {
+        let argv = DockerEngine.runArguments(spec())
+        #expect(value(of: "--pids-limit", in: argv) == ["4096"])
+        #expect(value(of: "--memory", in: argv) == ["1073741824"])
+        #expect(value(of: "--cpus", in: argv) == ["2.0"])
+        let unlimited = DockerEngine.runArguments(spec(memory: nil, cpus: nil))
+        #expect(value(of: "--memory", in: unlimited).isEmpty)
+        #expect(value(of: "--cpus", in: unlimited).isEmpty)
+    }
+
+    @Test func neverPrivilegedNorTheEngineSocket() {
+        let argv = DockerEngine.runArguments(spec())
+        #expect(!argv.contains("--privileged"))
+        #expect(!argv.contains { $0.contains("docker.sock") })
+        #expect(!argv.contains { $0.hasPrefix("--volumes-from") || $0 == "--pid" || $0 == "--ipc" })
+    }
+
+    @Test func secretsNeverAppearInArgv() {
+        let argv = DockerEngine.runArguments(spec())
+        #expect(value(of: "--env", in: argv).contains("ANTHROPIC_API_KEY"))
+        #expect(!argv.contains { $0.hasPrefix("ANTHROPIC_API_KEY=") })
+    }
+
+    @Test func ttyOnlyWhenAsked() {
+        #expect(!DockerEngine.runArguments(spec(tty: false)).contains("--tty"))
+        #expect(DockerEngine.runArguments(spec(tty: true)).contains("--tty"))
+    }
+
+    @Test func imageCannotBeReadAsAFlag() {
+        let argv = DockerEngine.runArguments(spec())
+        let separator = try? #require(argv.firstIndex(of: "--"))
+        #expect(separator.map { argv[$0 + 1] } == "paddock-claude:abc")
+    }
+
+    @Test func mountFieldsWithCommasAreQuoted() {
+        let mount = Mount.bind("/home/u/a,b\"c", at: "/mnt/x", readOnly: true)
+        #expect(DockerEngine.mountArgument(mount) == "type=bind,\"src=/home/u/a,b\"\"c\",dst=/mnt/x,readonly")
+    }
+
+    @Test func buildArgv() {
+        let request = ImageBuildRequest(contextDirectory: "/s/build/h", tag: "paddock-claude:h", labels: ["paddock.context-sha256": "h"], noCache: true, pull: true)
+        #expect(DockerEngine.buildArguments(request) == [
+            "build", "--tag", "paddock-claude:h", "--file", "/s/build/h/Dockerfile",
+            "--label", "paddock.context-sha256=h", "--no-cache", "--pull", "/s/build/h",
+        ])
+    }
+
+    @Test func imageLabelAsksTheEngineOnceWhenTheImageExists() async throws {
+        let runner = RecordingRunner { command in
+            ProcessOutput(status: 0, stdout: "{\"paddock.context-sha256\":\"h1\"}\n", stderr: "")
+        }
+        let engine = DockerEngine(runner: runner)
+        #expect(try await engine.imageLabel("paddock-claude:h", label: "paddock.context-sha256") == "h1")
+        #expect(runner.commands.map(\.argv) == [
+            ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", "--", "paddock-claude:h"],
+        ])
+    }
+
+    @Test func missingImageIsNilButABrokenEngineIsAnError() async throws {
+        let missing = RecordingRunner { command in
+            command.arguments.first == "image" && command.arguments[1] == "inspect"
+                ? ProcessOutput(status: 1, stdout: "", stderr: "whatever") : ProcessOutput(status: 0, stdout: "", stderr: "")
+        }
+        #expect(try await DockerEngine(runner: missing).imageLabel("x:y", label: "l") == nil)
+        let broken = RecordingRunner { _ in ProcessOutput(status: 1, stdout: "", stderr: "Cannot connect") }
+        await #expect(throws: PaddockError.self) { try await DockerEngine(runner: broken).imageLabel("x:y", label: "l") }
+    }
+
+    @Test func engineFlavours() throws {
+        #expect(try DockerEngine.parseInfo(#"{"OperatingSystem":"Docker Desktop","ServerVersion":"27.0"}"#, executable: "docker").flavor == "Docker Desktop")
+        #expect(try DockerEngine.parseInfo(#"{"OperatingSystem":"Ubuntu","Name":"colima","ServerVersion":"27.0"}"#, executable: "docker").flavor == "Colima")
+        #expect(try DockerEngine.parseInfo(#"{"OperatingSystem":"OrbStack","ServerVersion":"27.0"}"#, executable: "docker").flavor == "OrbStack")
+        #expect(try DockerEngine.parseInfo(#"{"OperatingSystem":"Debian","ServerVersion":"20.10"}"#, executable: "docker").flavor == "Docker Engine")
+        #expect(throws: PaddockError.self) { try DockerEngine.parseInfo("nope", executable: "docker") }
+    }
+
+    @Test func inspectOutputBecomesSummaries() {
+        let json = #"[{"Id":"abc","Name":"/paddock-app-1","State":{"Status":"running"},"Config":{"Labels":{"paddock.session":"20261121-0521-k3f9","paddock.project":"/a,b"}}}]"#
+        let parsed = DockerEngine.parseInspect(json)
+        #expect(parsed == [ContainerSummary(name: "paddock-app-1", id: "abc", state: "running", status: "", labels: ["paddock.session": "20261121-0521-k3f9", "paddock.project": "/a,b"])])
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import PaddockCore
+import PaddockTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The built `paddock` binary against the real engine, run as a user would run it.
+@Suite("Sessions on the real engine", .serialized, .tags(.engine))
+struct SessionIntegrationTests {
+    @Test func aSessionReturnsTheCommandsExitCode() async throws {
+        try await IntegrationFixture.with { fixture in
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 7"])
+            #expect(result.status == 7)
+            #expect(result.stdout.contains("out"))
+            #expect(result.stderr.contains("err"))
+            #expect(try await fixture.containers().isEmpty, "the container is removed when the agent exits")
+        }
+    }
+
+    @Test func theSandboxIsUnprivilegedAndOffline() async throws {
+        try await IntegrationFixture.with { fixture in
+            let script = "id -u; id -g; grep CapEff /proc/self/status; ls /sys/class/net; grep NoNewPrivs /proc/self/status"
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", script])
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.first == String(fixture.sandboxUser.uid))
+            #expect(lines.count > 1 && lines[1] == String(fixture.sandboxUser.gid))
+            if fixture.user != nil || getuid() != 0 {
+                #expect(lines.first == String(fixture.hostUID), "the sandbox user is the host user")
+            }
+            #expect(lines.contains("CapEff:\t0000000000000000"))
+            #expect(lines.contains("NoNewPrivs:\t1"))
+            let interfaces = lines.filter { !$0.contains(":") && Int($0) == nil }
+            #expect(interfaces == ["lo"], "only the loopback interface exists")
+        }
+    }
+
+    @Test func noWayOutWithoutTheGateway() async throws {
+        try await IntegrationFixture.with { fixture in
+            // Loopback inside the sandbox is its own: nothing listens there, and no other route exists.
+            let script = "ip route 2>/dev/null; cat /proc/net/route | wc -l; getent hosts localhost >/dev/null && echo resolv-ok; (exec 3<>/dev/tcp/127.0.0.1/9) 2>/dev/null && echo connected || echo refused"
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "bash", "-c", script])
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.contains("1"), "the routing table has only its header line: \(lines)")
+            #expect(lines.last == "refused")
+        }
+    }
+
+    @Test func workspaceWritesLandOnTheHostWithTheHostsOwner() async throws {
+        try await IntegrationFixture.with { fixture in
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "echo hello > /workspace/made-inside.txt"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let path = fixture.project + "/made-inside.txt"
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == "hello\n")
+            #expect(try fixture.ownerUID(of: path) == fixture.sandboxUser.uid)
+            if fixture.user != nil || getuid() != 0 {
+                #expect(try fixture.ownerUID(of: path) == fixture.hostUID)
+            }
+        }
+    }
+
+    @Test func theHomeSurvivesIntoTheNextSession() async throws {
+        try await IntegrationFixture.with { fixture in
+            let first = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "mkdir -p ~/.claude && echo token > ~/.claude/.credentials.json && echo 'ls' >> ~/.bash_history"])
+            #expect(first.status == 0, "\(first.stderr)")
+            let second = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "cat ~/.claude/.credentials.json ~/.bash_history; echo $HOME"])
+            #expect(second.status == 0, "\(second.stderr)")
+            #expect(second.stdout == "token\nls\n/home/agent\n")
+        }
+    }
+
+    @Test func hostSecretsAreNotVisible() async throws {
+        try await IntegrationFixture.with { fixture in
+            let marker = "paddock-secret-\(fixture.id)"
+            try await fixture.write(marker, to: fixture.home + "/.ssh/id_ed25519")
+            try await fixture.write(marker, to: fixture.home + "/.aws/credentials")
+            try await fixture.write("be helpful", to: fixture.home + "/.claude/CLAUDE.md")
+            let script = "ls -a /home; test -e /home/agent/.ssh/id_ed25519 && echo SSH-VISIBLE; grep -rIl \(marker) / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null; echo done"
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", script])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(!result.stdout.contains("SSH-VISIBLE"))
+            #expect(!result.stdout.contains("/"), "no file inside holds the host's secret: \(result.stdout)")
+            #expect(result.stdout.hasSuffix("done\n"))
+        }
+    }
+
+    @Test func claudeInstructionsAreReadableButNotWritable() async throws {
+        try await IntegrationFixture.with { fixture in
+            try await fixture.write("be helpful", to: fixture.home + "/.claude/CLAUDE.md")
+            // The shell profile has no host files; the claude profile's image cannot be built here, so the
+            // plan's read-only mounts are unit-tested, and this checks the home stays writable beside them.
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "touch ~/.claude/x && echo ok"])
+            #expect(result.stdout == "ok\n", "\(result.stderr)")
+        }
+    }
+
+    @Test func aSecondRunBuildsNothingAndAChangedPackageListRebuilds() async throws {
+        try await IntegrationFixture.with { fixture in
+            let warm = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+            #expect(warm.status == 0, "\(warm.stderr)")
+            let again = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+            #expect(again.status == 0)
+            #expect(!again.stderr.contains("building the sandbox image"), "\(again.stderr)")
+
+            try await fixture.write(
+                "[image]\nbase = \"\(IntegrationEnvironment.baseImage)\"\npackages = [\"tree\"]\n",
+                to: fixture.home + "/.config/paddock/config.toml")
+            // Start from no such image, so this run must build whatever earlier runs left behind.
+            let tag = try #require(
+                try await fixture.paddock(["image", "build", "--agent", "shell"]).stdout.split(separator: "\n").last)
+            try await fixture.shell("docker rmi --force \(tag) >/dev/null", in: fixture.root)
+            let changed = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "command -v tree"])
+            #expect(changed.status == 0, "\(changed.stderr)")
+            #expect(changed.stderr.contains("building the sandbox image"))
+            #expect(changed.stdout == "/usr/bin/tree\n")
+        }
+    }
+
+    @Test func sigtermToTheLauncherLeavesNoContainer() async throws {
+        try await IntegrationFixture.with { fixture in
+            let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
+            let started = try await fixture.waitUntil { try await !fixture.containers().isEmpty }
+            #expect(started)
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 128 + SIGTERM)
+            let gone = try await fixture.waitUntil(timeout: 20) { try await fixture.containers().isEmpty }
+            #expect(gone, "no container is left behind")
+        }
+    }
+
+    @Test func aKilledLauncherIsReportedAndCleaned() async throws {
+        try await IntegrationFixture.with { fixture in
+            let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
+            #expect(try await fixture.waitUntil { try await !fixture.containers().isEmpty })
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let listing = try await fixture.paddock(["ps", "--all", "--json"])
+            #expect(listing.status == 0, "\(listing.stderr)")
+            #expect(listing.stdout.contains("orphaned"))
+            #expect(listing.stdout.contains(fixture.project))
+            let warned = try await fixture.paddock(["ps"])
+            #expect(warned.stderr.contains("outlived their launcher"))
+            let cleaned = try await fixture.paddock(["clean"])
+            #expect(cleaned.status == 0, "\(cleaned.stderr)")
+            #expect(try await fixture.waitUntil(timeout: 20) { try await fixture.containers().isEmpty })
+        }
+    }
+
+    @Test func execAndStopReachARunningSession() async throws {
+        try await IntegrationFixture.with { fixture in
+            let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
+            #expect(try await fixture.waitUntil { try await !fixture.containers().isEmpty })
+            let listing = try await fixture.paddock(["ps", "--json"])
+            let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
+            let session = try #require(rows.first(where: { $0["project"] == fixture.project })?["session"])
+            let exec = try await fixture.paddock(["exec", session, "--", "sh", "-c", "id -u; pwd"])
+            #expect(exec.stdout == "\(fixture.sandboxUser.uid)\n/workspace\n", "\(exec.stderr)")
+            let stop = try await fixture.paddock(["stop", session])
+            #expect(stop.status == 0, "\(stop.stderr)")
+            process.waitUntilExit()
+            #expect(try await fixture.waitUntil(timeout: 20) { try await fixture.containers().isEmpty })
+        }
+    }
+
+    /// The attack: from inside a session, the agent widens paddock.toml for the next one.
+    @Test func anAgentEditedProjectFileStopsTheNextRun() async throws {
+        try await IntegrationFixture.with { fixture in
+            try await fixture.write("[resources]\npids = 512\n", to: fixture.project + "/paddock.toml")
+            let untrusted = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+            #expect(untrusted.status == 77)
+            #expect(untrusted.stderr.contains("paddock trust"))
+            #expect(try await fixture.containers().isEmpty, "nothing started")
+
+            #expect(try await fixture.paddock(["trust"]).status == 0)
+            let edit = "printf 'env = [\"AWS_SECRET_ACCESS_KEY\"]\\n[resources]\\npids = 512\\n[[mounts]]\\npath = \"~/.aws\"\\n' > /workspace/paddock.toml"
+            let hostile = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", edit])
+            #expect(hostile.status == 0, "\(hostile.stderr)")
+
+            let next = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+            #expect(next.status == 77)
+            #expect(next.stderr.contains("+ env = [\"AWS_SECRET_ACCESS_KEY\"]"))
+            #expect(try await fixture.containers().isEmpty, "nothing started")
+        }
+    }
+
+    @Test func dangerousMountsAreRefusedBeforeAnythingStarts() async throws {
+        try await IntegrationFixture.with { fixture in
+            try await fixture.write("key", to: fixture.home + "/.ssh/id_ed25519")
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--mount", "~/.ssh", "--", "true"])
+            #expect(result.status == 77)
+            #expect(result.stderr.contains("--allow-dangerous-mounts"))
+            #expect(try await fixture.containers().isEmpty)
+        }
+    }
+
+    @Test func malformedConfigNamesTheLineAndStartsNothing() async throws {
+        try await IntegrationFixture.with { fixture in
+            try await fixture.write("[image]\nbase = \"\(IntegrationEnvironment.baseImage)\"\npackages = [\"tree\"\n", to: fixture.home + "/.config/paddock/config.toml")
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+            #expect(result.status == 78)
+            #expect(result.stderr.contains("config.toml:"))
+            #expect(try await fixture.containers().isEmpty)
+        }
+    }
+
+    @Test func doctorReportsTheEngine() async throws {
+        try await IntegrationFixture.with { fixture in
+            let result = try await fixture.paddock(["doctor"])
+            #expect(result.stdout.contains("ok    engine: Docker Engine"), "\(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains("disk:"))
+        }
+    }
+}
+
+extension Tag {
+    @Tag static var engine: Self
+}
