@@ -100,8 +100,9 @@ public struct CloneStore: Sendable {
     }
 
     /// The ref that keeps a session's starting commit alive in the host repository (so a `git gc` on the host
-    /// cannot prune objects the clone borrows) until the clone is gone.
-    static func pinRef(_ sessionID: String) -> String { "refs/paddock/" + sessionID }
+    /// cannot prune objects the clone borrows) until the clone is gone. Not under `refs/paddock/`: git would
+    /// resolve `paddock/<id>` to it before `refs/heads/paddock/<id>`.
+    static func pinRef(_ sessionID: String) -> String { "refs/paddock-base/" + sessionID }
 
     /// Makes a clone on `paddock/<session>` at the host's HEAD that borrows the host's objects instead of copying
     /// them, so it takes the same time whatever the history's size.

@@ -32,7 +32,7 @@ struct CloneTests {
         #expect(objectFiles == [".git/objects/info/alternates"])
         let hostObjects = fixture.host + "/.git/objects"
         #expect(session.mounts.contains(.bind(hostObjects, at: hostObjects, readOnly: true)))
-        #expect(try gitOutput("rev-parse refs/paddock/s1", in: fixture.host) == session.record.base)
+        #expect(try gitOutput("rev-parse refs/paddock-base/s1", in: fixture.host) == session.record.base)
         #expect(session.lines.isEmpty && session.hostChanges.isEmpty)
         // The record lives beside the clone, out of the sandbox's reach.
         #expect(!session.paths.record.hasPrefix(clone + "/"))
@@ -85,7 +85,7 @@ struct CloneTests {
         #expect(report.lines.contains { $0.hasSuffix("git -C \(fixture.host) log \(short)..paddock/s1") })
         #expect(report.lines.contains { $0.hasSuffix("git -C \(fixture.host) switch paddock/s1") })
         #expect(!exists(session.paths.clone) && !exists(session.paths.scratch))
-        #expect(try sh("git for-each-ref refs/paddock", in: fixture.host).isEmpty)
+        #expect(try sh("git for-each-ref refs/paddock-base", in: fixture.host).isEmpty)
         // The host's own branch and working tree did not move.
         #expect(try gitOutput("rev-parse main", in: fixture.host) == session.record.base)
         try sh("git fsck --strict", in: fixture.host)

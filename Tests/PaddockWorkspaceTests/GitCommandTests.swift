@@ -87,7 +87,7 @@ struct GitCommandTests {
                                                 "--initial-branch=paddock/s1"],
             ["git", "-C", clone] + hardening + ["update-ref", "refs/heads/paddock/s1", base],
             ["git", "-C", clone] + hardening + ["read-tree", "--reset", "-u", "HEAD"],
-            ["git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "update-ref", "refs/paddock/s1", base],
+            ["git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "update-ref", "refs/paddock-base/s1", base],
         ]
         #expect(runner.commands.map(\.argv) == expected)
         #expect(

@@ -82,3 +82,20 @@ func exists(_ path: String) -> Bool {
 }
 
 func realGit() -> Git { Git(runner: SubprocessRunner()) }
+
+/// Runs argv (no shell) and returns its status and combined output; for docker, whose exit status tests inspect.
+func execute(_ argv: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = argv
+    var env = ProcessInfo.processInfo.environment
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
