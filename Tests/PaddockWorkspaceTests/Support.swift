@@ -26,25 +26,11 @@ final class TestDirectory: @unchecked Sendable {
 /// Runs a shell script synchronously for test setup and checks; throws with its output when it fails.
 @discardableResult
 func sh(_ script: String, in directory: String? = nil, environment: [String: String] = [:]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", script]
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    var env = ProcessInfo.processInfo.environment
-    for (key, value) in environment { env[key] = value }
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    process.environment = env
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw PaddockError.other("script failed (\(process.terminationStatus)): \(script)\n\(text)")
+    let result = try execute(["sh", "-c", script], in: directory, environment: environment)
+    guard result.status == 0 else {
+        throw PaddockError.other("script failed (\(result.status)): \(script)\n\(result.output)")
     }
-    return text
+    return result.output
 }
 
 /// A host repository with two commits and an identity, as a user's project would be.
@@ -84,12 +70,16 @@ func exists(_ path: String) -> Bool {
 func realGit() -> Git { Git(runner: SubprocessRunner()) }
 
 /// Runs argv (no shell) and returns its status and combined output; for docker, whose exit status tests inspect.
-func execute(_ argv: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+func execute(_ argv: [String], in directory: String? = nil, environment: [String: String] = [:]) throws
+    -> (status: Int32, output: String)
+{
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = argv
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     var env = ProcessInfo.processInfo.environment
     for (key, value) in environment { env[key] = value }
+    env["GIT_TERMINAL_PROMPT"] = "0"
     process.environment = env
     let output = Pipe()
     process.standardOutput = output
