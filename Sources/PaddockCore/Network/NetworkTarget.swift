@@ -1,0 +1,163 @@
+/// A host as the gateway judges it: a canonical DNS name, or an IP address however it was spelled.
+public enum NetworkHost: Hashable, Sendable, CustomStringConvertible {
+    /// Lower-case ASCII, no trailing dot.
+    case name(String)
+    case ip(IPAddress)
+
+    /// Canonicalises a host as it arrives from a client (CONNECT authority without the port, a SOCKS domain, a URI).
+    /// IPv6 literals may come with or without brackets.
+    public init(parsing raw: String) throws(TargetError) {
+        guard !raw.isEmpty else { throw .emptyHost }
+        if let bad = raw.unicodeScalars.first(where: { !$0.isASCII }) {
+            throw .nonASCII(String(bad))
+        }
+        if let bad = raw.unicodeScalars.first(where: { $0.value < 0x21 || $0.value == 0x7F }) {
+            throw bad == " " ? .forbiddenCharacter(" ") : .controlCharacter(bad.value)
+        }
+        if raw.contains("@") { throw .userinfo }
+        if raw.hasPrefix("[") || raw.contains(":") {
+            var inner = Substring(raw)
+            if raw.hasPrefix("[") {
+                guard raw.hasSuffix("]"), raw.count > 2 else { throw .malformedIPv6(raw) }
+                inner = inner.dropFirst().dropLast()
+            }
+            if inner.contains("%") { throw .forbiddenCharacter("%") }
+            guard let address = IPAddress.parseIPv6(String(inner)) else { throw .malformedIPv6(raw) }
+            self = .ip(address)
+            return
+        }
+        var name = raw.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        guard !name.isEmpty else { throw .emptyHost }
+        switch IPAddress.parseIPv4(name) {
+        case .address(let address):
+            self = .ip(address)
+            return
+        case .invalid:
+            throw .malformedIPv4(raw)
+        case .notNumeric:
+            break
+        }
+        guard name.utf8.count <= 253 else { throw .nameTooLong }
+        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
+            guard !label.isEmpty else { throw .emptyLabel(raw) }
+            guard label.utf8.count <= 63 else { throw .labelTooLong(String(label)) }
+            if let bad = label.first(where: { !($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                throw .forbiddenCharacter(String(bad))
+            }
+            if label.hasPrefix("-") || label.hasSuffix("-") { throw .hyphenAtLabelEdge(String(label)) }
+        }
+        self = .name(name)
+    }
+
+    /// How the host is written in a rule, a log line or a `paddock allow` hint.
+    public var description: String {
+        switch self {
+        case .name(let name): return name
+        case .ip(let address): return address.description
+        }
+    }
+
+    /// As it appears in an authority: IPv6 in brackets.
+    public var authorityForm: String {
+        if case .ip(.v6) = self { return "[\(description)]" }
+        return description
+    }
+}
+
+/// Where a client asked to go.
+public struct NetworkTarget: Hashable, Sendable, CustomStringConvertible {
+    public var host: NetworkHost
+    public var port: Int
+
+    public init(host: NetworkHost, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT`, `[IPV6]:PORT`, or with `defaultPort` also a bare `HOST` / `[IPV6]`. CONNECT passes no
+    /// default: a missing port is an error there, never a silent 443.
+    public init(authority: String, defaultPort: Int? = nil) throws(TargetError) {
+        // Before splitting: in `user:pass@host:443` the colon of the password must not look like IPv6.
+        if authority.contains("@") { throw .userinfo }
+        let hostPart: Substring
+        var portPart: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { throw .malformedIPv6(authority) }
+            hostPart = authority[...close]
+            let rest = authority[authority.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.first == ":" else { throw .malformedAuthority(authority) }
+                portPart = rest.dropFirst()
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            hostPart = authority[..<colon]
+            // An unbracketed IPv6 literal has more colons; `split(":")` on it is the classic proxy bug.
+            if hostPart.contains(":") { throw .unbracketedIPv6(authority) }
+            portPart = authority[authority.index(after: colon)...]
+        } else {
+            hostPart = Substring(authority)
+        }
+        let port: Int
+        if let portPart {
+            port = try NetworkTarget.parsePort(portPart)
+        } else if let defaultPort {
+            port = defaultPort
+        } else {
+            throw .missingPort(authority)
+        }
+        self.host = try NetworkHost(parsing: String(hostPart))
+        self.port = port
+    }
+
+    /// 1 to 65535, decimal digits only.
+    public static func parsePort(_ text: Substring) throws(TargetError) -> Int {
+        guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text),
+            (1...65535).contains(value)
+        else { throw .badPort(String(text)) }
+        return value
+    }
+
+    public var description: String { "\(host.authorityForm):\(port)" }
+}
+
+/// Why a target could not be read. Each message names the offending part.
+public enum TargetError: Error, Equatable, Sendable, CustomStringConvertible {
+    case emptyHost
+    case emptyLabel(String)
+    case labelTooLong(String)
+    case nameTooLong
+    case nonASCII(String)
+    case controlCharacter(UInt32)
+    case forbiddenCharacter(String)
+    case hyphenAtLabelEdge(String)
+    case userinfo
+    case malformedIPv4(String)
+    case malformedIPv6(String)
+    case unbracketedIPv6(String)
+    case malformedAuthority(String)
+    case missingPort(String)
+    case badPort(String)
+
+    public var description: String {
+        switch self {
+        case .emptyHost: return "the host is empty"
+        case .emptyLabel(let host): return "\(host.debugDescription) has an empty label"
+        case .labelTooLong(let label): return "the label \(label.debugDescription) is longer than 63 characters"
+        case .nameTooLong: return "the host name is longer than 253 characters"
+        case .nonASCII(let character):
+            return "the host contains \(character.debugDescription); write internationalised names in punycode (xn--…)"
+        case .controlCharacter(let value): return "the host contains the control character 0x\(String(value, radix: 16))"
+        case .forbiddenCharacter(let character): return "the host contains the forbidden character \(character.debugDescription)"
+        case .hyphenAtLabelEdge(let label): return "the label \(label.debugDescription) starts or ends with a hyphen"
+        case .userinfo: return "user names and passwords in the target (`user@host`) are not accepted"
+        case .malformedIPv4(let host): return "\(host.debugDescription) looks like an IPv4 address but is not a valid one"
+        case .malformedIPv6(let host): return "\(host.debugDescription) is not a valid bracketed IPv6 address"
+        case .unbracketedIPv6(let authority):
+            return "\(authority.debugDescription): write IPv6 addresses in brackets, as [ADDRESS]:PORT"
+        case .malformedAuthority(let authority): return "\(authority.debugDescription) is not HOST:PORT"
+        case .missingPort(let authority): return "\(authority.debugDescription) has no port; write HOST:PORT"
+        case .badPort(let port): return "\(port.debugDescription) is not a port between 1 and 65535"
+        }
+    }
+}
