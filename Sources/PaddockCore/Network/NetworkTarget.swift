@@ -8,13 +8,7 @@ public enum NetworkHost: Hashable, Sendable, CustomStringConvertible {
     /// IPv6 literals may come with or without brackets.
     public init(parsing raw: String) throws(TargetError) {
         guard !raw.isEmpty else { throw .emptyHost }
-        if let bad = raw.unicodeScalars.first(where: { !$0.isASCII }) {
-            throw .nonASCII(String(bad))
-        }
-        if let bad = raw.unicodeScalars.first(where: { $0.value < 0x21 || $0.value == 0x7F }) {
-            throw bad == " " ? .forbiddenCharacter(" ") : .controlCharacter(bad.value)
-        }
-        if raw.contains("@") { throw .userinfo }
+        try NetworkHost.rejectUnsafeCharacters(raw)
         if raw.hasPrefix("[") || raw.contains(":") {
             var inner = Substring(raw)
             if raw.hasPrefix("[") {
@@ -50,6 +44,18 @@ public enum NetworkHost: Hashable, Sendable, CustomStringConvertible {
         self = .name(name)
     }
 
+    /// Control characters, spaces, non-ASCII and userinfo, checked on the raw text before any splitting, so that a
+    /// header injected after a colon is reported as what it is.
+    static func rejectUnsafeCharacters(_ raw: String) throws(TargetError) {
+        if let bad = raw.unicodeScalars.first(where: { !$0.isASCII }) {
+            throw .nonASCII(String(bad))
+        }
+        if let bad = raw.unicodeScalars.first(where: { $0.value < 0x21 || $0.value == 0x7F }) {
+            throw bad == " " ? .forbiddenCharacter(" ") : .controlCharacter(bad.value)
+        }
+        if raw.contains("@") { throw .userinfo }
+    }
+
     /// How the host is written in a rule, a log line or a `paddock allow` hint.
     public var description: String {
         switch self {
@@ -79,7 +85,7 @@ public struct NetworkTarget: Hashable, Sendable, CustomStringConvertible {
     /// default: a missing port is an error there, never a silent 443.
     public init(authority: String, defaultPort: Int? = nil) throws(TargetError) {
         // Before splitting: in `user:pass@host:443` the colon of the password must not look like IPv6.
-        if authority.contains("@") { throw .userinfo }
+        try NetworkHost.rejectUnsafeCharacters(authority)
         let hostPart: Substring
         var portPart: Substring?
         if authority.hasPrefix("[") {
