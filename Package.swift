@@ -81,8 +81,9 @@ let package = Package(
         .testTarget(
             name: "PaddockGatewayTests",
             dependencies: [
-                "PaddockGateway", "PaddockTestSupport",
+                "PaddockGateway", "PaddockCore", "PaddockTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,1 +1,193 @@
-// The egress gateway lands here (issue 3).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PaddockCore
+
+/// The egress gateway: the sandbox's only way out. Listens on a unix socket (and optionally loopback TCP), speaks
+/// HTTP/1.1 proxy and SOCKS5, decides every connection with the current `NetworkPolicy`, logs each one.
+///
+/// ```swift
+/// let policies = PolicyStore(try NetworkPolicy(config: merged.network, agentHosts: profile.networkHosts))
+/// let log = try FileConnectionLog(path: stateDir + "/net.log")
+/// let gateway = Gateway(configuration: .init(unixSocketPath: socketPath), policies: policies, log: log)
+/// try await gateway.start()
+/// …                                   // policies.update(newPolicy) whenever the config changes
+/// await gateway.shutdown()
+/// await log.close()
+/// print(gateway.summary.line)
+/// ```
+public final class Gateway: Sendable {
+    /// Where the gateway ended up listening.
+    public struct Endpoints: Sendable {
+        public var unixSocketPath: String?
+        /// The bound loopback TCP address (with the real port when 0 was asked for).
+        public var tcpAddress: SocketAddress?
+    }
+
+    private enum Phase {
+        case created
+        case running(servers: [Channel], task: Task<Void, Never>)
+        case stopped
+    }
+
+    private struct State {
+        var phase = Phase.created
+        var connections: [ObjectIdentifier: Channel] = [:]
+        var stopping = false
+    }
+
+    public let configuration: GatewayConfiguration
+    public let policies: PolicyStore
+    private let recorder: GatewayRecorder
+    private let session: ProxySession
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    /// - Parameters:
+    ///   - policies: the live policy; update it and new connections and requests follow at once.
+    ///   - log: where each connection's record goes.
+    ///   - resolver: DNS for allowed names not mapped by `[network.hosts]`.
+    public init(
+        configuration: GatewayConfiguration, policies: PolicyStore, log: any ConnectionLogSink,
+        resolver: any NameResolver = SystemResolver(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "paddock.gateway")
+    ) {
+        self.configuration = configuration
+        self.policies = policies
+        self.recorder = GatewayRecorder(sink: log)
+        self.group = group
+        self.logger = logger
+        self.session = ProxySession(
+            policies: policies, resolver: resolver, recorder: recorder,
+            connectTimeout: configuration.connectTimeout, logger: logger)
+    }
+
+    /// Counts so far: allowed, denied, invalid, top denied hosts. `summary.line` is the end-of-session line.
+    public var summary: ConnectionSummary { recorder.summary }
+
+    /// Client connections open right now.
+    public var activeConnections: Int { state.withLockedValue { $0.connections.count } }
+
+    /// Binds the listeners and starts accepting. Returns once the gateway is reachable.
+    @discardableResult
+    public func start() async throws -> Endpoints {
+        guard configuration.unixSocketPath != nil || configuration.tcpHost != nil else {
+            throw GatewayError.notConfigured
+        }
+        guard state.withLockedValue({ if case .created = $0.phase { return true } else { return false } }) else {
+            throw GatewayError.alreadyStarted
+        }
+        var listeners: [NIOAsyncChannel<NIOAsyncChannel<ProxyEvent, ProxyCommand>, Never>] = []
+        var endpoints = Endpoints()
+        do {
+            if let path = configuration.unixSocketPath {
+                let listener = try await bootstrap(tcp: false).bind(
+                    unixDomainSocketPath: path, cleanupExistingSocketFile: true,
+                    childChannelInitializer: { [self] channel in self.initialize(channel) })
+                listeners.append(listener)
+                if let mode = configuration.unixSocketMode, chmod(path, mode_t(mode)) != 0 {
+                    throw GatewayError.bindFailed(path, "chmod: \(String(cString: strerror(errno)))")
+                }
+                endpoints.unixSocketPath = path
+            }
+            if let host = configuration.tcpHost {
+                let listener = try await bootstrap(tcp: true).bind(
+                    host: host, port: configuration.tcpPort,
+                    childChannelInitializer: { [self] channel in self.initialize(channel) })
+                listeners.append(listener)
+                endpoints.tcpAddress = listener.channel.localAddress
+            }
+        } catch {
+            for listener in listeners { try? await listener.channel.close() }
+            if let error = error as? GatewayError { throw error }
+            let place = configuration.unixSocketPath ?? "\(configuration.tcpHost ?? "?"):\(configuration.tcpPort)"
+            throw GatewayError.bindFailed(place, "\(error)")
+        }
+        let session = self.session
+        let logger = self.logger
+        let bound = listeners
+        let servers = bound.map(\.channel)
+        let task = Task {
+            await withDiscardingTaskGroup { group in
+                for listener in bound {
+                    group.addTask {
+                        do {
+                            try await listener.executeThenClose { inbound in
+                                try await withThrowingDiscardingTaskGroup { connections in
+                                    for try await connection in inbound {
+                                        connections.addTask { await session.serve(connection) }
+                                    }
+                                }
+                            }
+                        } catch {
+                            logger.error("gateway listener stopped: \(error)")
+                        }
+                    }
+                }
+            }
+        }
+        state.withLockedValue { $0.phase = Phase.running(servers: servers, task: task) }
+        return endpoints
+    }
+
+    /// Stops listening, closes every open connection and waits until all of them are gone. After it returns no
+    /// socket of the gateway is open and no task of it runs.
+    public func shutdown() async {
+        let (servers, task) = state.withLockedValue { state -> ([Channel], Task<Void, Never>?) in
+            state.stopping = true
+            defer { state.phase = .stopped }
+            guard case .running(let servers, let task) = state.phase else { return ([], nil) }
+            return (servers, task)
+        }
+        for server in servers { try? await server.close() }
+        let open = state.withLockedValue { Array($0.connections.values) }
+        for connection in open { connection.close(promise: nil) }
+        await task?.value
+        if let path = configuration.unixSocketPath { unlink(path) }
+    }
+
+    private func bootstrap(tcp: Bool) -> ServerBootstrap {
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.recvAllocator, value: GatewayTuning.recvAllocator)
+        if tcp {
+            bootstrap = bootstrap
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        }
+        return bootstrap
+    }
+
+    /// Runs on the new connection's event loop before any byte is read.
+    private func initialize(_ channel: Channel) -> EventLoopFuture<NIOAsyncChannel<ProxyEvent, ProxyCommand>> {
+        let id = ObjectIdentifier(channel)
+        let admitted: Bool = state.withLockedValue { state in
+            guard !state.stopping, state.connections.count < configuration.maxConnections else { return false }
+            state.connections[id] = channel
+            return true
+        }
+        guard admitted else {
+            recorder.recordInvalid(nil, request: "new connection", reason: "over the connection limit or shutting down")
+            return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        channel.closeFuture.whenComplete { [state] _ in
+            _ = state.withLockedValue { $0.connections.removeValue(forKey: id) }
+        }
+        return channel.eventLoop.makeCompletedFuture {
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(IdleStateHandler(allTimeout: configuration.idleTimeout))
+            try sync.addHandler(TimeoutHandler(handshakeTimeout: configuration.handshakeTimeout))
+            try sync.addHandler(ProtocolDetector())
+            return try NIOAsyncChannel<ProxyEvent, ProxyCommand>(wrappingChannelSynchronously: channel)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import PaddockCore
+
+/// Where the gateway sends one record per connection (or per plain-HTTP request). Called on event loops: it must
+/// not block.
+public protocol ConnectionLogSink: Sendable {
+    func record(_ record: ConnectionRecord)
+}
+
+/// Keeps records in memory; for tests and for callers that want to look at them directly.
+public final class MemoryConnectionLog: ConnectionLogSink {
+    private let box = NIOLockedValueBox<[ConnectionRecord]>([])
+
+    public init() {}
+
+    public func record(_ record: ConnectionRecord) {
+        box.withLockedValue { $0.append(record) }
+    }
+
+    public var records: [ConnectionRecord] { box.withLockedValue { $0 } }
+}
+
+/// Appends JSON lines to a file (the session's `net.log`). Lines are queued and written by one background thread,
+/// so a slow disk never stalls an event loop; `close()` writes what is left.
+public final class FileConnectionLog: ConnectionLogSink {
+    private struct State {
+        var pending: [String] = []
+        var flushScheduled = false
+        var closed = false
+    }
+
+    private let descriptor: Int32
+    private let state = NIOLockedValueBox(State())
+    private let pool: NIOThreadPool
+    /// Beyond this many queued lines new records are dropped (and counted) rather than growing without bound.
+    private let maxPending = 100_000
+    private let droppedCount = NIOLockedValueBox(0)
+
+    public init(path: String) throws(PaddockError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw .fileSystem(path: path, message: "cannot open the network log: \(String(cString: strerror(errno)))")
+        }
+        descriptor = fd
+        pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+    }
+
+    public var dropped: Int { droppedCount.withLockedValue { $0 } }
+
+    public func record(_ record: ConnectionRecord) {
+        let line = record.jsonLine() + "\n"
+        let schedule: Bool = state.withLockedValue { state in
+            guard !state.closed else { return false }
+            guard state.pending.count < maxPending else {
+                droppedCount.withLockedValue { $0 += 1 }
+                return false
+            }
+            state.pending.append(line)
+            guard !state.flushScheduled else { return false }
+            state.flushScheduled = true
+            return true
+        }
+        if schedule {
+            pool.submit { [self] _ in self.flush() }
+        }
+    }
+
+    private func flush() {
+        while true {
+            let lines: [String] = state.withLockedValue { state in
+                let lines = state.pending
+                state.pending.removeAll(keepingCapacity: true)
+                if lines.isEmpty { state.flushScheduled = false }
+                return lines
+            }
+            if lines.isEmpty { return }
+            var bytes = Array(lines.joined().utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeMutableBytes { raw in
+                    write(descriptor, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+                }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return  // The disk refused; the gateway keeps working without its log.
+                }
+                offset += written
+            }
+            bytes.removeAll()
+        }
+    }
+
+    /// Writes every queued line and closes the file. Records after this are ignored.
+    public func close() async {
+        state.withLockedValue { $0.closed = true }
+        try? await pool.runIfActive { self.flush() }
+        try? await pool.shutdownGracefully()
+        #if canImport(Glibc)
+        _ = Glibc.close(descriptor)
+        #else
+        _ = Darwin.close(descriptor)
+        #endif
+    }
+}
+
+/// Sends each record to several sinks.
+public struct TeeConnectionLog: ConnectionLogSink {
+    public let sinks: [any ConnectionLogSink]
+
+    public init(_ sinks: [any ConnectionLogSink]) {
+        self.sinks = sinks
+    }
+
+    public func record(_ record: ConnectionRecord) {
+        for sink in sinks { sink.record(record) }
+    }
+}

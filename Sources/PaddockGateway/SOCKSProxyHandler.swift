@@ -1,0 +1,164 @@
+import NIOCore
+import NIOSOCKS
+import PaddockCore
+
+/// SOCKS5 on top of NIOSOCKS' handshake handler: no authentication, CONNECT only, the target canonicalised and
+/// handed to the async code; its answer becomes a SOCKS reply. Reads are held while the decision is pending.
+final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ClientMessage
+    typealias InboundOut = ProxyEvent
+    typealias OutboundIn = ProxyCommand
+    typealias OutboundOut = ServerMessage
+
+    private enum State {
+        case greeting
+        case request
+        case awaitingDecision
+        case established
+        case closing
+    }
+
+    private var state = State.greeting
+    private var pendingRead = false
+
+    /// A SOCKS reply must carry an address; NIOSOCKS cannot encode a unix socket one, so never hand it one.
+    private static let zeroAddress: SOCKSAddress =
+        (try? SocketAddress(ipAddress: "0.0.0.0", port: 0)).map { .address($0) } ?? .domain("0.0.0.0", port: 0)
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (state, unwrapInboundIn(data)) {
+        case (.greeting, .greeting(let greeting)):
+            guard greeting.methods.contains(.noneRequired) else {
+                context.writeAndFlush(
+                    wrapOutboundOut(.selectedAuthenticationMethod(.init(method: .noneAcceptable))), promise: nil)
+                invalid(context, "client offers no method without authentication")
+                return
+            }
+            state = .request
+            context.writeAndFlush(
+                wrapOutboundOut(.selectedAuthenticationMethod(.init(method: .noneRequired))), promise: nil)
+            if let detector = try? context.pipeline.syncOperations.context(handlerType: ProtocolDetector.self),
+                let handler = detector.handler as? ProtocolDetector
+            {
+                handler.rescan(context: detector)
+            }
+        case (.request, .request(let request)):
+            handleRequest(context, request)
+        default:
+            invalid(context, "unexpected SOCKS message")
+        }
+    }
+
+    private func handleRequest(_ context: ChannelHandlerContext, _ request: SOCKSRequest) {
+        guard request.command == .connect else {
+            reply(context, .commandUnsupported)
+            invalid(context, "SOCKS command \(request.command.value) is not supported; only CONNECT is")
+            return
+        }
+        let target: NetworkTarget
+        do {
+            switch request.addressType {
+            case .domain(let host, let port):
+                guard (1...65535).contains(port) else { throw TargetError.badPort(String(port)) }
+                target = NetworkTarget(host: try NetworkHost(parsing: host), port: port)
+            case .address(let address):
+                guard let text = address.ipAddress, let ip = IPAddress(text), let port = address.port,
+                    (1...65535).contains(port)
+                else { throw TargetError.malformedAuthority("\(address)") }
+                target = NetworkTarget(host: .ip(ip), port: port)
+            }
+        } catch {
+            reply(context, .notAllowed)
+            invalid(context, "\(error)", request: "\(request.addressType)")
+            return
+        }
+        state = .awaitingDecision
+        context.pipeline.syncOperations.completeHandshake()
+        context.fireChannelRead(wrapInboundOut(.tunnel(.socks5, target)))
+    }
+
+    private func reply(_ context: ChannelHandlerContext, _ reply: SOCKSServerReply) {
+        context.writeAndFlush(
+            wrapOutboundOut(.response(SOCKSResponse(reply: reply, boundAddress: Self.zeroAddress))), promise: nil)
+    }
+
+    private func invalid(_ context: ChannelHandlerContext, _ reason: String, request: String = "SOCKS handshake") {
+        guard state != .closing else { return }
+        state = .closing
+        context.fireChannelRead(wrapInboundOut(.invalid(.socks5, request: request, reason: reason)))
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // NIOSOCKS reports protocol violations (bad version, bad address type) here.
+        invalid(context, "malformed SOCKS message: \(error)")
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let command = unwrapOutboundIn(data)
+        guard case .awaitingDecision = state else {
+            if case .startTunnel(let upstream, let completion) = command {
+                upstream.close(promise: nil)
+                completion.finish(TunnelBytes(up: 0, down: 0))
+            }
+            promise?.succeed(())
+            return
+        }
+        switch command {
+        case .refuse(let refusal):
+            state = .closing
+            reply(context, Self.reply(for: refusal))
+            context.close(promise: nil)
+            promise?.succeed(())
+        case .startTunnel(let upstream, let completion):
+            state = .established
+            let bound: SOCKSAddress =
+                if let local = upstream.localAddress, local.protocol == .inet || local.protocol == .inet6 {
+                    .address(local)
+                } else {
+                    Self.zeroAddress
+                }
+            context.writeAndFlush(
+                wrapOutboundOut(.response(SOCKSResponse(reply: .succeeded, boundAddress: bound))), promise: nil)
+            do {
+                let sync = context.pipeline.syncOperations
+                try TunnelSplice.splice(
+                    client: context, upstream: upstream, completion: completion,
+                    thenRemoving: [
+                        try sync.context(handlerType: SOCKSServerHandshakeHandler.self),
+                        try sync.context(handlerType: ProtocolDetector.self),
+                    ])
+                promise?.succeed(())
+            } catch {
+                upstream.close(promise: nil)
+                completion.finish(TunnelBytes(up: 0, down: 0))
+                context.close(promise: nil)
+                promise?.fail(error)
+            }
+        case .forward(let upstream):
+            // Never sent for SOCKS; close rather than guess.
+            upstream.close(promise: nil)
+            context.close(promise: nil)
+            promise?.succeed(())
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .awaitingDecision = state {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    static func reply(for refusal: Refusal) -> SOCKSServerReply {
+        switch refusal {
+        case .denied: return .notAllowed  // "connection not allowed by ruleset"
+        case .badRequest: return .serverFailure
+        case .unresolvable: return .hostUnreachable
+        case .connectFailed: return .refused
+        case .connectTimedOut: return .hostUnreachable
+        case .overloaded: return .serverFailure
+        }
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// The test's own servers on 127.0.0.1. Nothing here ever talks to another address.
+struct Origin: Sendable {
+    let channel: Channel
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    static func start(_ makeHandlers: @escaping @Sendable () throws -> [ChannelHandler]) async throws -> Origin {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers(try makeHandlers())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return Origin(channel: channel)
+    }
+
+    /// Echoes every byte; a half-close from the client is answered with a half-close once everything is echoed.
+    static func echo() async throws -> Origin {
+        try await start { [EchoHandler()] }
+    }
+
+    /// Reads until the client half-closes, then answers `got N bytes` and closes.
+    static func countThenAnswer() async throws -> Origin {
+        try await start { [CountingHandler()] }
+    }
+
+    /// Sends `total` bytes as fast as the reader takes them, then closes.
+    static func source(total: Int) async throws -> Origin {
+        try await start { [SourceHandler(total: total)] }
+    }
+
+    /// A small HTTP/1.1 server describing each request it gets; with `tls` it speaks HTTPS.
+    static func http(tls: NIOSSLContext? = nil) async throws -> Origin {
+        try await start {
+            var handlers: [ChannelHandler] = []
+            if let tls { handlers.append(NIOSSLServerHandler(context: tls)) }
+            handlers.append(HTTPResponseEncoder())
+            handlers.append(ByteToMessageHandler(HTTPRequestDecoder()))
+            handlers.append(DescribingHTTPHandler())
+            return handlers
+        }
+    }
+}
+
+final class EchoHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.write(data, promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            context.close(mode: .output, promise: nil)
+        }
+    }
+}
+
+final class CountingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var count = 0
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        count += unwrapInboundIn(data).readableBytes
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "got \(count) bytes"))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        }
+    }
+}
+
+final class SourceHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var remaining: Int
+    private let chunk = ByteBuffer(repeating: 0x61, count: 64 * 1024)
+
+    init(total: Int) {
+        remaining = total
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        pump(context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        pump(context)
+    }
+
+    private func pump(_ context: ChannelHandlerContext) {
+        while remaining > 0 && context.channel.isWritable {
+            let size = min(remaining, chunk.readableBytes)
+            remaining -= size
+            context.write(wrapOutboundOut(chunk.getSlice(at: 0, length: size) ?? chunk), promise: nil)
+        }
+        context.flush()
+        if remaining == 0 {
+            remaining = -1
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Answers `GET /…` with a body naming the method, target and Host it saw, so tests can check the rewriting.
+/// `/close` answers without a length and closes; `/chunked` answers chunked.
+final class DescribingHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    private var head: HTTPRequestHead?
+    private var bodyBytes = 0
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            bodyBytes = 0
+        case .body(let buffer):
+            bodyBytes += buffer.readableBytes
+        case .end:
+            guard let head else { return }
+            let proxyHeaders = head.headers.filter { $0.name.lowercased().hasPrefix("proxy-") }.map(\.name)
+            let text = "method=\(head.method) uri=\(head.uri) host=\(head.headers["host"].joined()) "
+                + "body=\(bodyBytes) proxy-headers=\(proxyHeaders)"
+            var responseHead = HTTPResponseHead(version: .http1_1, status: .ok)
+            switch head.uri {
+            case "/chunked":
+                responseHead.headers.add(name: "transfer-encoding", value: "chunked")
+            case "/close":
+                responseHead.headers.add(name: "connection", value: "close")
+            default:
+                responseHead.headers.add(name: "content-length", value: String(text.utf8.count))
+            }
+            context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+            if head.method != .HEAD {
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+            }
+            let channel = context.channel
+            let close = head.uri == "/close"
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                if close { channel.close(promise: nil) }
+            }
+            self.head = nil
+        }
+    }
+}
+
+/// A self-signed certificate for `origin.test`, made with openssl for this test run.
+struct TestCertificate {
+    let certificate: NIOSSLCertificate
+    let key: NIOSSLPrivateKey
+
+    static func make() throws -> TestCertificate {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("paddock-gw-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let certPath = dir.appendingPathComponent("cert.pem").path
+        let keyPath = dir.appendingPathComponent("key.pem").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", keyPath, "-out", certPath, "-days", "1", "-subj", "/CN=origin.test",
+            "-addext", "subjectAltName=DNS:origin.test",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw NSError(domain: "openssl", code: Int(process.terminationStatus))
+        }
+        return TestCertificate(
+            certificate: try NIOSSLCertificate(file: certPath, format: .pem),
+            key: try NIOSSLPrivateKey(file: keyPath, format: .pem))
+    }
+
+    func serverContext() throws -> NIOSSLContext {
+        try NIOSSLContext(
+            configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)))
+    }
+
+    func clientContext() throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .certificates([certificate])
+        return try NIOSSLContext(configuration: configuration)
+    }
+}
