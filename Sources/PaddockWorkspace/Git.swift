@@ -45,12 +45,13 @@ public struct Git: Sendable {
 
     /// `-c` options that switch off everything git could execute or follow on its own, whatever config it reads.
     /// Submodules are ignored because `git status` runs git inside each one, with that submodule's own config.
+    /// Commit-graph and multi-pack-index files are optional caches the agent could forge: not read at all.
     public static let hardeningOptions: [String] = [
         "core.fsmonitor=false", "core.hooksPath=/dev/null", "core.untrackedCache=false", "core.splitIndex=false",
         "core.pager=cat", "core.editor=:", "core.sshCommand=false", "core.askPass=", "credential.helper=",
         "protocol.allow=never", "protocol.file.allow=always", "diff.ignoreSubmodules=all", "submodule.recurse=false",
         "status.submoduleSummary=false", "gc.auto=0", "maintenance.auto=false", "commit.gpgSign=false",
-        "tag.gpgSign=false",
+        "tag.gpgSign=false", "core.commitGraph=false", "core.multiPackIndex=false",
     ].flatMap { ["-c", $0] }
 
     /// Options for the user's own repository: their config stays, but paddock's own calls never start maintenance.

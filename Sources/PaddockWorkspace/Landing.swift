@@ -61,8 +61,12 @@ extension CloneStore {
             if existing == nil {
                 try await git.run(
                     git.plain(
-                        ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules",
-                         paths.scratch, "refs/heads/\(record.branch):refs/heads/\(record.branch)"], in: host))
+                        // The -c options reach upload-pack too (git passes them on): the agent's commit-graph
+                        // and multi-pack-index caches are not trusted.
+                        ["-c", "core.commitGraph=false", "-c", "core.multiPackIndex=false",
+                         "-c", "protocol.file.allow=always", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                         "--no-recurse-submodules", paths.scratch,
+                         "refs/heads/\(record.branch):refs/heads/\(record.branch)"], in: host))
             }
             if try await hostBranch(record) == tip {
                 record.landedTip = tip

@@ -17,6 +17,7 @@ struct GitCommandTests {
         for setting in [
             "core.fsmonitor=false", "core.hooksPath=/dev/null", "core.sshCommand=false", "protocol.allow=never",
             "protocol.file.allow=always", "diff.ignoreSubmodules=all", "submodule.recurse=false", "credential.helper=",
+            "core.commitGraph=false", "core.multiPackIndex=false",
         ] {
             let position = options.firstIndex(of: setting)
             #expect(position != nil, "missing -c \(setting)")
