@@ -88,13 +88,18 @@ struct SessionIntegrationTests {
         }
     }
 
-    @Test func claudeInstructionsAreReadableButNotWritable() async throws {
+    /// Read-only mounts (extra paths, and Claude's instructions, which use the same mount) are enforced by the kernel.
+    @Test func readOnlyMountsCannotBeChangedFromInside() async throws {
         try await IntegrationFixture.with { fixture in
-            try await fixture.write("be helpful", to: fixture.home + "/.claude/CLAUDE.md")
-            // The shell profile has no host files; the claude profile's image cannot be built here, so the
-            // plan's read-only mounts are unit-tested, and this checks the home stays writable beside them.
-            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "touch ~/.claude/x && echo ok"])
-            #expect(result.stdout == "ok\n", "\(result.stderr)")
+            try await fixture.write("be helpful", to: fixture.home + "/notes/CLAUDE.md")
+            try await fixture.write("scratch", to: fixture.home + "/scratch/a.txt")
+            let script = "cat /mnt/notes/CLAUDE.md; echo; (echo evil > /mnt/notes/CLAUDE.md) 2>/dev/null && echo WROTE-RO; rm -f /mnt/notes/CLAUDE.md 2>/dev/null; echo ok > /cache/b.txt && echo wrote-rw"
+            let result = try await fixture.paddock([
+                "run", "--agent", "shell", "--mount", "~/notes", "--mount", "~/scratch:/cache:rw", "--", "sh", "-c", script,
+            ])
+            #expect(result.stdout == "be helpful\nwrote-rw\n", "\(result.stderr)")
+            #expect(try String(contentsOfFile: fixture.home + "/notes/CLAUDE.md", encoding: .utf8) == "be helpful")
+            #expect(try String(contentsOfFile: fixture.home + "/scratch/b.txt", encoding: .utf8) == "ok\n")
         }
     }
 
