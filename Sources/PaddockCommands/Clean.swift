@@ -1,17 +1,25 @@
 import ArgumentParser
 import Foundation
 import PaddockCore
+import PaddockWorkspace
 
 extension Paddock {
     struct Clean: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove sandboxes whose launcher is gone, and stale build folders.",
+            abstract: "Remove sandboxes whose launcher is gone, clones whose work is safe, and stale build folders.",
             discussion: "Agent homes (logins, history) are kept; remove one with `docker volume rm` if you mean to.")
 
         @OptionGroup var global: GlobalOptions
 
         @Flag(name: .long, help: "Only list what would be removed.")
         var dryRun = false
+
+        @Flag(name: .long, help: "Also remove clones holding work that is nowhere else. Their work is lost.")
+        var force = false
+
+        func validate() throws {
+            if force && dryRun { throw ValidationError("--force and --dry-run contradict each other.") }
+        }
 
         func run() async throws {
             let context = AppContext.live(global)
@@ -28,6 +36,29 @@ extension Paddock {
                 if !dryRun { try? FileManager.default.removeItem(atPath: path) }
             }
             if orphans.isEmpty { print("no orphaned sandboxes") }
+            try await cleanClones(context, runningSessions: try await context.engine.containers(all: true).compactMap { $0.labels[SessionLabels.session] })
+        }
+
+        /// A session that ended without landing (its launcher was killed) lands now, so its commits reach the
+        /// host repository before anything is removed.
+        func cleanClones(_ context: AppContext, runningSessions: [String]) async throws {
+            let store = CloneStore(root: context.paths.clonesDirectory, git: Git(runner: context.runner))
+            let idle = try await store.list().filter { !runningSessions.contains($0.record.sessionID) }
+            if dryRun {
+                for listing in idle {
+                    print("clone \(listing.record.sessionID)/\(listing.record.name): \(listing.status.rawValue)")
+                }
+                return
+            }
+            for listing in idle where listing.status == .unlandedCommits {
+                let report = try await store.land(sessionID: listing.record.sessionID, name: listing.record.name)
+                for line in report.lines { context.say("paddock: \(line)") }
+            }
+            for session in Set(idle.map(\.record.sessionID)).sorted() {
+                for decision in try await store.clean(force: force, sessionID: session) {
+                    print("clone \(decision.sessionID)/\(decision.name): \(decision.removed ? "removed" : "kept") (\(decision.reason))")
+                }
+            }
         }
     }
 }

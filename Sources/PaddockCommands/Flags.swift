@@ -27,6 +27,15 @@ struct SessionOptions: ParsableArguments {
     @Option(name: .long, help: "Process limit inside the sandbox.")
     var pids: Int?
 
+    @Option(name: .long, help: "mount (default): the project itself at /workspace. clone: a per-session clone whose commits come back as the branch paddock/<session>.")
+    var isolate: String?
+
+    @Flag(name: .long, help: "With --isolate clone: bring the project's uncommitted changes into the clone.")
+    var carry = false
+
+    @Option(name: .long, help: ArgumentHelp("A repository to put at /workspace/<name> (repeatable) instead of the project.", valueName: "path"))
+    var repo: [String] = []
+
     @Flag(name: .long, help: "Mount paths paddock refuses by default (the home folder, ~/.ssh, engine sockets, …). Dangerous.")
     var allowDangerousMounts = false
 
@@ -40,6 +49,9 @@ struct SessionOptions: ParsableArguments {
             throw ValidationError("--env takes a variable name, not \(name).")
         }
         for spec in mount { _ = try Self.parseMount(spec) }
+        if let isolate, !["mount", "clone"].contains(isolate) {
+            throw ValidationError("--isolate takes mount or clone, not \(isolate).")
+        }
     }
 
     /// `path`, `path:rw`, `path:/target` or `path:/target:rw`.
@@ -62,6 +74,7 @@ struct SessionOptions: ParsableArguments {
     var configLayer: PaddockConfig {
         var layer = PaddockConfig()
         layer.agent = agent
+        layer.isolate = isolate
         layer.mounts = mount.compactMap { try? Self.parseMount($0) }
         layer.env = env
         layer.resources = ResourceConfig(cpus: cpus, memory: memory.flatMap(ByteSize.parse), pids: pids)

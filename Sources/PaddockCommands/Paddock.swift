@@ -15,7 +15,7 @@ public struct Paddock: AsyncParsableCommand {
             """,
         version: PaddockVersion.current,
         subcommands: [
-            Run.self, Shell.self, Exec.self, Ps.self, Stop.self, ImageCommand.self, Doctor.self, Init.self,
+            Run.self, Shell.self, Exec.self, Ps.self, Stop.self, Diff.self, ImageCommand.self, Doctor.self, Init.self,
             Trust.self, Clean.self, Version.self,
         ],
         defaultSubcommand: Run.self

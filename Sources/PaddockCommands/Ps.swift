@@ -1,6 +1,7 @@
 import ArgumentParser
 import PaddockCore
 import PaddockEngine
+import PaddockWorkspace
 
 extension Paddock {
     struct Ps: AsyncParsableCommand {
@@ -35,6 +36,16 @@ extension Paddock {
                         session: container.labels[SessionLabels.session] ?? "?",
                         project: container.labels[SessionLabels.project] ?? "?",
                         agent: container.labels[SessionLabels.agent] ?? "?", state: state, container: container.name))
+            }
+            if all {
+                // Clones outlive their sessions when they hold work that is nowhere else.
+                let store = CloneStore(root: context.paths.clonesDirectory, git: Git(runner: context.runner))
+                for listing in try await store.list() {
+                    rows.append(
+                        Row(
+                            session: listing.record.sessionID, project: listing.record.hostRepository, agent: "-",
+                            state: "clone: \(listing.status.rawValue)", container: listing.paths.clone))
+                }
             }
             rows.sort { $0.session < $1.session }
             if json {

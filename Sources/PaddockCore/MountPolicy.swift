@@ -56,6 +56,13 @@ public struct MountPolicy: Sendable {
         return nil
     }
 
+    /// Throws the refusal for `path` unless `allowDangerous`.
+    public func check(_ path: String, allowDangerous: Bool) throws {
+        if !allowDangerous, let reason = refusal(for: path) {
+            throw PaddockError.dangerousMount(path: path, reason: reason)
+        }
+    }
+
     /// Is `inner` strictly inside `outer`?
     func isInside(_ inner: String, _ outer: String) -> Bool {
         let prefix = outer.hasSuffix("/") ? outer : outer + "/"

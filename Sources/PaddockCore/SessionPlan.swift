@@ -5,8 +5,9 @@ public struct SessionRequest: Sendable {
     public var sessionID: SessionID
     /// The project as the user sees it (labels, naming, the home volume).
     public var projectRoot: String
-    /// What appears at /workspace: the project itself, or a session clone.
-    public var workspaceSource: String
+    /// The host folder bound read-write at /workspace; nil when paddock prepared the workspace mounts itself
+    /// (clones, several repositories) and passes them in `additionalMounts`.
+    public var workspaceSource: String?
     public var hostHome: String
     public var hostUID: UInt32
     public var hostGID: UInt32
@@ -20,13 +21,14 @@ public struct SessionRequest: Sendable {
     public var allowDangerousMounts: Bool
     public var imageTag: String
     public var hostEnvironment: [String: String]
-    /// Mounts other parts of paddock add (git protections, clone objects, the gateway socket).
+    /// Mounts other parts of paddock prepared (repositories, git protections, clones, the gateway socket). The
+    /// launcher checks the user's paths among them against `MountPolicy` before preparing them.
     public var additionalMounts: [Mount]
     public var additionalEnvironment: [String: String]
     public var paths: PaddockPaths
 
     public init(
-        sessionID: SessionID, projectRoot: String, workspaceSource: String? = nil, hostHome: String, hostUID: UInt32,
+        sessionID: SessionID, projectRoot: String, workspaceSource: String?? = .none, hostHome: String, hostUID: UInt32,
         hostGID: UInt32, launcherPID: Int32, launcherStart: String = "", config: PaddockConfig, profile: AgentProfile,
         userArguments: [String] = [], stdinIsTerminal: Bool = false, allowDangerousMounts: Bool = false,
         imageTag: String, hostEnvironment: [String: String] = [:], additionalMounts: [Mount] = [],
@@ -34,7 +36,7 @@ public struct SessionRequest: Sendable {
     ) {
         self.sessionID = sessionID
         self.projectRoot = projectRoot
-        self.workspaceSource = workspaceSource ?? projectRoot
+        self.workspaceSource = workspaceSource ?? .some(projectRoot)
         self.hostHome = hostHome
         self.hostUID = hostUID
         self.hostGID = hostGID
@@ -74,16 +76,15 @@ public enum SessionPlanner {
         let home = ImageRecipe.home
 
         func checked(_ path: String) throws -> String {
-            if !request.allowDangerousMounts, let reason = policy.refusal(for: path) {
-                throw PaddockError.dangerousMount(path: path, reason: reason)
-            }
+            try policy.check(path, allowDangerous: request.allowDangerousMounts)
             return path
         }
 
-        var mounts: [Mount] = [
-            .bind(try checked(request.workspaceSource), at: ImageRecipe.workspace, readOnly: false),
-            .volume(ProjectNaming.homeVolume(project: request.projectRoot, uid: user.uid), at: home),
-        ]
+        var mounts: [Mount] = []
+        if let workspace = request.workspaceSource {
+            mounts.append(.bind(try checked(workspace), at: ImageRecipe.workspace, readOnly: false))
+        }
+        mounts.append(.volume(ProjectNaming.homeVolume(project: request.projectRoot, uid: user.uid), at: home))
         // The user's own instructions and settings, readable but not changeable by the agent.
         for relative in request.profile.readOnlyHostFiles {
             let hostPath = request.hostHome + "/" + relative

@@ -94,11 +94,11 @@ public final class IntegrationFixture: @unchecked Sendable {
         // A copy the unprivileged user can run wherever the checkout lives.
         binary = root + "/paddock"
         try fileManager.copyItem(atPath: Self.builtBinary(), toPath: binary)
-        if gitRepository {
-            try await shell("git init -q -b main . && git -c user.email=t@t -c user.name=t commit -q --allow-empty -m init", in: project)
-        }
         if let user {
             try await shell("chown -R \(user.uid):\(user.gid) \(root)", in: root)
+        }
+        if gitRepository {
+            try await userShell("git init -q -b main . && git -c user.email=t@t -c user.name=t commit -q --allow-empty -m init")
         }
     }
 
@@ -181,6 +181,18 @@ public final class IntegrationFixture: @unchecked Sendable {
     @discardableResult
     public func shell(_ script: String, in directory: String) async throws -> ProcessOutput {
         let command = Command("sh", ["-c", script], workingDirectory: directory)
+        return try await runner.capture(command).check(command)
+    }
+
+    /// Runs a shell script as the fixture's host user, as that user would in a terminal (their git, their files).
+    @discardableResult
+    public func userShell(_ script: String, in directory: String? = nil) async throws -> ProcessOutput {
+        var argv: [String] = []
+        if let user {
+            argv += ["setpriv", "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--"]
+        }
+        argv += ["env", "-i"] + environment([:]) + ["sh", "-c", script]
+        let command = Command(argv[0], Array(argv.dropFirst()), workingDirectory: directory ?? project)
         return try await runner.capture(command).check(command)
     }
 

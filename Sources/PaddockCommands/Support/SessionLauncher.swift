@@ -25,6 +25,15 @@ struct SessionLauncher {
         OrphanReport(context: context).warn(about: (try? await orphans) ?? [])
 
         let id = SessionID.make()
+        let preparation = WorkspacePreparation(
+            context: context, isolation: WorkspacePreparation.Isolation(rawValue: config.isolate ?? "mount") ?? .mount,
+            carry: options.carry, allowDangerousMounts: options.allowDangerousMounts)
+        if options.carry, preparation.isolation != .clone {
+            throw PaddockError.invalidArgument("--carry goes with --isolate clone: in mount mode the agent already sees your changes.")
+        }
+        let repositories = try WorkspacePreparation.repositories(
+            project: project, repoArguments: options.repo, currentDirectory: context.currentDirectory)
+        let workspace = try await preparation.prepare(repositories, sessionID: id)
         var record = SessionRecord(
             id: id, container: ProjectNaming.containerName(project: project, session: id), project: project,
             agent: profile.name, image: recipe.tag, launcherPID: HostProcess.currentPID, startedAt: Date())
@@ -34,22 +43,37 @@ struct SessionLauncher {
             effectiveProfile.defaultArguments = []
         }
         let request = SessionRequest(
-            sessionID: id, projectRoot: project, hostHome: context.paths.home, hostUID: context.hostUID,
+            sessionID: id, projectRoot: project, workspaceSource: workspace.workspaceSource, hostHome: context.paths.home, hostUID: context.hostUID,
             hostGID: context.hostGID, launcherPID: HostProcess.currentPID,
             launcherStart: HostProcess.startToken(pid: HostProcess.currentPID), config: config,
             profile: effectiveProfile, userArguments: userArguments,
             stdinIsTerminal: context.stdinIsTerminal && context.stdoutIsTerminal,
             allowDangerousMounts: options.allowDangerousMounts, imageTag: recipe.tag,
-            hostEnvironment: context.environment, paths: context.paths)
-        let spec = try SessionPlanner.plan(request) { FileManager.default.fileExists(atPath: $0) }
+            hostEnvironment: context.environment, additionalMounts: workspace.mounts, paths: context.paths)
+        let spec: ContainerSpec
+        do {
+            spec = try SessionPlanner.plan(request) { FileManager.default.fileExists(atPath: $0) }
+        } catch {
+            await preparation.finish(workspace)
+            throw error
+        }
         try record.write(paths: context.paths)
         context.logger.debug("starting session", metadata: ["session": "\(id)", "container": "\(spec.name)"])
 
         let teardown = Teardown(engine: context.engine, container: spec.name)
         let trap = SignalTrap { signal in teardown.signalled(signal) }
         defer { trap.cancel() }
-        let status = try await context.engine.run(spec)
+        let status: Int32
+        do {
+            status = try await context.engine.run(spec)
+        } catch {
+            _ = await teardown.finish(status: 1)
+            await preparation.finish(workspace)
+            throw error
+        }
         let exitCode = await teardown.finish(status: status)
+        // The container is gone (run returned, or teardown removed it): only now is the work safe to inspect.
+        await preparation.finish(workspace)
         record.endedAt = Date()
         record.exitCode = exitCode
         try? record.write(paths: context.paths)

@@ -1,0 +1,118 @@
+import Foundation
+import PaddockCore
+import PaddockTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Clone mode and mount mode through the `paddock` binary, on the real engine.
+@Suite("Workspaces on the real engine", .serialized, .tags(.engine))
+struct WorkspaceIntegrationTests {
+    static let commit = "git -c user.email=agent@paddock -c user.name=agent commit -q"
+
+    func branches(_ fixture: IntegrationFixture) async throws -> [String] {
+        try await fixture.userShell("git for-each-ref --format='%(refname:short)' refs/heads/")
+            .stdout.split(separator: "\n").map(String.init)
+    }
+
+    func sessionID(in text: String) -> String? {
+        text.range(of: #"paddock/\d{8}-\d{4}-[0-9a-z]{4}"#, options: .regularExpression)
+            .map { String(text[$0].dropFirst("paddock/".count)) }
+    }
+
+    @Test func cloneModeCommitsComeBackAsABranch() async throws {
+        try await IntegrationFixture.with { fixture in
+            try await fixture.write("hello\n", to: fixture.project + "/README")
+            try await fixture.userShell("git add README && \(Self.commit) -m base")
+            let script = "echo agent > work.txt && git add work.txt && \(Self.commit) -m 'agent work' && git log --oneline | wc -l"
+            let result = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script])
+            #expect(result.status == 0, "\(result.stderr)")
+            let id = try #require(sessionID(in: result.stderr), "\(result.stderr)")
+            #expect(result.stderr.contains("git switch paddock/\(id)") || result.stderr.contains("switch paddock/\(id)"))
+            #expect(try await branches(fixture).contains("paddock/\(id)"))
+            let shown = try await fixture.userShell("git show paddock/\(id):work.txt")
+            #expect(shown.stdout == "agent\n")
+            #expect(!FileManager.default.fileExists(atPath: fixture.project + "/work.txt"), "the host's working tree is untouched")
+            // A session whose work has landed leaves no clone behind.
+            let kept = try await fixture.paddock(["ps", "--all"])
+            #expect(!kept.stdout.contains("clone: uncommitted"), "\(kept.stdout)")
+        }
+    }
+
+    @Test func uncommittedWorkKeepsTheCloneUntilItIsSafe() async throws {
+        try await IntegrationFixture.with { fixture in
+            let result = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", "echo draft > notes.txt"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let listing = try await fixture.paddock(["ps", "--all", "--json"])
+            let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
+            let row = try #require(rows.first { $0["state"] == "clone: uncommitted work" }, "\(listing.stdout)")
+            let id = try #require(row["session"])
+            let diff = try await fixture.paddock(["diff", id])
+            #expect(diff.stdout.contains("+draft"), "\(diff.stdout)\(diff.stderr)")
+
+            let clean = try await fixture.paddock(["clean"])
+            #expect(clean.stdout.contains("kept"), "\(clean.stdout)")
+            #expect(FileManager.default.fileExists(atPath: try #require(row["container"]) + "/notes.txt"))
+            let forced = try await fixture.paddock(["clean", "--force"])
+            #expect(forced.stdout.contains("removed"), "\(forced.stdout)")
+            #expect(!FileManager.default.fileExists(atPath: try #require(row["container"])))
+        }
+    }
+
+    @Test func carryBringsUncommittedChangesAlong() async throws {
+        try await IntegrationFixture.with { fixture in
+            try await fixture.write("local edit\n", to: fixture.project + "/draft.txt")
+            let without = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", "test -e draft.txt && echo present || echo absent"])
+            #expect(without.stdout == "absent\n")
+            #expect(without.stderr.contains("--carry"))
+            let with = try await fixture.paddock(["run", "--isolate", "clone", "--carry", "--agent", "shell", "--", "cat", "draft.txt"])
+            #expect(with.stdout == "local edit\n", "\(with.stderr)")
+            _ = try await fixture.paddock(["clean", "--force"])
+        }
+    }
+
+    @Test func concurrentCloneSessionsGetTheirOwnBranches() async throws {
+        try await IntegrationFixture.with { fixture in
+            let script = "echo $$ > mine.txt && git add mine.txt && \(Self.commit) -m mine"
+            async let first = fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script])
+            async let second = fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script])
+            let results = try await [first, second]
+            #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
+            let ids = results.compactMap { sessionID(in: $0.stderr) }
+            #expect(Set(ids).count == 2)
+            let heads = try await branches(fixture).filter { $0.hasPrefix("paddock/") }
+            #expect(heads.count == 2)
+        }
+    }
+
+    /// The attacks on the host's git in mount mode, tried from inside a real session.
+    @Test func mountModeAgentCannotMakeTheHostsGitRunAnything() async throws {
+        try await IntegrationFixture.with { fixture in
+            let marker = fixture.root + "/pwned"
+            let attacks = """
+                printf '#!/bin/sh\\ntouch \(marker)\\n' > /tmp/evil; chmod +x /tmp/evil
+                (printf '#!/bin/sh\\ntouch \(marker)\\n' > .git/hooks/post-checkout && chmod +x .git/hooks/post-checkout) 2>/dev/null && echo HOOK
+                git config core.fsmonitor /workspace/evil.sh 2>/dev/null && echo FSMONITOR
+                git config core.sshCommand /workspace/evil.sh 2>/dev/null && echo SSHCOMMAND
+                git config core.hooksPath /workspace/hooks 2>/dev/null && echo HOOKSPATH
+                printf '[includeIf "gitdir:/"]\\n path = /workspace/inc\\n' >> .git/config 2>/dev/null && echo INCLUDEIF
+                echo /workspace/elsewhere > .git/commondir 2>/dev/null && echo COMMONDIR
+                (mv .git .git-old && mkdir .git) 2>/dev/null && echo SWAPPED
+                echo x > tracked.txt && git add tracked.txt && \(Self.commit) -m agent && echo COMMITTED
+                """
+            try await fixture.write("#!/bin/sh\ntouch \(marker)\n", to: fixture.project + "/evil.sh")
+            try await fixture.userShell("chmod +x evil.sh")
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", attacks])
+            #expect(result.status == 0, "\(result.stderr)")
+            for attack in ["HOOK", "FSMONITOR", "SSHCOMMAND", "HOOKSPATH", "INCLUDEIF", "COMMONDIR", "SWAPPED"] {
+                #expect(!result.stdout.contains(attack), "\(attack) succeeded: \(result.stdout)")
+            }
+            #expect(result.stdout.contains("COMMITTED"), "ordinary git work still works: \(result.stdout)\(result.stderr)")
+            // The host's own git, as the user would run it next.
+            try await fixture.userShell("git status >/dev/null; git checkout -q -b after; git log -1 >/dev/null")
+            #expect(!FileManager.default.fileExists(atPath: marker), "the host's git ran something the agent planted")
+        }
+    }
+}
