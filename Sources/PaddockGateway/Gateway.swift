@@ -177,6 +177,7 @@ public final class Gateway: Sendable {
         }
         guard admitted else {
             recorder.recordInvalid(nil, request: "new connection", reason: "over the connection limit or shutting down")
+            channel.close(promise: nil)
             return channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
         channel.closeFuture.whenComplete { [state] _ in

@@ -53,12 +53,27 @@ final class GlueHandler {
     }
 
     private func partnerWriteEOF() {
-        // NIO flushes pending writes before shutting the output down, and closes fully once input is gone too.
-        context?.close(mode: .output, promise: nil)
+        guard let context else { return }
+        // Half-close only after every byte already queued is written: when this side's input is closed too, NIO
+        // escalates an output close to a full close that would drop whatever is still pending.
+        let channel = context.channel
+        let flushed = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0)), promise: flushed)
+        flushed.futureResult.whenComplete { _ in channel.close(mode: .output, promise: nil) }
     }
 
     private func partnerCloseFull() {
         context?.close(promise: nil)
+    }
+
+    /// The other side is gone: deliver what is already queued here, then close. (An end of input on a socket whose
+    /// output is already shut arrives as plain inactivity, not as `inputClosed`, so this is the half-close path too.)
+    private func partnerCloseAfterFlush() {
+        guard let context else { return }
+        let channel = context.channel
+        let flushed = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0)), promise: flushed)
+        flushed.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func partnerBecameWritable() {
@@ -104,7 +119,7 @@ extension GlueHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        partner?.partnerCloseFull()
+        partner?.partnerCloseAfterFlush()
         context.fireChannelInactive()
     }
 

@@ -57,6 +57,10 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Client → gateway
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // A decoder removed while the closed channel tears down forwards its leftover bytes as a ByteBuffer;
+        // unwrapping that as a request part would trap. Nothing read after close matters.
+        guard context.channel.isActive else { return }
+        if case .closing = state { return }
         handle(context, unwrapInboundIn(data))
     }
 

@@ -26,6 +26,9 @@ final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         (try? SocketAddress(ipAddress: "0.0.0.0", port: 0)).map { .address($0) } ?? .domain("0.0.0.0", port: 0)
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // When a closed channel tears its pipeline down, NIOSOCKS hands what it buffered on as a raw ByteBuffer;
+        // unwrapping that as a ClientMessage would trap. Nothing read after close matters.
+        guard context.channel.isActive, state != .closing else { return }
         switch (state, unwrapInboundIn(data)) {
         case (.greeting, .greeting(let greeting)):
             guard greeting.methods.contains(.noneRequired) else {

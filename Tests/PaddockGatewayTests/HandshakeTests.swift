@@ -10,8 +10,11 @@ import Testing
 /// code answers becomes bytes. No sockets, no policy.
 @Suite("Gateway handshakes")
 struct HandshakeTests {
-    func makeChannel() -> EmbeddedChannel {
-        EmbeddedChannel(handler: ProtocolDetector())
+    /// Connected, as an accepted socket is: the handlers ignore reads on an inactive channel.
+    func makeChannel() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel(handler: ProtocolDetector())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
     }
 
     func output(_ channel: EmbeddedChannel) throws -> String {
@@ -40,7 +43,7 @@ struct HandshakeTests {
     // MARK: HTTP
 
     @Test func connectBecomesATunnelRequest() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(string: "CONNECT Example.COM.:443 HTTP/1.1\r\nHost: x\r\n\r\n"))
         guard case .tunnel(.connect, let target) = try event(channel) else {
             Issue.record("no tunnel event")
@@ -50,7 +53,7 @@ struct HandshakeTests {
     }
 
     @Test func deniedConnectGets403WithTheAllowCommandAndCloses() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(string: "CONNECT evil.test:443 HTTP/1.1\r\n\r\n"))
         guard case .tunnel(_, let target) = try event(channel) else {
             Issue.record("no tunnel event")
@@ -77,7 +80,7 @@ struct HandshakeTests {
         "CONNECT exa%00mple.com:443 HTTP/1.1\r\n\r\n",
     ])
     func malformedConnect(_ request: String) throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(string: request))
         guard case .invalid(.http, _, let reason) = try event(channel) else {
             Issue.record("no invalid event")
@@ -101,7 +104,7 @@ struct HandshakeTests {
         "GET http://example.com/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
     ])
     func malformedHTTP(_ request: String) throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try? channel.writeInbound(ByteBuffer(string: request))
         let text = try output(channel)
         #expect(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(request.debugDescription) → \(text.debugDescription)")
@@ -109,7 +112,7 @@ struct HandshakeTests {
     }
 
     @Test func unknownFirstByteIsClosedAndReported() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(bytes: [0x16, 0x03, 0x01]))  // a TLS ClientHello sent without CONNECT
         guard case .invalid(nil, _, "unknown protocol") = try event(channel) else {
             Issue.record("no invalid event")
@@ -119,7 +122,7 @@ struct HandshakeTests {
     }
 
     @Test func absoluteURIIsRewrittenForTheOrigin() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(
             ByteBuffer(
                 string: "GET http://Origin.Test:8080/path?q=1#frag HTTP/1.1\r\nHost: wrong.test\r\n"
@@ -139,7 +142,7 @@ struct HandshakeTests {
     }
 
     @Test func earlyBytesAfterConnectReachTheUpstream() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         let upstream = EmbeddedChannel(loop: channel.embeddedEventLoop)
         try upstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         // The request and the first TLS bytes in one packet, as an optimistic client sends them.
@@ -167,7 +170,7 @@ struct HandshakeTests {
     // MARK: SOCKS5
 
     @Test func socksDomainConnect() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))
         #expect(try bytes(channel) == [5, 0])
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 0, 3, 11] + Array("EXAMPLE.com".utf8) + [0x01, 0xBB]))
@@ -184,7 +187,7 @@ struct HandshakeTests {
     }
 
     @Test func socksGreetingAndRequestInOnePacket() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(
             ByteBuffer(bytes: [5, 1, 0] + [5, 1, 0, 1, 10, 0, 0, 1, 0x00, 0x50]))
         #expect(try bytes(channel) == [5, 0])
@@ -196,7 +199,7 @@ struct HandshakeTests {
     }
 
     @Test func socksIPv6Connect() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))
         _ = try bytes(channel)
         try channel.writeInbound(
@@ -209,7 +212,7 @@ struct HandshakeTests {
     }
 
     @Test func socksWithoutNoAuthMethodIsRefused() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 2]))  // username/password only
         #expect(try bytes(channel) == [5, 0xFF])
         guard case .invalid(.socks5, _, _) = try event(channel) else {
@@ -220,7 +223,7 @@ struct HandshakeTests {
     }
 
     @Test func socksBindIsNotSupported() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))
         _ = try bytes(channel)
         try channel.writeInbound(ByteBuffer(bytes: [5, 2, 0, 1, 10, 0, 0, 1, 0, 80]))
@@ -232,7 +235,7 @@ struct HandshakeTests {
         "exa\u{0}mple.com", "user@example.com", "", "bad name", "example.123",
     ])
     func socksBadDomain(_ domain: String) throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))
         _ = try bytes(channel)
         try channel.writeInbound(
@@ -246,7 +249,7 @@ struct HandshakeTests {
     }
 
     @Test func socksPortZeroIsRefused() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))
         _ = try bytes(channel)
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 0, 3, 4] + Array("a.io".utf8) + [0, 0]))
@@ -255,7 +258,7 @@ struct HandshakeTests {
     }
 
     @Test func socksWrongVersionIsClosed() throws {
-        let channel = makeChannel()
+        let channel = try makeChannel()
         try? channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))
         _ = try bytes(channel)
         try? channel.writeInbound(ByteBuffer(bytes: [4, 1, 0, 80, 10, 0, 0, 1, 0]))

@@ -145,6 +145,11 @@ public struct ConnectionSummary: Equatable, Sendable {
     public struct HostCount: Equatable, Sendable {
         public let host: String
         public let count: Int
+
+        public init(host: String, count: Int) {
+            self.host = host
+            self.count = count
+        }
     }
 
     public private(set) var allowed = 0

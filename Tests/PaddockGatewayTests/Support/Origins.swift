@@ -69,7 +69,11 @@ final class EchoHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, case .inputClosed = event {
-            context.close(mode: .output, promise: nil)
+            // Input is gone, so a bare output close would escalate and drop unsent echoes: flush first.
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in
+                channel.close(mode: .output, promise: nil)
+            }
         }
     }
 }
