@@ -64,6 +64,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Hosts the gateway, an origin and a load generator for bench/gateway (not shipped).
+        .executableTarget(
+            name: "paddock-gateway-bench",
+            dependencies: [
+                "PaddockGateway", "PaddockCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/PaddockGatewayBench"
+        ),
         // Where the agent's work lives: mount mode protections and per-session git clones.
         .target(
             name: "PaddockWorkspace",
