@@ -36,6 +36,12 @@ struct SessionOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("A repository to put at /workspace/<name> (repeatable) instead of the project.", valueName: "path"))
     var repo: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("Also let the sandbox reach this host for this session (repeatable).", valueName: "host[:port]"))
+    var allow: [String] = []
+
+    @Flag(name: .long, help: "No network at all: no gateway, not even the agent's own hosts.")
+    var offline = false
+
     @Flag(name: .long, help: "Mount paths paddock refuses by default (the home folder, ~/.ssh, engine sockets, …). Dangerous.")
     var allowDangerousMounts = false
 
@@ -49,6 +55,14 @@ struct SessionOptions: ParsableArguments {
             throw ValidationError("--env takes a variable name, not \(name).")
         }
         for spec in mount { _ = try Self.parseMount(spec) }
+        for host in allow {
+            do {
+                _ = try NetworkRule(parsing: host)
+            } catch {
+                throw ValidationError("--allow \(host): \(error)")
+            }
+        }
+        if offline, !allow.isEmpty { throw ValidationError("--offline and --allow contradict each other.") }
         if let isolate, !["mount", "clone"].contains(isolate) {
             throw ValidationError("--isolate takes mount or clone, not \(isolate).")
         }
@@ -75,6 +89,8 @@ struct SessionOptions: ParsableArguments {
         var layer = PaddockConfig()
         layer.agent = agent
         layer.isolate = isolate
+        layer.network.allow = allow
+        if offline { layer.network.offline = true }
         layer.mounts = mount.compactMap { try? Self.parseMount($0) }
         layer.env = env
         layer.resources = ResourceConfig(cpus: cpus, memory: memory.flatMap(ByteSize.parse), pids: pids)

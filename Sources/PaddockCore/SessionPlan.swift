@@ -25,6 +25,8 @@ public struct SessionRequest: Sendable {
     /// launcher checks the user's paths among them against `MountPolicy` before preparing them.
     public var additionalMounts: [Mount]
     public var additionalEnvironment: [String: String]
+    /// The host folder holding the gateway's socket; nil for a session with no way out at all.
+    public var gatewayDirectory: String?
     public var paths: PaddockPaths
 
     public init(
@@ -32,7 +34,7 @@ public struct SessionRequest: Sendable {
         hostGID: UInt32, launcherPID: Int32, launcherStart: String = "", config: PaddockConfig, profile: AgentProfile,
         userArguments: [String] = [], stdinIsTerminal: Bool = false, allowDangerousMounts: Bool = false,
         imageTag: String, hostEnvironment: [String: String] = [:], additionalMounts: [Mount] = [],
-        additionalEnvironment: [String: String] = [:], paths: PaddockPaths
+        additionalEnvironment: [String: String] = [:], gatewayDirectory: String? = nil, paths: PaddockPaths
     ) {
         self.sessionID = sessionID
         self.projectRoot = projectRoot
@@ -51,6 +53,7 @@ public struct SessionRequest: Sendable {
         self.hostEnvironment = hostEnvironment
         self.additionalMounts = additionalMounts
         self.additionalEnvironment = additionalEnvironment
+        self.gatewayDirectory = gatewayDirectory
         self.paths = paths
     }
 }
@@ -103,11 +106,18 @@ public enum SessionPlanner {
             mounts.append(.bind(try checked(resolved), at: target, readOnly: !extra.readWrite))
         }
         mounts += request.additionalMounts
+        if let gateway = request.gatewayDirectory {
+            // Read-only: the agent can connect to the socket but not replace or remove it.
+            mounts.append(.bind(gateway, at: GatewayAccess.directoryInSandbox, readOnly: true))
+        }
         for mount in mounts where mount.kind == .bind {
             try validateHostPath(mount.source)
         }
 
         var environment = request.profile.environment
+        if request.gatewayDirectory != nil {
+            for (name, value) in GatewayAccess.environment { environment[name] = value }
+        }
         for (name, value) in request.additionalEnvironment { environment[name] = value }
         // Values stay in the launcher's environment: argv carries only names, so `ps` on the host shows no secret.
         var passthrough: [String] = []
@@ -141,7 +151,9 @@ public enum SessionPlanner {
             pidsLimit: request.config.resources.pids ?? defaultPidsLimit,
             interactive: true,
             tty: request.stdinIsTerminal,
-            command: request.profile.argv(userArguments: request.userArguments))
+            command: request.gatewayDirectory == nil
+                ? request.profile.argv(userArguments: request.userArguments)
+                : GatewayAccess.wrap(request.profile.argv(userArguments: request.userArguments)))
     }
 
     static func validateTarget(_ target: String) throws {

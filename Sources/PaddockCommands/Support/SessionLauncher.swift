@@ -42,7 +42,7 @@ struct SessionLauncher {
             effectiveProfile.command = commandOverride
             effectiveProfile.defaultArguments = []
         }
-        let request = SessionRequest(
+        var request = SessionRequest(
             sessionID: id, projectRoot: project, workspaceSource: workspace.workspaceSource, hostHome: context.paths.home, hostUID: context.hostUID,
             hostGID: context.hostGID, launcherPID: HostProcess.currentPID,
             launcherStart: HostProcess.startToken(pid: HostProcess.currentPID), config: config,
@@ -50,14 +50,27 @@ struct SessionLauncher {
             stdinIsTerminal: context.stdinIsTerminal && context.stdoutIsTerminal,
             allowDangerousMounts: options.allowDangerousMounts, imageTag: recipe.tag,
             hostEnvironment: context.environment, additionalMounts: workspace.mounts, paths: context.paths)
+        try record.write(paths: context.paths)
+
+        var gateway: GatewayHost?
         let spec: ContainerSpec
         do {
+            // Offline means no gateway at all: no socket, no proxy variables, nothing to reach.
+            if config.network.offline != true {
+                let source = NetworkPolicySource(
+                    paths: context.paths, projectRoot: project, sessionID: id, flags: options.configLayer,
+                    profile: profile)
+                gateway = try await GatewayHost.start(
+                    source: source, sessionID: id, paths: context.paths,
+                    sandboxUser: ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID),
+                    logger: context.logger)
+            }
+            request.gatewayDirectory = gateway?.directory
             spec = try SessionPlanner.plan(request) { FileManager.default.fileExists(atPath: $0) }
         } catch {
-            await preparation.finish(workspace)
+            await finish(gateway: gateway, preparation: preparation, workspace: workspace)
             throw error
         }
-        try record.write(paths: context.paths)
         context.logger.debug("starting session", metadata: ["session": "\(id)", "container": "\(spec.name)"])
 
         let teardown = Teardown(engine: context.engine, container: spec.name)
@@ -68,16 +81,25 @@ struct SessionLauncher {
             status = try await context.engine.run(spec)
         } catch {
             _ = await teardown.finish(status: 1)
-            await preparation.finish(workspace)
+            await finish(gateway: gateway, preparation: preparation, workspace: workspace)
             throw error
         }
         let exitCode = await teardown.finish(status: status)
         // The container is gone (run returned, or teardown removed it): only now is the work safe to inspect.
-        await preparation.finish(workspace)
+        await finish(gateway: gateway, preparation: preparation, workspace: workspace)
         record.endedAt = Date()
         record.exitCode = exitCode
         try? record.write(paths: context.paths)
         return exitCode
+    }
+
+    /// After the sandbox is gone: close the way out, then land or keep the work.
+    func finish(gateway: GatewayHost?, preparation: WorkspacePreparation, workspace: WorkspacePreparation.Prepared) async {
+        if let gateway {
+            let summary = await gateway.stop()
+            context.say("paddock: \(summary) — `paddock net log` shows each connection")
+        }
+        await preparation.finish(workspace)
     }
 
     /// Applies the project file only when trusted; an interactive user may approve it on the spot.

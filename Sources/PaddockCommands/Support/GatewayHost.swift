@@ -1,0 +1,102 @@
+import Foundation
+import Logging
+import PaddockCore
+import PaddockEngine
+import PaddockGateway
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The session's gateway, hosted by the launcher for the session's lifetime, with its policy kept current.
+final class GatewayHost: Sendable {
+    let directory: String
+    let logPath: String
+    private let gateway: Gateway
+    private let log: FileConnectionLog
+    private let watcher: Task<Void, Never>
+
+    /// Starts listening on `<directory>/gateway.sock` and begins following policy changes.
+    static func start(
+        source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: (uid: UInt32, gid: UInt32),
+        logger: Logger
+    ) async throws -> GatewayHost {
+        let policy = try source.policy()
+        let sessionDirectory = paths.sessionDirectory(sessionID)
+        var directory = sessionDirectory + "/gateway"
+        // A unix socket path must fit in sun_path (104 bytes on macOS): fall back to a short private folder.
+        if (directory + "/" + GatewayAccess.socketName).utf8.count > 100 {
+            directory = NSTemporaryDirectory() + "paddock-\(getuid())-\(sessionID.rawValue)"
+        }
+        let logPath = sessionDirectory + "/net.jsonl"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: sessionDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw PaddockError.fileSystem(path: directory, message: "cannot create the gateway's folder: \(error)")
+        }
+        let socket = directory + "/" + GatewayAccess.socketName
+        let log = try FileConnectionLog(path: logPath)
+        let gateway = Gateway(
+            configuration: GatewayConfiguration(unixSocketPath: socket, unixSocketMode: 0o600),
+            policies: PolicyStore(policy), log: log, logger: logger)
+        do {
+            try await gateway.start()
+        } catch {
+            await log.close()
+            throw PaddockError.other("The network gateway could not start: \(error). Use --offline to run without network.")
+        }
+        // Only the sandbox's user may use the socket; it differs from the host user only when the host user is root.
+        if sandboxUser.uid != getuid() {
+            _ = chown(directory, sandboxUser.uid, sandboxUser.gid)
+            _ = chown(socket, sandboxUser.uid, sandboxUser.gid)
+        }
+        chmod(directory, 0o700)
+        let watcher = Task { await Self.follow(source: source, store: gateway.policies, logger: logger) }
+        return GatewayHost(directory: directory, logPath: logPath, gateway: gateway, log: log, watcher: watcher)
+    }
+
+    private init(directory: String, logPath: String, gateway: Gateway, log: FileConnectionLog, watcher: Task<Void, Never>) {
+        self.directory = directory
+        self.logPath = logPath
+        self.gateway = gateway
+        self.log = log
+        self.watcher = watcher
+    }
+
+    /// Stops the gateway (no socket remains), flushes the log and returns the end-of-session line.
+    func stop() async -> String {
+        watcher.cancel()
+        await gateway.shutdown()
+        await log.close()
+        try? FileManager.default.removeItem(atPath: directory)
+        return gateway.summary.line
+    }
+
+    /// Polls the policy's files once a second; a change reaches the running gateway at once. A project file that
+    /// is no longer trusted, or a config that no longer parses, leaves the policy as it was: it never widens
+    /// without the user's say.
+    static func follow(source: NetworkPolicySource, store: PolicyStore, logger: Logger) async {
+        var lastSeen = fingerprint(source.watchedFiles)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let now = fingerprint(source.watchedFiles)
+            guard now != lastSeen else { continue }
+            lastSeen = now
+            do {
+                store.update(try source.policy())
+                logger.debug("network policy reloaded")
+            } catch {
+                logger.notice("network policy unchanged: \(error)")
+            }
+        }
+    }
+
+    static func fingerprint(_ files: [String]) -> [String] {
+        files.map { path in
+            FileManager.default.contents(atPath: path).map { Hashing.sha256Hex($0) } ?? "-"
+        }
+    }
+}
