@@ -16,7 +16,7 @@ public struct Paddock: AsyncParsableCommand {
         version: PaddockVersion.current,
         subcommands: [
             Run.self, Shell.self, Exec.self, Ps.self, Stop.self, Diff.self, ImageCommand.self, Doctor.self, Init.self,
-            Trust.self, Clean.self, Version.self,
+            Trust.self, Clean.self, Allow.self, Deny.self, PolicyCommand.self, NetCommand.self, Version.self,
         ],
         defaultSubcommand: Run.self
     )
