@@ -68,8 +68,11 @@ public struct ImageBuildRequest: Equatable, Sendable {
 /// A container engine. Callers speak only this protocol: engine-specific flags and output parsing stay in the
 /// adapters.
 public protocol ContainerEngine: Sendable {
-    /// Short name for messages: "docker", "podman".
+    /// Short name for messages: "docker", "podman", "bwrap".
     var name: String { get }
+    /// Whether sandboxes start from an image this engine builds. bwrap has none: the agent runs on the host's own
+    /// userland, so callers skip the image step (and the image methods report that there is nothing to build).
+    var needsImage: Bool { get }
     func info() async throws -> EngineInfo
     /// The value of `label` on `image`, `""` when the image has no such label, nil when the image is absent.
     func imageLabel(_ image: String, label: String) async throws -> String?
@@ -78,10 +81,16 @@ public protocol ContainerEngine: Sendable {
     func images(withLabel label: String) async throws -> [ImageSummary]
     /// Runs attached to the caller's terminal; returns the container's exit status.
     func run(_ spec: ContainerSpec) async throws -> Int32
+    /// Throws `invalidArgument` with an alternative when the engine cannot enter a running sandbox (bwrap).
     func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32
     /// paddock's containers (those carrying the session label); stopped ones too with `all`.
     func containers(all: Bool) async throws -> [ContainerSummary]
     func stop(container: String, timeoutSeconds: Int) async throws
-    /// Removes, killing first if running. Missing containers are not an error.
+    /// Removes, killing first if running. Missing containers are not an error. Must end every process of the
+    /// sandbox: teardown on SIGINT/SIGTERM/SIGHUP relies on it.
     func remove(containers: [String]) async throws
+}
+
+extension ContainerEngine {
+    public var needsImage: Bool { true }
 }

@@ -16,7 +16,8 @@ public struct DockerEngine: ContainerEngine {
     // MARK: argv, as pure functions tests can assert
 
     /// `docker run …` for a session. Every hardening flag here is a security property with a unit test.
-    public static func runArguments(_ spec: ContainerSpec) -> [String] {
+    /// `engineOptions` follow the hardening flags: Podman's CLI takes the same flags and adds its own there.
+    public static func runArguments(_ spec: ContainerSpec, engineOptions: [String] = []) -> [String] {
         var arguments = ["run", "--rm", "--name", spec.name, "--hostname", spec.hostname]
         for key in spec.labels.keys.sorted() {
             arguments += ["--label", "\(key)=\(spec.labels[key] ?? "")"]
@@ -33,6 +34,7 @@ public struct DockerEngine: ContainerEngine {
             "--init",
             "--pids-limit", String(spec.pidsLimit),
         ]
+        arguments += engineOptions
         if let memory = spec.memory { arguments += ["--memory", String(memory)] }
         if let cpus = spec.cpus { arguments += ["--cpus", String(cpus)] }
         for mount in spec.mounts {
@@ -75,18 +77,23 @@ public struct DockerEngine: ContainerEngine {
     func docker(_ arguments: [String]) -> Command { Command(executable, arguments) }
 
     public func info() async throws -> EngineInfo {
-        let command = docker(["info", "--format", "{{json .}}"])
+        let stdout = try await Self.infoOutput(docker(["info", "--format", "{{json .}}"]), engine: name, runner: runner)
+        return try Self.parseInfo(stdout, executable: name)
+    }
+
+    /// An engine's `info` output; any failure to get it means the engine is unavailable, with its own words why.
+    static func infoOutput(_ command: Command, engine: String, runner: any ProcessRunner) async throws -> String {
         let output: ProcessOutput
         do {
             output = try await runner.capture(command)
         } catch {
-            throw PaddockError.engineUnavailable(engine: name, detail: "\(error)")
+            throw PaddockError.engineUnavailable(engine: engine, detail: "\(error)")
         }
         guard output.succeeded else {
             throw PaddockError.engineUnavailable(
-                engine: name, detail: output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+                engine: engine, detail: output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return try Self.parseInfo(output.stdout, executable: name)
+        return output.stdout
     }
 
     static func parseInfo(_ json: String, executable: String) throws -> EngineInfo {
@@ -129,16 +136,25 @@ public struct DockerEngine: ContainerEngine {
             try output.check(command)
             return nil
         }
-        let labels = (try? JSONSerialization.jsonObject(with: Data(output.stdout.utf8))) as? [String: String] ?? [:]
-        return labels[label] ?? ""
+        return Self.label(label, inLabelsJSON: output.stdout)
     }
 
     public func buildImage(_ request: ImageBuildRequest, onLine: @escaping @Sendable (String) -> Void) async throws {
-        let command = docker(Self.buildArguments(request))
+        try await Self.streamBuild(docker(Self.buildArguments(request)), runner: runner, onLine: onLine)
+    }
+
+    /// Runs a build, streaming its output; Podman's build prints the same way.
+    static func streamBuild(_ command: Command, runner: any ProcessRunner, onLine: @escaping @Sendable (String) -> Void) async throws {
         let status = try await runner.streaming(command, onLine: onLine)
         guard status == 0 else {
             throw PaddockError.engineCommandFailed(command: command.description, status: status, stderr: "")
         }
+    }
+
+    /// One label out of `{{json .Config.Labels}}` output: "" when the image has labels but not this one (or none).
+    static func label(_ label: String, inLabelsJSON json: String) -> String {
+        let labels = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: String] ?? [:]
+        return labels[label] ?? ""
     }
 
     public func images(withLabel label: String) async throws -> [ImageSummary] {
@@ -165,10 +181,13 @@ public struct DockerEngine: ContainerEngine {
     }
 
     public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 {
+        try await runner.attached(docker(Self.execArguments(container: container, user: user, command: command, tty: tty)))
+    }
+
+    public static func execArguments(container: String, user: String, command: [String], tty: Bool) -> [String] {
         var arguments = ["exec", "--interactive"]
         if tty { arguments.append("--tty") }
-        arguments += ["--user", user, "--workdir", ImageRecipe.workspace, "--", container] + command
-        return try await runner.attached(docker(arguments))
+        return arguments + ["--user", user, "--workdir", ImageRecipe.workspace, "--", container] + command
     }
 
     public func containers(all: Bool) async throws -> [ContainerSummary] {

@@ -1,0 +1,180 @@
+import Foundation
+import PaddockCore
+
+/// The engines paddock can run a sandbox on.
+public enum EngineKind: String, CaseIterable, Equatable, Sendable, Codable {
+    case docker
+    case podman
+    case bwrap
+
+    public static func parse(_ value: String, source: String) throws -> EngineKind {
+        guard let kind = EngineKind(rawValue: value.lowercased()) else {
+            throw PaddockError.invalidArgument(
+                "\(source) names the engine \"\(value)\"; use docker, podman or bwrap (or leave it out to choose automatically).")
+        }
+        return kind
+    }
+}
+
+/// What automatic selection needs to know about the host, gathered by `EngineProbe.live` (or made up by tests).
+public struct EngineProbe: Equatable, Sendable {
+    /// `docker info` answered.
+    public var dockerReachable: Bool
+    /// `podman info` answered.
+    public var podmanReachable: Bool
+    /// A `bwrap` executable is on PATH.
+    public var bwrapInstalled: Bool
+    public var isLinux: Bool
+    public var hostIsRoot: Bool
+
+    public init(dockerReachable: Bool, podmanReachable: Bool, bwrapInstalled: Bool, isLinux: Bool, hostIsRoot: Bool) {
+        self.dockerReachable = dockerReachable
+        self.podmanReachable = podmanReachable
+        self.bwrapInstalled = bwrapInstalled
+        self.isLinux = isLinux
+        self.hostIsRoot = hostIsRoot
+    }
+}
+
+/// The engine a command will use, and the sentence `doctor` prints about why.
+public struct EngineChoice: Equatable, Sendable {
+    public var kind: EngineKind
+    public var reason: String
+
+    public init(kind: EngineKind, reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+}
+
+public enum EngineSelection {
+    /// Where an explicit request came from, for messages: "--engine", "engine in config.toml".
+    public struct Request: Equatable, Sendable {
+        public var kind: EngineKind
+        public var source: String
+
+        public init(kind: EngineKind, source: String) {
+            self.kind = kind
+            self.source = source
+        }
+    }
+
+    /// An explicit request wins without probing (so `--engine bwrap` costs nothing). Otherwise: a reachable
+    /// Docker engine, else a reachable Podman, else bwrap when installed on Linux and not run as root (as root,
+    /// bwrap's sandbox user would be root on the host). Pure, so every branch has a unit test.
+    public static func choose(request: Request?, probe facts: @autoclosure () -> EngineProbe) throws -> EngineChoice {
+        if let request {
+            return EngineChoice(kind: request.kind, reason: "requested by \(request.source)")
+        }
+        let facts = facts()
+        if facts.dockerReachable {
+            return EngineChoice(kind: .docker, reason: "chosen automatically: a Docker engine is reachable")
+        }
+        if facts.podmanReachable {
+            return EngineChoice(kind: .podman, reason: "chosen automatically: no Docker engine is reachable, Podman is")
+        }
+        if facts.bwrapInstalled, facts.isLinux, !facts.hostIsRoot {
+            return EngineChoice(
+                kind: .bwrap, reason: "chosen automatically: no container engine is reachable, bubblewrap is installed")
+        }
+        var missing = "Neither Docker nor Podman is reachable"
+        if facts.bwrapInstalled, facts.hostIsRoot {
+            missing += ", and bubblewrap is not used as root (the sandbox user would be root on the host)"
+        } else if facts.isLinux {
+            missing += ", and bubblewrap (`bwrap`) is not installed"
+        }
+        throw PaddockError.engineUnavailable(
+            engine: "a sandbox engine",
+            detail: missing
+                + ". Start Docker or install Podman; on Linux `sudo apt-get install bubblewrap` is enough; then `paddock doctor`.")
+    }
+
+    /// Chooses for a command: no probe at all for an explicit request, so `--engine bwrap` starts at once.
+    public static func select(request: Request?, runner: any ProcessRunner, environment: [String: String]) async throws
+        -> EngineChoice
+    {
+        if let request { return EngineChoice(kind: request.kind, reason: "requested by \(request.source)") }
+        let facts = await EngineProbe.live(runner: runner, environment: environment)
+        return try choose(request: nil, probe: facts)
+    }
+}
+
+extension EngineProbe {
+    /// Probes in selection order and stops at the first container engine that answers (`podman info` alone can
+    /// take a second); bwrap is only a PATH lookup.
+    public static func live(runner: any ProcessRunner, environment: [String: String]) async -> EngineProbe {
+        let path = environment["PATH"]
+        let docker = await reachable(
+            Command(environment["PADDOCK_DOCKER"] ?? "docker", ["info", "--format", "{{.ServerVersion}}"]), runner, path)
+        let podman = docker ? false : await reachable(
+            Command(environment["PADDOCK_PODMAN"] ?? "podman", ["info", "--format", "{{.Host.Arch}}"]), runner, path)
+        let bwrap = ExecutableLookup.find(environment["PADDOCK_BWRAP"] ?? "bwrap", path: path) != nil
+        #if os(Linux)
+            let isLinux = true
+        #else
+            let isLinux = false
+        #endif
+        return EngineProbe(
+            dockerReachable: await docker, podmanReachable: await podman, bwrapInstalled: bwrap, isLinux: isLinux,
+            hostIsRoot: HostProcess.userID == 0)
+    }
+
+    private static func reachable(_ command: Command, _ runner: any ProcessRunner, _ path: String?) async -> Bool {
+        guard ExecutableLookup.find(command.executable, path: path) != nil else {
+            return false
+        }
+        return (try? await runner.capture(command))?.succeeded == true
+    }
+}
+
+/// `which`, without a process.
+public enum ExecutableLookup {
+    public static func find(_ name: String, path: String?) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
+        for directory in directories where !directory.isEmpty {
+            let candidate = directory + "/" + name
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}
+
+public enum EngineFactory {
+    /// The adapter for `kind`. `PADDOCK_DOCKER`, `PADDOCK_PODMAN` and `PADDOCK_BWRAP` name other executables.
+    public static func make(
+        _ kind: EngineKind, runner: any ProcessRunner, environment: [String: String], stateDirectory: String
+    ) -> any ContainerEngine {
+        switch kind {
+        case .docker:
+            return DockerEngine(executable: environment["PADDOCK_DOCKER"] ?? "docker", runner: runner)
+        case .podman:
+            return PodmanEngine(executable: environment["PADDOCK_PODMAN"] ?? "podman", runner: runner)
+        case .bwrap:
+            return BwrapEngine(
+                executable: environment["PADDOCK_BWRAP"] ?? "bwrap", runner: runner, stateDirectory: stateDirectory,
+                environment: environment)
+        }
+    }
+}
+
+/// Stands in when no engine could be chosen: every call fails with the selection's explanation, so commands
+/// that need no engine (and `doctor`, which reports it) still run.
+public struct UnavailableEngine: ContainerEngine {
+    public let error: PaddockError
+
+    public init(error: PaddockError) { self.error = error }
+
+    public var name: String { "none" }
+    public func info() async throws -> EngineInfo { throw error }
+    public func imageLabel(_ image: String, label: String) async throws -> String? { throw error }
+    public func buildImage(_ request: ImageBuildRequest, onLine: @escaping @Sendable (String) -> Void) async throws {
+        throw error
+    }
+    public func images(withLabel label: String) async throws -> [ImageSummary] { throw error }
+    public func run(_ spec: ContainerSpec) async throws -> Int32 { throw error }
+    public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 { throw error }
+    public func containers(all: Bool) async throws -> [ContainerSummary] { throw error }
+    public func stop(container: String, timeoutSeconds: Int) async throws { throw error }
+    public func remove(containers: [String]) async throws { throw error }
+}

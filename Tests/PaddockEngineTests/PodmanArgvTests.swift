@@ -1,0 +1,124 @@
+import Foundation
+import PaddockCore
+import PaddockTestSupport
+import Testing
+
+@testable import PaddockEngine
+
+@Suite("podman argv: Docker's hardening plus keep-id, and Podman's own JSON")
+struct PodmanArgvTests {
+    func spec() -> ContainerSpec {
+        ContainerSpec(
+            name: "paddock-app-20261121-0521-k3f9", image: "paddock-claude:abc",
+            labels: ["paddock.session": "20261121-0521-k3f9"], user: (1001, 1001),
+            mounts: [
+                .bind("/home/u/app", at: "/workspace", readOnly: false), .volume("paddock-home-app-1", at: "/home/agent"),
+                .bind("/home/u/.local/state/paddock/gateway/s", at: "/run/paddock", readOnly: true),
+            ],
+            environment: ["IS_SANDBOX": "1"], passthroughEnvironment: ["ANTHROPIC_API_KEY"], cpus: 2, memory: 1 << 30,
+            pidsLimit: 4096, command: ["claude", "--dangerously-skip-permissions"])
+    }
+
+    @Test func exactRootlessArgv() {
+        #expect(PodmanEngine.runArguments(spec(), rootless: true) == [
+            "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9", "--hostname", "paddock",
+            "--label", "paddock.session=20261121-0521-k3f9", "--interactive",
+            "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--user", "1001:1001", "--init", "--pids-limit", "4096", "--userns=keep-id",
+            "--memory", "1073741824", "--cpus", "2.0",
+            "--mount", "type=bind,src=/home/u/app,dst=/workspace",
+            "--mount", "type=volume,src=paddock-home-app-1,dst=/home/agent",
+            "--mount", "type=bind,src=/home/u/.local/state/paddock/gateway/s,dst=/run/paddock,readonly",
+            "--env", "IS_SANDBOX=1", "--env", "ANTHROPIC_API_KEY",
+            "--workdir", "/workspace", "--", "paddock-claude:abc", "claude", "--dangerously-skip-permissions",
+        ])
+    }
+
+    /// Every flag of Docker's hardened argv is in Podman's, in the same order; keep-id only when rootless.
+    @Test func keepsEveryDockerHardeningFlag() {
+        let docker = DockerEngine.runArguments(spec())
+        let rootless = PodmanEngine.runArguments(spec(), rootless: true)
+        #expect(rootless.filter { $0 != "--userns=keep-id" } == docker)
+        #expect(PodmanEngine.runArguments(spec(), rootless: false) == docker, "rootful Podman maps no user")
+        for flag in ["--cap-drop", "--security-opt", "--user", "--init", "--pids-limit"] {
+            #expect(rootless.contains(flag))
+        }
+        #expect(!rootless.contains("--privileged"))
+        #expect(!rootless.contains { $0.contains("podman.sock") || $0.contains("docker.sock") })
+        #expect(!rootless.contains { $0.hasPrefix("ANTHROPIC_API_KEY=") })
+    }
+
+    @Test func listingAndRemovalArgv() {
+        #expect(PodmanEngine.containersArguments(all: true) == ["ps", "--all", "--filter", "label=paddock.session", "--format", "json"])
+        #expect(PodmanEngine.containersArguments(all: false) == ["ps", "--filter", "label=paddock.session", "--format", "json"])
+        #expect(PodmanEngine.removeArguments(["a", "b"]) == ["rm", "--force", "--ignore", "--time", "0", "--", "a", "b"])
+    }
+
+    @Test func runAndExecGoThroughPodman() async throws {
+        let runner = RecordingRunner()
+        let engine = PodmanEngine(runner: runner, rootless: true)
+        _ = try await engine.run(spec())
+        _ = try await engine.exec(container: "c", user: "1001:1001", command: ["sh"], tty: false)
+        #expect(runner.commands.map(\.executable) == ["podman", "podman"])
+        #expect(runner.commands[0].arguments.contains("--userns=keep-id"))
+        #expect(runner.commands[1].arguments == ["exec", "--interactive", "--user", "1001:1001", "--workdir", "/workspace", "--", "c", "sh"])
+    }
+
+    /// `podman info --format json` from Debian's podman 4.3, rootless (trimmed).
+    @Test func infoJSON() throws {
+        let json = """
+            {"host":{"arch":"amd64","cgroupVersion":"v1","distribution":{"distribution":"debian","version":"12","codename":"bookworm"},
+            "os":"linux","security":{"rootless":true,"seccompEnabled":true}},
+            "store":{"graphDriverName":"overlay","graphRoot":"/home/t/.local/share/containers/storage"},
+            "version":{"APIVersion":"4.3.1","Version":"4.3.1","OsArch":"linux/amd64"}}
+            """
+        #expect(try PodmanEngine.parseInfo(json) == EngineInfo(
+            flavor: "Podman (rootless)", serverVersion: "4.3.1", operatingSystem: "debian 12",
+            rootDirectory: "/home/t/.local/share/containers/storage"))
+        #expect(throws: PaddockError.self) { try PodmanEngine.parseInfo("Error: oops") }
+    }
+
+    /// `podman ps --all --format json`: Names is a list, StartedAt a Unix time, Labels a map.
+    @Test func psJSON() {
+        let json = """
+            [{"AutoRemove":false,"Command":["sleep","100"],"Id":"24bd11e1bc05","Image":"localhost/paddock-test/bookworm:latest",
+              "Labels":{"paddock.project":"/a,b","paddock.session":"s1"},"Names":["paddock-app-s1"],"Pid":19498,
+              "StartedAt":1795240907,"State":"running","Status":"Up 2 seconds"}]
+            """
+        let parsed = PodmanEngine.parseContainers(json)
+        #expect(parsed.count == 1)
+        #expect(parsed.first?.name == "paddock-app-s1")
+        #expect(parsed.first?.id == "24bd11e1bc05")
+        #expect(parsed.first?.state == "running")
+        #expect(parsed.first?.labels == ["paddock.project": "/a,b", "paddock.session": "s1"])
+        #expect(parsed.first?.status.hasPrefix("2026-11-21T") == true)
+        #expect(PodmanEngine.parseContainers("[]").isEmpty)
+        #expect(PodmanEngine.parseContainers("null").isEmpty)
+    }
+
+    /// `podman images --format json`: localhost/ is dropped so references match the tags paddock gave.
+    @Test func imagesJSON() {
+        let json = """
+            [{"Id":"1ec19ba543ad4d80f249","Labels":{"paddock.context-sha256":"h1"},"Names":["localhost/paddock-shell:h1"],
+              "Size":407594713,"CreatedAt":"2026-11-21T05:34:41Z"}]
+            """
+        let parsed = PodmanEngine.parseImages(json, label: "paddock.context-sha256")
+        #expect(parsed == [ImageSummary(
+            reference: "paddock-shell:h1", id: "1ec19ba543ad", created: "2026-11-21T05:34:41Z", size: "407.6 MB",
+            contextHash: "h1")])
+    }
+
+    @Test func absentImageIsNilAndABrokenEngineIsAnError() async throws {
+        let absent = RecordingRunner { command in
+            command.arguments.prefix(2) == ["image", "exists"]
+                ? ProcessOutput(status: 1, stdout: "", stderr: "") : ProcessOutput(status: 125, stdout: "", stderr: "no such image")
+        }
+        #expect(try await PodmanEngine(runner: absent).imageLabel("x:y", label: "l") == nil)
+        let broken = RecordingRunner { _ in ProcessOutput(status: 125, stdout: "", stderr: "cannot set up namespace") }
+        await #expect(throws: PaddockError.self) { try await PodmanEngine(runner: broken).imageLabel("x:y", label: "l") }
+        let labelled = RecordingRunner { _ in ProcessOutput(status: 0, stdout: "{\"l\":\"v\"}\n", stderr: "") }
+        #expect(try await PodmanEngine(runner: labelled).imageLabel("x:y", label: "l") == "v")
+        let unlabelled = RecordingRunner { _ in ProcessOutput(status: 0, stdout: "null\n", stderr: "") }
+        #expect(try await PodmanEngine(runner: unlabelled).imageLabel("x:y", label: "l") == "")
+    }
+}
