@@ -1,0 +1,484 @@
+import Foundation
+import PaddockCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// What the post-session quarantine found and did, with the lines to show the user.
+public struct NestedRepositoryReport: Equatable, Sendable {
+    public enum Kind: String, Equatable, Sendable {
+        case directory = "git directory"
+        case gitFile = "gitdir file"
+        case symbolicLink = "symbolic link"
+        case special = "special file"
+        /// A directory git takes for a repository on its own (`HEAD` with `objects` and `refs`, or `commondir`):
+        /// no `.git` in its name, yet git run inside it obeys its config.
+        case bareRepository = "bare repository"
+    }
+
+    public struct Quarantine: Equatable, Sendable {
+        /// The `.git` entry, or a bare repository's directory, relative to the project.
+        public var path: String
+        public var kind: Kind
+        /// What was renamed to what, relative to the project. For a git directory also its `HEAD`, so the renamed
+        /// directory is not a bare repository either; for a bare repository only its `HEAD`.
+        public var renamed: [Rename]
+        /// What was created or changed during the session (relative to the project), what git executes or
+        /// follows first; at most `shownChanges`, out of `changeCount`.
+        public var changes: [String]
+        public var changeCount: Int
+    }
+
+    public struct Rename: Equatable, Sendable {
+        public var from: String
+        public var to: String
+    }
+
+    public var quarantined: [Quarantine] = []
+    /// Nested repositories nothing in the session touched (vendored checkouts, the user's own submodules).
+    public var leftAlone: [String] = []
+    /// Entries that should have been quarantined but could not be renamed: git may still run what they hold.
+    public var failures: [String] = []
+    /// Places that could not be checked completely.
+    public var unsure: [String] = []
+    /// Other things the session left that the user should look at before running git.
+    public var warnings: [String] = []
+
+    public init() {}
+
+    /// Whether there is nothing to tell the user.
+    public var isClean: Bool { quarantined.isEmpty && failures.isEmpty && unsure.isEmpty && warnings.isEmpty }
+
+    static let shownChanges = 6
+
+    /// One line per finding, most urgent first.
+    public var lines: [String] {
+        var lines = failures.map { "Could not quarantine \($0)" }
+        for entry in quarantined {
+            let more = entry.changeCount > entry.changes.count ? ", …" : ""
+            // The first rename in full, the HEAD inside it by name only: the paths are long enough already.
+            let renames = entry.renamed.enumerated().map { index, rename in
+                index == 0 ? "to \(rename.to)" : "its \(Self.lastComponent(rename.from)) to \(Self.lastComponent(rename.to))"
+            }.joined(separator: " and ")
+            lines.append(
+                "Quarantined \(entry.path) (\(entry.kind.rawValue) created or changed during the session: "
+                    + "\(entry.changes.joined(separator: ", "))\(more)): renamed \(renames), so git no longer runs "
+                    + "anything from it. Nothing was deleted. Read its config and hooks before you rename it back.")
+        }
+        lines += unsure
+        lines += warnings
+        if !leftAlone.isEmpty {
+            let shown = leftAlone.prefix(5).joined(separator: ", ") + (leftAlone.count > 5 ? ", …" : "")
+            lines.append("Left alone \(leftAlone.count) nested repositories the session did not change: \(shown).")
+        }
+        return lines
+    }
+
+    static func lastComponent(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
+}
+
+/// After a mount-mode session: takes away every nested repository the agent created or changed, so the host's git
+/// never obeys it. A gitlink to `sub` plus `sub/.git/config` with `core.fsmonitor` makes the user's next plain
+/// `git status` in the project run the agent's program; so does any git command run inside such a directory.
+/// The top-level `.git` is protected by `MountModeGuard`'s read-only mounts and is not judged here.
+public struct NestedRepositoryGuard: Sendable {
+    /// How long before the session start a change still counts as the session's. File systems store ctime coarsely
+    /// (HFS+ to the second, FAT to two seconds, Linux from a clock a tick behind), so a change made just after the
+    /// start can carry an earlier stamp; erring this way quarantines a repository touched just before, never less.
+    public var clockSlack: TimeInterval
+
+    public init(clockSlack: TimeInterval = 2) {
+        self.clockSlack = clockSlack
+    }
+
+    /// Finds every `.git` entry (directory, file or link) below `project` other than `project/.git`, and every
+    /// directory git would take for a bare repository, and renames each one created or changed since
+    /// `sessionStart` (by ctime, of the entry and of everything inside it or that it points to within the project)
+    /// to `<name>.paddock-quarantined-<sessionID>`. Run it only once the container is gone.
+    public func quarantine(project: String, sessionID: String, sessionStart: Date) throws -> NestedRepositoryReport {
+        try WorkspaceName.validate(sessionID, what: "Session id")
+        let root = RawPath(FileSystem.canonical(project))
+        let rootDescriptor: Int32
+        switch RawDirectory.open(AT_FDCWD, root) {
+        case .success(let descriptor): rootDescriptor = descriptor
+        case .failure(let error):
+            throw PaddockError.fileSystem(path: root.display, message: "could not be read to look for repositories the "
+                + "session created: \(error). Do not run git in it until you have looked for new .git entries.")
+        }
+        defer { close(rootDescriptor) }
+        var scan = NestedRepositoryScan(
+            project: root, threshold: sessionStart.timeIntervalSince1970 - clockSlack,
+            suffix: RawPath(".paddock-quarantined-" + sessionID))
+        scan.walk(rootDescriptor, root, isRoot: true)
+        scan.checkOperationsInProgress()
+        return scan.report
+    }
+}
+
+/// Whether git executes or follows what is at this path inside a git directory; the rest is data git only reads.
+enum GitDirectoryPaths {
+    static let followed: Set<String> = [
+        "config", "config.worktree", "commondir", "gitdir", "hooks", "info", "branches", "remotes", "worktrees",
+    ]
+
+    static func isFollowed(_ components: [String]) -> Bool {
+        for (index, component) in components.enumerated() {
+            switch component {
+            case "refs", "logs", "lfs", "rr-cache": return false
+            case "objects": return components.dropFirst(index + 1).first == "info"
+            default: if followed.contains(component) { return true }
+            }
+        }
+        return false
+    }
+
+    /// `.git` as git finds it: also `.GIT` (case-insensitive file systems) and with the characters HFS+ ignores.
+    static func isDotGit(_ name: RawPath) -> Bool {
+        guard name.count >= 4, name.first == UInt8(ascii: ".") else { return false }
+        let ignorable: ClosedRange<UInt32> = 0x200C...0x200F
+        let scalars = String(decoding: name, as: UTF8.self).unicodeScalars.filter {
+            !ignorable.contains($0.value) && !(0x202A...0x202E).contains($0.value)
+                && !(0x206A...0x206F).contains($0.value) && $0.value != 0xFEFF
+        }
+        return String(String.UnicodeScalarView(scalars)).lowercased() == ".git"
+    }
+}
+
+/// One walk over the project. Ordinary directories are listed with `readdir` only (no `stat` per file), so large
+/// trees such as node_modules stay fast; everything inside a repository is `lstat`ed for its ctime.
+private struct NestedRepositoryScan {
+    enum Mode {
+        /// A repository in the working tree: nothing protected it, so any change counts.
+        case everything
+        /// Inside the top-level `.git`: its index, refs and objects change in ordinary use, and the read-only mounts
+        /// already cover what git executes; only a newly made part (say a new `modules/<name>`) counts.
+        case followedOnly
+    }
+
+    /// What was found changed in one candidate.
+    struct Findings {
+        var followed: [String] = []
+        var other: [String] = []
+        var unreadable: [String] = []
+        var isEmpty: Bool { followed.isEmpty && other.isEmpty }
+    }
+
+    let project: RawPath
+    let topGit: RawPath
+    let threshold: Double
+    let suffix: RawPath
+    var report = NestedRepositoryReport()
+    /// Real paths already judged, so links cannot make the walk loop.
+    var visited: Set<RawPath> = []
+
+    init(project: RawPath, threshold: Double, suffix: RawPath) {
+        self.project = project
+        topGit = project.appending(RawPath(".git"))
+        self.threshold = threshold
+        self.suffix = suffix
+    }
+
+    func relative(_ path: RawPath) -> String {
+        path == project ? "." : path.isInside(project) ? RawPath(path.dropFirst(project.count + 1)).display : path.display
+    }
+
+    func isNew(_ status: RawStatus) -> Bool { status.changed >= threshold }
+
+    mutating func walk(_ descriptor: Int32, _ path: RawPath, isRoot: Bool) {
+        let entries: [(name: RawPath, type: UInt8)]
+        switch RawDirectory.entries(descriptor) {
+        case .success(let listed): entries = listed
+        case .failure(let error):
+            report.unsure.append("Could not read \(relative(path)) (\(error)); a repository inside it was not checked.")
+            return
+        }
+        let names = Set(entries.map(\.name))
+        if !isRoot, names.contains(RawPath("HEAD")),
+            names.contains(RawPath("commondir"))
+                || (names.contains(RawPath("objects")) && names.contains(RawPath("refs")))
+        {
+            examineBareRepository(descriptor, path)
+        }
+        for entry in entries {
+            if isRoot && entry.name == RawPath(".git") { continue }
+            if GitDirectoryPaths.isDotGit(entry.name) {
+                examine(descriptor, path, entry.name)
+                continue
+            }
+            let isDirectory: Bool
+            switch Int(entry.type) {
+            case Int(DT_DIR): isDirectory = true
+            case Int(DT_UNKNOWN):
+                isDirectory = (try? RawDirectory.status(descriptor, entry.name).get())?.kind == .directory
+            default: isDirectory = false
+            }
+            guard isDirectory else { continue }
+            let child = path.appending(entry.name)
+            switch RawDirectory.open(descriptor, entry.name) {
+            case .success(let childDescriptor):
+                walk(childDescriptor, child, isRoot: false)
+                close(childDescriptor)
+            case .failure(let error):
+                // Without read permission git can still open `dir/.git` by name if it may search the directory.
+                let hidden = RawDirectory.status(descriptor, entry.name + RawPath("/.git"))
+                report.unsure.append(
+                    "Could not read \(relative(child)) (\(error)); "
+                        + ((try? hidden.get()) != nil
+                            ? "it holds a .git that could not be checked. Do not run git inside it before you have read it."
+                            : "a repository inside it was not checked."))
+            }
+        }
+    }
+
+    /// A `.git` entry below the project.
+    mutating func examine(_ parent: Int32, _ parentPath: RawPath, _ name: RawPath) {
+        let path = parentPath.appending(name)
+        let status: RawStatus
+        switch RawDirectory.status(parent, name) {
+        case .success(let found): status = found
+        case .failure(let error):
+            report.unsure.append("Could not examine \(relative(path)) (\(error)); do not run git near it before you have.")
+            return
+        }
+        var findings = Findings()
+        if isNew(status) { findings.followed.append(relative(path)) }
+        let kind: NestedRepositoryReport.Kind
+        switch status.kind {
+        case .directory:
+            kind = .directory
+            switch RawDirectory.open(parent, name) {
+            case .success(let descriptor):
+                collect(descriptor, path, components: [], mode: .everything, into: &findings)
+                close(descriptor)
+            case .failure(let error): findings.unreadable.append("\(relative(path)) (\(error))")
+            }
+        case .file:
+            kind = .gitFile
+            // git reads `gitdir: <path>`, relative to the directory holding the file, trailing whitespace dropped.
+            let prefix = RawPath("gitdir: ")
+            if let content = RawDirectory.readFile(parent, name, limit: 65536), content.starts(with: prefix) {
+                var target = RawPath(content.dropFirst(prefix.count))
+                while let last = target.last, [9, 10, 13, 32].contains(last) { target.removeLast() }
+                if !target.isEmpty {
+                    follow(target.first == UInt8(ascii: "/") ? target : parentPath.appending(target), into: &findings)
+                }
+            } else if RawDirectory.readFile(parent, name, limit: 1) == nil {
+                findings.unreadable.append("\(relative(path)) (unreadable)")
+            }
+        case .symbolicLink:
+            kind = .symbolicLink
+            follow(path, into: &findings)
+        case .other, .missing:
+            kind = .special
+        }
+        decide(relative(path), kind, findings, parent: parent, parentPath: parentPath, name: name,
+            disarmHead: status.kind == .directory)
+    }
+
+    /// A directory git would take for a repository by itself.
+    mutating func examineBareRepository(_ descriptor: Int32, _ path: RawPath) {
+        var findings = Findings()
+        if let status = try? RawDirectory.status(descriptor, RawPath(".")).get(), isNew(status) {
+            findings.other.append(relative(path))
+        }
+        collect(descriptor, path, components: [], mode: .everything, into: &findings)
+        decide(relative(path), .bareRepository, findings, parent: descriptor, parentPath: path, name: RawPath("HEAD"),
+            disarmHead: false)
+    }
+
+    /// Records what changed inside a git directory (or a part of one), descending without following links; a link
+    /// or `commondir` that leads elsewhere in the project is judged where it leads.
+    mutating func collect(
+        _ descriptor: Int32, _ path: RawPath, components: [String], mode: Mode, into findings: inout Findings
+    ) {
+        let entries: [(name: RawPath, type: UInt8)]
+        switch RawDirectory.entries(descriptor) {
+        case .success(let listed): entries = listed
+        case .failure(let error):
+            findings.unreadable.append("\(relative(path)) (\(error))")
+            return
+        }
+        for entry in entries {
+            let childComponents = components + [entry.name.display]
+            let followed = GitDirectoryPaths.isFollowed(childComponents)
+            if mode == .followedOnly {
+                // Refs, logs and object stores are data git only reads: not even stat-ed (objects: see below).
+                let name = entry.name.display
+                if ["refs", "logs", "lfs", "rr-cache"].contains(name) { continue }
+            }
+            let path = path.appending(entry.name)
+            let status: RawStatus
+            switch RawDirectory.status(descriptor, entry.name) {
+            case .success(let found): status = found
+            case .failure(let error):
+                findings.unreadable.append("\(relative(path)) (\(error))")
+                continue
+            }
+            if isNew(status) {
+                if followed {
+                    findings.followed.append(relative(path))
+                } else if mode == .everything {
+                    findings.other.append(relative(path))
+                }
+            }
+            switch status.kind {
+            case .directory:
+                if mode == .followedOnly && entry.name == RawPath("objects") {
+                    // Only `objects/info` matters here; the object files are many and only read.
+                    if let info = try? RawDirectory.open(descriptor, RawPath("objects/info")).get() {
+                        collect(info, path.appending(RawPath("info")), components: childComponents + ["info"],
+                            mode: mode, into: &findings)
+                        close(info)
+                    }
+                    continue
+                }
+                switch RawDirectory.open(descriptor, entry.name) {
+                case .success(let child):
+                    collect(child, path, components: childComponents, mode: mode, into: &findings)
+                    close(child)
+                case .failure(let error): findings.unreadable.append("\(relative(path)) (\(error))")
+                }
+            case .symbolicLink:
+                if mode == .everything || followed { follow(path, into: &findings) }
+            case .file:
+                if childComponents == ["commondir"],
+                    var target = RawDirectory.readFile(descriptor, entry.name, limit: 65536)
+                {
+                    while let last = target.last, [9, 10, 13, 32].contains(last) { target.removeLast() }
+                    if !target.isEmpty {
+                        let parent = path.dropLast(entry.name.count + 1)
+                        follow(target.first == UInt8(ascii: "/") ? target : RawPath(parent).appending(target), into: &findings)
+                    }
+                }
+            case .other, .missing:
+                break
+            }
+        }
+    }
+
+    /// Judges what `target` resolves to, as git would resolve it. Outside the project the agent could not write, so
+    /// nothing there is judged.
+    mutating func follow(_ target: RawPath, into findings: inout Findings) {
+        guard let real = RawDirectory.realPath(target), visited.insert(real).inserted else { return }
+        let mode: Mode
+        let components: [String]
+        if real.isInside(topGit) {
+            mode = .followedOnly
+            components = RawPath(real.dropFirst(min(real.count, topGit.count + 1))).display.split(separator: "/").map(String.init)
+        } else if real.isInside(project) {
+            mode = .everything
+            components = []
+        } else {
+            return
+        }
+        guard let status = try? RawDirectory.status(real).get() else {
+            findings.unreadable.append("\(relative(real)) (could not be examined)")
+            return
+        }
+        if isNew(status) {
+            if mode == .everything || GitDirectoryPaths.isFollowed(components) {
+                findings.followed.append(relative(real))
+            }
+        }
+        guard status.kind == .directory else { return }
+        switch RawDirectory.open(AT_FDCWD, real) {
+        case .success(let descriptor):
+            collect(descriptor, real, components: components, mode: mode, into: &findings)
+            close(descriptor)
+        case .failure(let error): findings.unreadable.append("\(relative(real)) (\(error))")
+        }
+    }
+
+    /// Renames `name` in `parent` when anything changed; otherwise leaves it and says what could not be checked.
+    mutating func decide(
+        _ label: String, _ kind: NestedRepositoryReport.Kind, _ findings: Findings, parent: Int32, parentPath: RawPath,
+        name: RawPath, disarmHead: Bool
+    ) {
+        let unreadable = findings.unreadable.prefix(3).joined(separator: ", ")
+        guard !findings.isEmpty else {
+            if findings.unreadable.isEmpty {
+                report.leftAlone.append(label)
+            } else {
+                report.unsure.append(
+                    "Left \(label) in place, but could not check all of it: \(unreadable). Read its config and hooks "
+                        + "before you run git in or above it.")
+            }
+            return
+        }
+        // What git executes or follows comes first, shallow before deep, a config before its neighbours.
+        let followed = findings.followed.sorted {
+            let left = ($0.split(separator: "/").count, $0.hasSuffix("/config") ? 0 : 1, $0)
+            let right = ($1.split(separator: "/").count, $1.hasSuffix("/config") ? 0 : 1, $1)
+            return left < right
+        }
+        let changes = followed + findings.other
+        var entry = NestedRepositoryReport.Quarantine(
+            path: label, kind: kind, renamed: [], changes: Array(changes.prefix(NestedRepositoryReport.shownChanges)),
+            changeCount: changes.count)
+        let renamedFrom = parentPath.appending(name)
+        switch rename(parent, name) {
+        case .success(let newName):
+            let renamedTo = parentPath.appending(newName)
+            entry.renamed.append(.init(from: relative(renamedFrom), to: relative(renamedTo)))
+            if disarmHead { self.disarmHead(parent, newName, renamedTo, into: &entry) }
+        case .failure(let error):
+            report.failures.append(
+                "\(relative(renamedFrom)) (\(error)), which changed during the session: "
+                    + "\(entry.changes.joined(separator: ", ")). Do not run git in the project until you have removed it.")
+            return
+        }
+        if !findings.unreadable.isEmpty {
+            report.unsure.append("Parts of \(label) could not be read: \(unreadable).")
+        }
+        report.quarantined.append(entry)
+    }
+
+    /// A renamed git directory still looks like a bare repository to git run inside it: its HEAD goes too.
+    mutating func disarmHead(
+        _ parent: Int32, _ name: RawPath, _ path: RawPath, into entry: inout NestedRepositoryReport.Quarantine
+    ) {
+        guard case .success(let directory) = RawDirectory.open(parent, name) else { return }
+        defer { close(directory) }
+        let head = RawPath("HEAD")
+        guard (try? RawDirectory.status(directory, head).get()) != nil else { return }
+        switch rename(directory, head) {
+        case .success(let newName):
+            entry.renamed.append(.init(from: relative(path.appending(head)), to: relative(path.appending(newName))))
+        case .failure(let error):
+            report.failures.append(
+                "\(relative(path.appending(head))) (\(error)): git run inside \(relative(path)) still takes it for a "
+                    + "repository. Do not run git there.")
+        }
+    }
+
+    /// Renames to `<name><suffix>`, or `<name><suffix>-2`… when taken; never replaces anything.
+    func rename(_ parent: Int32, _ name: RawPath) -> Result<RawPath, Errno> {
+        for attempt in 1...100 {
+            let candidate = name + suffix + (attempt == 1 ? [] : RawPath("-\(attempt)"))
+            // The container is gone, so nothing races between this check and the rename.
+            guard case .failure(let error) = RawDirectory.status(parent, candidate), error.code == ENOENT else { continue }
+            if let error = RawDirectory.rename(parent, name, to: candidate) { return .failure(error) }
+            return .success(candidate)
+        }
+        return .failure(Errno(EEXIST))
+    }
+
+    /// An interactive rebase the agent left in progress runs its todo list's `exec` lines on `git rebase
+    /// --continue`; the read-only mounts do not cover this state, which git writes in ordinary use.
+    mutating func checkOperationsInProgress() {
+        for name in ["rebase-merge", "rebase-apply", "sequencer"] {
+            guard let status = try? RawDirectory.status(topGit.appending(RawPath(name))).get(), isNew(status) else {
+                continue
+            }
+            report.warnings.append(
+                "The session left a rebase, am or cherry-pick in progress (.git/\(name)). Read "
+                    + ".git/\(name)/git-rebase-todo (or .git/\(name)/todo) before `--continue`: its `exec` lines run on "
+                    + "your machine. `git rebase --abort` (or `git cherry-pick --abort`, `git am --abort`) is safe.")
+        }
+    }
+}
