@@ -22,7 +22,7 @@ extension Paddock {
         }
 
         func run() async throws {
-            let context = AppContext.live(global)
+            let context = try await AppContext.live(global, engine: nil)
             let orphans = try await OrphanReport(context: context).find()
             for orphan in orphans {
                 let label = orphan.labels[SessionLabels.session] ?? orphan.name

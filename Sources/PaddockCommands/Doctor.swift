@@ -13,6 +13,9 @@ extension Paddock {
         @Flag(name: .long, help: "Print JSON instead of a list.")
         var json = false
 
+        @Option(name: .long, help: "Check this engine (docker, podman or bwrap) instead of the one paddock would choose.")
+        var engine: String?
+
         struct Check: Codable, Equatable {
             enum Status: String, Codable { case ok, warning, failed }
             var name: String
@@ -22,22 +25,25 @@ extension Paddock {
         }
 
         func run() async throws {
-            let context = AppContext.live(global)
+            let context = try await AppContext.live(global, engine: engine)
             var checks: [Check] = []
 
             var engineReachable = false
             do {
                 let info = try await context.engine.info()
                 engineReachable = true
+                let why = context.engineChoice.map { " — \($0.reason)" } ?? ""
                 checks.append(
                     Check(
                         name: "engine", status: .ok,
-                        detail: "\(info.flavor) \(info.serverVersion) via `\(context.engine.name)` (\(info.operatingSystem))"))
+                        detail: "\(info.flavor) \(info.serverVersion) via `\(context.engine.name)` (\(info.operatingSystem))\(why)"))
             } catch {
+                let detail = context.engineChoice.map { "\(context.engine.name) (\($0.reason)) is not reachable: \(error)" }
+                    ?? "no sandbox engine is available: \(error)"
                 checks.append(
                     Check(
-                        name: "engine", status: .failed, detail: "\(context.engine.name) is not reachable",
-                        fix: "Install Docker (or Podman's docker CLI) and start it, e.g. `sudo systemctl start docker` or open Docker Desktop, Colima or OrbStack."))
+                        name: "engine", status: .failed, detail: detail,
+                        fix: "Start Docker (`sudo systemctl start docker`, or Docker Desktop, Colima, OrbStack), install Podman, or on Linux `sudo apt-get install bubblewrap`; `--engine` or `engine = ...` picks one."))
             }
 
             let project = context.projectRoot
@@ -71,7 +77,9 @@ extension Paddock {
                 }
             }
 
-            if engineReachable, let config {
+            if engineReachable, !context.engine.needsImage {
+                checks.append(Check(name: "image", status: .ok, detail: "none needed: \(context.engine.name) runs this machine's own programs, read-only"))
+            } else if engineReachable, let config {
                 do {
                     let profile = try AgentProfile.named(config.agent ?? AgentProfile.claude.name)
                     let recipe = try ImageBuilder(context: context).recipe(for: config, profile: profile)

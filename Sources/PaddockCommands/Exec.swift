@@ -19,7 +19,7 @@ extension Paddock {
         }
 
         func run() async throws {
-            let context = AppContext.live(global)
+            let context = try await AppContext.live(global, engine: nil)
             let running = try await context.engine.containers(all: false)
             let container = try SessionLookup.container(matching: session, in: running)
             let user = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaddockCore
+import PaddockEngine
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
@@ -11,6 +12,9 @@ struct GlobalOptions: ParsableArguments {
 struct SessionOptions: ParsableArguments {
     @Option(name: .long, help: "The agent to run: claude (default), codex, gemini or shell.")
     var agent: String?
+
+    @Option(name: .long, help: "The sandbox engine: docker, podman or bwrap (default: `engine` in the configuration, else the first of them that is available).")
+    var engine: String?
 
     @Option(name: .long, help: ArgumentHelp("An extra host path to show read-only (add :rw for read-write).", valueName: "path[:target][:rw]"))
     var mount: [String] = []
@@ -63,6 +67,9 @@ struct SessionOptions: ParsableArguments {
             }
         }
         if offline, !allow.isEmpty { throw ValidationError("--offline and --allow contradict each other.") }
+        if let engine, !EngineKind.allCases.map(\.rawValue).contains(engine.lowercased()) {
+            throw ValidationError("--engine takes docker, podman or bwrap, not \(engine).")
+        }
         if let isolate, !["mount", "clone"].contains(isolate) {
             throw ValidationError("--isolate takes mount or clone, not \(isolate).")
         }

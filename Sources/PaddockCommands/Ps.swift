@@ -24,7 +24,7 @@ extension Paddock {
         }
 
         func run() async throws {
-            let context = AppContext.live(global)
+            let context = try await AppContext.live(global, engine: nil)
             let containers = try await context.engine.containers(all: true)
             var rows: [Row] = []
             for container in containers {

@@ -14,7 +14,7 @@ extension Paddock {
         var agentArguments: [String] = []
 
         func run() async throws {
-            let context = AppContext.live(global)
+            let context = try await AppContext.live(global, engine: session.engine)
             let code = try await SessionLauncher(
                 context: context, options: session, commandOverride: nil, userArguments: agentArguments
             ).launch()

@@ -10,7 +10,7 @@ extension Paddock {
         @OptionGroup var session: SessionOptions
 
         func run() async throws {
-            let context = AppContext.live(global)
+            let context = try await AppContext.live(global, engine: session.engine)
             let code = try await SessionLauncher(
                 context: context, options: session, commandOverride: ["bash", "-l"], userArguments: []
             ).launch()

@@ -18,7 +18,7 @@ extension Paddock {
         }
 
         func run() async throws {
-            let context = AppContext.live(global)
+            let context = try await AppContext.live(global, engine: nil)
             let running = try await context.engine.containers(all: true)
             let targets = try all ? running : [SessionLookup.container(matching: session ?? "", in: running)]
             for container in targets {

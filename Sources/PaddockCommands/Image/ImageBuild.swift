@@ -18,7 +18,7 @@ extension Paddock.ImageCommand {
         var pull = false
 
         func run() async throws {
-            let context = AppContext.live(global)
+            let context = try await AppContext.live(global, engine: nil)
             var flags = PaddockConfig()
             flags.agent = agent
             let config = try context.configLoader.load(projectRoot: context.projectRoot, flags: flags).effective

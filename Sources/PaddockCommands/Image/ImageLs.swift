@@ -11,7 +11,7 @@ extension Paddock.ImageCommand {
         var json = false
 
         func run() async throws {
-            let context = AppContext.live(global)
+            let context = try await AppContext.live(global, engine: nil)
             let images = try await context.engine.images(withLabel: ImageRecipe.contextLabel)
             if json {
                 print(OutputRenderer.json(images))

@@ -17,7 +17,11 @@ struct AppContext: Sendable {
     var stdinIsTerminal: Bool
     var stdoutIsTerminal: Bool
     var stderrIsTerminal: Bool
+    /// Which engine `engine` is and why (for `doctor`); nil when none could be chosen, and then `engine` fails
+    /// every call with the reason.
+    var engineChoice: EngineChoice? = nil
 
+    /// The live context for commands that use no engine (its engine is Docker, unprobed).
     static func live(_ options: GlobalOptions) -> AppContext {
         let environment = ProcessInfo.processInfo.environment
         let logger = PaddockLogging.bootstrap(debug: options.debug || environment["PADDOCK_DEBUG"] == "1")
@@ -34,6 +38,42 @@ struct AppContext: Sendable {
             stdinIsTerminal: HostProcess.isTerminal(0),
             stdoutIsTerminal: HostProcess.isTerminal(1),
             stderrIsTerminal: HostProcess.isTerminal(2))
+    }
+
+    /// The live context with its engine chosen: `--engine` first, then `engine` in the configuration, else
+    /// automatically (`EngineSelection`). No engine at all is not an error here: `doctor` must still report.
+    static func live(_ options: GlobalOptions, engine flag: String?) async throws -> AppContext {
+        var context = live(options)
+        try await context.selectEngine(flag: flag, configured: context.configuredEngine())
+        return context
+    }
+
+    /// `engine` from the configuration a session here would use. An untrusted or broken project file says nothing
+    /// (`run` stops on it anyway), so only the global file counts then.
+    func configuredEngine() -> String? {
+        if let loaded = try? configLoader.load(projectRoot: projectRoot, flags: PaddockConfig()) {
+            return loaded.effective.engine
+        }
+        return (try? ConfigLoader.layer(at: paths.globalConfigFile))??.config.engine
+    }
+
+    mutating func selectEngine(flag: String?, configured: String?) async throws {
+        var request: EngineSelection.Request?
+        if let flag {
+            request = .init(kind: try EngineKind.parse(flag, source: "--engine"), source: "--engine")
+        } else if let configured {
+            let source = "`engine` in the configuration"
+            request = .init(kind: try EngineKind.parse(configured, source: source), source: source)
+        }
+        do {
+            let choice = try await EngineSelection.select(request: request, runner: runner, environment: environment)
+            engine = EngineFactory.make(choice.kind, runner: runner, environment: environment, stateDirectory: paths.stateDirectory)
+            engineChoice = choice
+            logger.debug("engine", metadata: ["engine": "\(choice.kind.rawValue)", "why": "\(choice.reason)"])
+        } catch let error as PaddockError {
+            engine = UnavailableEngine(error: error)
+            engineChoice = nil
+        }
     }
 
     var projectRoot: String {

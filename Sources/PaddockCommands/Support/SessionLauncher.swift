@@ -14,12 +14,22 @@ struct SessionLauncher {
         let project = context.projectRoot
         let loaded = try await loadTrustedConfig(project: project)
         let config = loaded.effective
+        if options.engine == nil, let configured = config.engine,
+            try EngineKind.parse(configured, source: "`engine` in the configuration") != context.engineChoice?.kind
+        {
+            // The project file that names the engine was trusted only just now: start over on that engine.
+            var next = self
+            try await next.context.selectEngine(flag: nil, configured: configured)
+            return try await next.launch()
+        }
         let profile = try AgentProfile.named(config.agent ?? AgentProfile.claude.name)
 
         // Independent engine calls run side by side: start-up overhead is measured against a bare `docker run`.
+        // bwrap has no image: the host's userland is the sandbox's.
         let builder = ImageBuilder(context: context)
         let recipe = try builder.recipe(for: config, profile: profile)
-        async let imageReady = builder.ensure(recipe)
+        let needsImage = context.engine.needsImage
+        async let imageReady: ImageBuilder.Outcome = needsImage ? builder.ensure(recipe) : .upToDate
         async let orphans = OrphanReport(context: context).find()
         _ = try await imageReady
         OrphanReport(context: context).warn(about: (try? await orphans) ?? [])

@@ -187,7 +187,7 @@ public struct BwrapEngine: ContainerEngine {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: sandboxesDirectory)) ?? []
         return names.sorted().compactMap { name -> ContainerSummary? in
             guard let paths = try? sandboxPaths(name), let entry = Self.read(paths.record) else { return nil }
-            let running = HostProcess.isAlive(pid: entry.pid, startToken: entry.startToken)
+            let running = Self.isRunning(entry)
             guard all || running else { return nil }
             return ContainerSummary(
                 name: entry.name, id: String(entry.pid), state: running ? "running" : "exited",
@@ -201,7 +201,7 @@ public struct BwrapEngine: ContainerEngine {
         // bwrap dies of SIGTERM, and --die-with-parent takes everything inside with it.
         Self.kill(entry, signal: SIGTERM)
         let deadline = Date().addingTimeInterval(TimeInterval(timeoutSeconds))
-        while HostProcess.isAlive(pid: entry.pid, startToken: entry.startToken), Date() < deadline {
+        while Self.isRunning(entry), Date() < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
         Self.kill(entry, signal: SIGKILL)
@@ -219,12 +219,20 @@ public struct BwrapEngine: ContainerEngine {
                 if let entry = Self.read(paths.record) { Self.kill(entry, signal: SIGKILL) }
             }
             // The launcher removes the directory when bwrap exits; a dead launcher's sandbox is removed here.
-            if let entry = Self.read(paths.record), !HostProcess.isAlive(pid: entry.pid, startToken: entry.startToken),
-                !Self.launcherAlive(entry)
-            {
-                try? FileManager.default.removeItem(atPath: paths.directory)
-            }
+            guard let entry = Self.read(paths.record), !Self.launcherAlive(entry) else { continue }
+            let deadline = Date().addingTimeInterval(5)
+            while Self.isRunning(entry), Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            try? FileManager.default.removeItem(atPath: paths.directory)
         }
+    }
+
+    /// Alive and not a zombie: a bwrap whose parent died may wait unreaped for a while, running nothing.
+    static func isRunning(_ entry: Record) -> Bool {
+        guard HostProcess.isAlive(pid: entry.pid, startToken: entry.startToken) else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(entry.pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return true }
+        return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
     }
 
     static func launcherAlive(_ entry: Record) -> Bool {
@@ -234,7 +242,7 @@ public struct BwrapEngine: ContainerEngine {
 
     /// Signals bwrap's process group (bwrap leads it), only while the pid still belongs to that bwrap.
     static func kill(_ entry: Record, signal: Int32) {
-        guard entry.pid > 1, HostProcess.isAlive(pid: entry.pid, startToken: entry.startToken) else { return }
+        guard entry.pid > 1, isRunning(entry) else { return }
         _ = Glibc.kill(-entry.pid, signal)
         _ = Glibc.kill(entry.pid, signal)
     }
