@@ -3,6 +3,8 @@
 #   - a Docker engine (installed from Debian's packages and started, when missing and we are root)
 #   - the local base image the integration tests build from (debootstrap + docker import, when missing)
 #   - an unprivileged host user to run paddock as, when the tests run as root
+#   - rootless Podman for that user (subordinate ids, the base image in the user's own storage)
+#   - bubblewrap, and on the host what the bwrap scenarios run (sh, coreutils, grep, perl, socat, git)
 # With CI=true, a missing engine fails the run instead of skipping the engine tests.
 set -euo pipefail
 
@@ -53,6 +55,14 @@ ensure_base_image() {
     docker info >/dev/null 2>&1 || return 0
     if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then return 0; fi
     is_root || { log "base image $BASE_IMAGE missing and not root: cannot debootstrap"; return 0; }
+    local rootfs
+    rootfs=$(debootstrap_rootfs) || return 1
+    tar -C "$rootfs" -c . | docker import - "$BASE_IMAGE" >/dev/null
+    rm -rf "$rootfs"
+}
+
+# A Debian minbase tree from this machine's own mirror; prints its path.
+debootstrap_rootfs() {
     command -v debootstrap >/dev/null || apt_install debootstrap
     local mirror rootfs
     mirror=$(debian_mirror)
@@ -60,8 +70,7 @@ ensure_base_image() {
     log "building $BASE_IMAGE with debootstrap (about 30 s)"
     debootstrap --variant=minbase bookworm "$rootfs" ${mirror:+"$mirror"} >/tmp/paddock-debootstrap.log 2>&1 \
         || { log "debootstrap failed; see /tmp/paddock-debootstrap.log"; rm -rf "$rootfs"; return 1; }
-    tar -C "$rootfs" -c . | docker import - "$BASE_IMAGE" >/dev/null
-    rm -rf "$rootfs"
+    printf '%s' "$rootfs"
 }
 
 ensure_test_user() {
@@ -75,15 +84,83 @@ ensure_test_user() {
 }
 
 ensure_tools() {
-    local missing=()
-    for tool in git setpriv; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-    if [ ${#missing[@]} -gt 0 ] && is_root; then apt_install git util-linux; fi
+    local packages=()
+    command -v git >/dev/null || packages+=(git)
+    command -v setpriv >/dev/null || packages+=(util-linux)
+    # bwrap sessions run on the host's own userland, so the scenarios' tools must be on the host.
+    command -v socat >/dev/null || packages+=(socat)
+    command -v perl >/dev/null || packages+=(perl-base)
+    command -v bwrap >/dev/null || packages+=(bubblewrap)
+    # Rootless Podman as Debian 12 ships it: newuidmap/newgidmap, slirp4netns for builds, catatonit for --init.
+    command -v podman >/dev/null || packages+=(podman)
+    command -v newuidmap >/dev/null || packages+=(uidmap)
+    command -v slirp4netns >/dev/null || packages+=(slirp4netns)
+    command -v fuse-overlayfs >/dev/null || packages+=(fuse-overlayfs)
+    [ -x /usr/libexec/podman/catatonit ] || packages+=(catatonit)
+    [ ${#packages[@]} -eq 0 ] && return 0
+    if is_root && command -v apt-get >/dev/null; then
+        log "installing ${packages[*]}"
+        apt_install "${packages[@]}"
+    else
+        log "missing ${packages[*]} and no rights to install; those engines' tests will skip (or fail with CI=true)"
+    fi
+}
+
+# Runs a command as the test user (or as ourselves when not root), from /, with a clean environment.
+as_test_user() {
+    if is_root; then
+        (cd / && setpriv --reuid="$(id -u "$TEST_USER")" --regid="$(id -g "$TEST_USER")" --init-groups -- \
+            env -i HOME="$(getent passwd "$TEST_USER" | cut -d: -f6)" PATH="$PATH" USER="$TEST_USER" "$@")
+    else
+        (cd / && "$@")
+    fi
+}
+
+ensure_rootless_podman() {
+    command -v podman >/dev/null || return 0
+    if is_root; then
+        # Subordinate ids for the user namespace rootless Podman builds.
+        grep -q "^$TEST_USER:" /etc/subuid || usermod --add-subuids 200000-265535 "$TEST_USER"
+        grep -q "^$TEST_USER:" /etc/subgid || usermod --add-subgids 200000-265535 "$TEST_USER"
+        # slirp4netns (networking for rootless image builds) opens /dev/net/tun, which hosts normally leave
+        # usable by everyone; some container hosts do not.
+        if [ -c /dev/net/tun ]; then chmod 0666 /dev/net/tun || true; fi
+    fi
+    local home conf
+    home=$(as_test_user sh -c 'echo "$HOME"')
+    conf="$home/.config/containers/storage.conf"
+    if ! as_test_user test -f "$conf"; then
+        # Native overlay (kernel >= 5.13) when it works, else vfs: Podman would silently pick vfs otherwise.
+        as_test_user sh -c "mkdir -p '$home/.config/containers' && printf '[storage]\\ndriver = \"overlay\"\\n' > '$conf'"
+        if ! as_test_user podman info >/dev/null 2>&1; then
+            as_test_user sh -c "printf '[storage]\\ndriver = \"vfs\"\\n' > '$conf'"
+        fi
+    fi
+    as_test_user podman image exists "$BASE_IMAGE" 2>/dev/null && return 0
+    log "loading $BASE_IMAGE into $TEST_USER's rootless Podman storage"
+    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        docker save "$BASE_IMAGE" | as_test_user podman load >/dev/null 2>&1 \
+            || log "podman load failed; the Podman tests will skip (or fail with CI=true)"
+    elif is_root; then
+        local rootfs
+        rootfs=$(debootstrap_rootfs) || return 0
+        tar -C "$rootfs" -c . | as_test_user podman import - "$BASE_IMAGE" >/dev/null
+        rm -rf "$rootfs"
+    fi
+}
+
+ensure_bwrap() {
+    command -v bwrap >/dev/null || return 0
+    as_test_user bwrap --unshare-all --ro-bind / / true 2>/dev/null \
+        || log "bwrap cannot create user namespaces here (see kernel.unprivileged_userns_clone); the bwrap tests will skip (or fail with CI=true)"
 }
 
 ensure_tools
 ensure_engine
 ensure_base_image
 ensure_test_user
+ensure_rootless_podman
+ensure_bwrap
 
 log "building"
 swift build --build-tests

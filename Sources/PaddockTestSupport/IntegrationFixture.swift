@@ -7,6 +7,13 @@ import Testing
     import Glibc
 #endif
 
+/// The engines the engine-independent scenarios run on, each as a test argument.
+public enum TestEngine: String, CaseIterable, Sendable, Codable {
+    case docker
+    case podman
+    case bwrap
+}
+
 /// The environment the integration suite runs in, as `scripts/test.sh` prepares it.
 public enum IntegrationEnvironment {
     public static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
@@ -16,18 +23,62 @@ public enum IntegrationEnvironment {
         ProcessInfo.processInfo.environment["PADDOCK_TEST_BASE_IMAGE"] ?? "paddock-test/bookworm:latest"
     }
 
-    /// Skips with a clear message when no engine answers; on CI that is a failure instead.
-    public static func requireEngine() async throws {
-        let runner = SubprocessRunner()
-        let info = try? await runner.capture(Command("docker", ["info", "--format", "{{.ServerVersion}}"]))
-        let image = try? await runner.capture(Command("docker", ["image", "inspect", "--format", "ok", "--", baseImage]))
-        var problem: String?
-        if info?.succeeded != true {
-            problem = "no Docker engine is reachable (`docker info` failed); run scripts/test.sh, which starts one"
-        } else if image?.succeeded != true {
-            problem = "the local base image \(baseImage) is missing; scripts/test.sh builds it with debootstrap"
+    /// The unprivileged host user paddock runs as when the tests run as root (as on CI); nil otherwise.
+    public static func testUser() throws -> (name: String, uid: UInt32, gid: UInt32, home: String)? {
+        guard getuid() == 0 else { return nil }
+        let name = ProcessInfo.processInfo.environment["PADDOCK_TEST_USER"] ?? "paddock-tester"
+        guard let entry = getpwnam(name) else {
+            throw PaddockError.other(
+                "Running as root, the integration tests need the unprivileged user \(name) (scripts/test.sh creates it).")
         }
-        guard let problem else { return }
+        return (name, entry.pointee.pw_uid, entry.pointee.pw_gid, String(cString: entry.pointee.pw_dir))
+    }
+
+    /// The host user's own home, where rootless Podman keeps its images.
+    static func realHome() throws -> String {
+        if let user = try testUser() { return user.home }
+        return getpwuid(getuid()).map { String(cString: $0.pointee.pw_dir) } ?? NSHomeDirectory()
+    }
+
+    /// A command as the test user, with a clean environment whose HOME is `home`.
+    static func asTestUser(_ argv: [String], home: String, extra: [String] = []) throws -> Command {
+        var prefix: [String] = []
+        if let user = try testUser() {
+            prefix = ["setpriv", "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--"]
+        }
+        let full = prefix + ["env", "-i", "HOME=\(home)", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + extra + argv
+        return Command(full[0], Array(full.dropFirst()))
+    }
+
+    /// Skips with a clear message when the engine is not usable here; on CI that is a failure instead.
+    public static func requireEngine(_ engine: TestEngine = .docker) async throws {
+        let runner = SubprocessRunner()
+        var problem: String?
+        switch engine {
+        case .docker:
+            let info = try? await runner.capture(Command("docker", ["info", "--format", "{{.ServerVersion}}"]))
+            let image = try? await runner.capture(Command("docker", ["image", "inspect", "--format", "ok", "--", baseImage]))
+            if info?.succeeded != true {
+                problem = "no Docker engine is reachable (`docker info` failed); run scripts/test.sh, which starts one"
+            } else if image?.succeeded != true {
+                problem = "the local base image \(baseImage) is missing; scripts/test.sh builds it with debootstrap"
+            }
+        case .podman:
+            let image = try? await runner.capture(asTestUser(["podman", "image", "exists", baseImage], home: realHome()))
+            if image?.succeeded != true {
+                problem = "rootless Podman cannot see \(baseImage) as the test user (\(image?.stderr ?? "podman missing")); scripts/test.sh installs Podman and loads the image"
+            }
+        case .bwrap:
+            let sandbox = try? await runner.capture(
+                asTestUser(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], home: realHome()))
+            let tools = ["socat", "git", "perl"].filter { !FileManager.default.isExecutableFile(atPath: "/usr/bin/" + $0) }
+            if sandbox?.succeeded != true {
+                problem = "bubblewrap cannot make a sandbox as the test user (\(sandbox?.stderr ?? "bwrap missing")); scripts/test.sh installs it"
+            } else if !tools.isEmpty {
+                problem = "the host lacks \(tools.joined(separator: ", ")), which the bwrap scenarios use; scripts/test.sh installs them"
+            }
+        }
+        guard let problem = problem.map({ "\(engine.rawValue): \($0)" }) else { return }
         if isCI {
             Issue.record("CI=true, so a missing engine is a failure: \(problem)")
             throw PaddockError.other(problem)
@@ -45,7 +96,13 @@ public final class IntegrationFixture: @unchecked Sendable {
     public let binary: String
     /// The unprivileged host user paddock runs as when the tests run as root (as on CI).
     public let user: (name: String, uid: UInt32, gid: UInt32)?
+    public let engine: TestEngine
     let runner = SubprocessRunner()
+
+    /// The global config every fixture starts with; tests that rewrite config.toml start from it.
+    public var baseConfig: String {
+        "engine = \"\(engine.rawValue)\"\n[image]\nbase = \"\(IntegrationEnvironment.baseImage)\"\n"
+    }
 
     public var hostUID: UInt32 { user?.uid ?? getuid() }
     public var hostGID: UInt32 { user?.gid ?? getgid() }
@@ -57,10 +114,10 @@ public final class IntegrationFixture: @unchecked Sendable {
 
     /// Runs `body` with a fresh fixture and removes everything it made, in reverse order, even when `body` throws.
     public static func with(
-        gitRepository: Bool = true, _ body: (IntegrationFixture) async throws -> Void
+        engine: TestEngine = .docker, gitRepository: Bool = true, _ body: (IntegrationFixture) async throws -> Void
     ) async throws {
-        try await IntegrationEnvironment.requireEngine()
-        let fixture = try await IntegrationFixture(gitRepository: gitRepository)
+        try await IntegrationEnvironment.requireEngine(engine)
+        let fixture = try await IntegrationFixture(engine: engine, gitRepository: gitRepository)
         do {
             try await body(fixture)
         } catch {
@@ -70,30 +127,34 @@ public final class IntegrationFixture: @unchecked Sendable {
         await fixture.tearDown()
     }
 
-    init(gitRepository: Bool) async throws {
+    init(engine: TestEngine, gitRepository: Bool) async throws {
         id = "it" + String(UUID().uuidString.prefix(8)).lowercased()
         root = "/tmp/paddock-\(id)"
         home = root + "/home"
         project = root + "/project"
-        let environment = ProcessInfo.processInfo.environment
-        if getuid() == 0 {
-            let name = environment["PADDOCK_TEST_USER"] ?? "paddock-tester"
-            guard let entry = getpwnam(name) else {
-                throw PaddockError.other(
-                    "Running as root, the integration tests need the unprivileged user \(name) (scripts/test.sh creates it).")
-            }
-            user = (name, entry.pointee.pw_uid, entry.pointee.pw_gid)
-        } else {
-            user = nil
-        }
+        self.engine = engine
+        user = try IntegrationEnvironment.testUser().map { ($0.name, $0.uid, $0.gid) }
         let fileManager = FileManager.default
         try fileManager.createDirectory(atPath: home + "/.config/paddock", withIntermediateDirectories: true)
         try fileManager.createDirectory(atPath: project, withIntermediateDirectories: true)
-        try "[image]\nbase = \"\(IntegrationEnvironment.baseImage)\"\n".write(
-            toFile: home + "/.config/paddock/config.toml", atomically: true, encoding: .utf8)
         // A copy the unprivileged user can run wherever the checkout lives.
         binary = root + "/paddock"
         try fileManager.copyItem(atPath: Self.builtBinary(), toPath: binary)
+        try baseConfig.write(toFile: home + "/.config/paddock/config.toml", atomically: true, encoding: .utf8)
+        if engine == .podman {
+            // Rootless Podman keeps images under the user's real home; this fixture's HOME is its own.
+            let real = try IntegrationEnvironment.realHome()
+            let own = (try? String(contentsOfFile: real + "/.config/containers/storage.conf", encoding: .utf8)) ?? ""
+            let driver = own.split(separator: "\n").first { $0.hasPrefix("driver") }.map(String.init) ?? "driver = \"overlay\""
+            try fileManager.createDirectory(atPath: home + "/.config/containers", withIntermediateDirectories: true)
+            try """
+                [storage]
+                \(driver)
+                graphroot = "\(real)/.local/share/containers/storage"
+                runroot = "/tmp/containers-user-\(hostUID)/containers"
+
+                """.write(toFile: home + "/.config/containers/storage.conf", atomically: true, encoding: .utf8)
+        }
         if let user {
             try await shell("chown -R \(user.uid):\(user.gid) \(root)", in: root)
         }
@@ -153,11 +214,43 @@ public final class IntegrationFixture: @unchecked Sendable {
         return process
     }
 
-    /// Containers of this fixture's project, running or not.
+    /// Sandboxes of this fixture's project, running or not, asked of the fixture's engine directly.
     public func containers() async throws -> [String] {
-        let output = try await runner.capture(
-            Command("docker", ["ps", "--all", "--quiet", "--filter", "label=\(SessionLabels.project)=\(project)"]))
-        return output.stdout.split(separator: "\n").map(String.init)
+        switch engine {
+        case .docker:
+            let output = try await runner.capture(
+                Command("docker", ["ps", "--all", "--quiet", "--filter", "label=\(SessionLabels.project)=\(project)"]))
+            return output.stdout.split(separator: "\n").map(String.init)
+        case .podman:
+            let output = try await runner.capture(
+                IntegrationEnvironment.asTestUser(
+                    ["podman", "ps", "--all", "--quiet", "--filter", "label=\(SessionLabels.project)=\(project)"], home: home))
+            return output.stdout.split(separator: "\n").map(String.init)
+        case .bwrap:
+            // A bwrap sandbox is its process: pids of live bwrap processes paddock recorded for this project.
+            return bwrapRecords().filter { $0.project == project && Self.isLive(pid: $0.pid) }.map { String($0.pid) }
+        }
+    }
+
+    func bwrapRecords() -> [(pid: Int32, project: String)] {
+        let directory = paths.stateDirectory + "/bwrap"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { name in
+            guard let data = FileManager.default.contents(atPath: "\(directory)/\(name)/sandbox.json"),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let pid = (object["pid"] as? NSNumber)?.int32Value,
+                let labels = object["labels"] as? [String: String]
+            else { return nil }
+            return (pid, labels[SessionLabels.project] ?? "")
+        }
+    }
+
+    /// Alive and not a zombie.
+    static func isLive(pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
     }
 
     /// Polls until `condition` holds or `timeout` passes.
@@ -203,8 +296,21 @@ public final class IntegrationFixture: @unchecked Sendable {
 
     func tearDown() async {
         let ids = (try? await containers()) ?? []
-        if !ids.isEmpty { _ = try? await runner.capture(Command("docker", ["rm", "--force"] + ids)) }
-        _ = try? await runner.capture(Command("docker", ["volume", "rm", "--force", homeVolume]))
+        switch engine {
+        case .docker:
+            if !ids.isEmpty { _ = try? await runner.capture(Command("docker", ["rm", "--force"] + ids)) }
+            _ = try? await runner.capture(Command("docker", ["volume", "rm", "--force", homeVolume]))
+        case .podman:
+            if let remove = try? IntegrationEnvironment.asTestUser(["podman", "rm", "--force", "--time", "0"] + ids, home: home), !ids.isEmpty {
+                _ = try? await runner.capture(remove)
+            }
+            if let volume = try? IntegrationEnvironment.asTestUser(["podman", "volume", "rm", "--force", homeVolume], home: home) {
+                _ = try? await runner.capture(volume)
+            }
+        case .bwrap:
+            // The home is a folder under this fixture's state, removed with it.
+            for pid in ids.compactMap(Int32.init) where pid > 1 { kill(-pid, SIGKILL) }
+        }
         try? FileManager.default.removeItem(atPath: root)
     }
 }
