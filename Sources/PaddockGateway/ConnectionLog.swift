@@ -95,8 +95,13 @@ public final class FileConnectionLog: ConnectionLogSink {
                 offset += written
             }
             bytes.removeAll()
+            // Let lines gather: one write per batch instead of a thread wake-up and a write per connection.
+            usleep(Self.batchInterval)
         }
     }
+
+    /// How long the writer thread waits for more lines after a write (microseconds).
+    static let batchInterval: useconds_t = 20_000
 
     /// Writes every queued line and closes the file. Records after this are ignored.
     public func close() async {

@@ -32,7 +32,8 @@ public final class Gateway: Sendable {
 
     private enum Phase {
         case created
-        case running(servers: [Channel], task: Task<Void, Never>)
+        case starting
+        case running(servers: [Channel])
         case stopped
     }
 
@@ -81,76 +82,65 @@ public final class Gateway: Sendable {
         guard configuration.unixSocketPath != nil || configuration.tcpHost != nil else {
             throw GatewayError.notConfigured
         }
-        guard state.withLockedValue({ if case .created = $0.phase { return true } else { return false } }) else {
-            throw GatewayError.alreadyStarted
+        let fresh = state.withLockedValue { state -> Bool in
+            guard case .created = state.phase else { return false }
+            state.phase = .starting
+            return true
         }
-        var listeners: [NIOAsyncChannel<NIOAsyncChannel<ProxyEvent, ProxyCommand>, Never>] = []
+        guard fresh else { throw GatewayError.alreadyStarted }
+        var servers: [Channel] = []
         var endpoints = Endpoints()
         do {
             if let path = configuration.unixSocketPath {
-                let listener = try await bootstrap(tcp: false).bind(
-                    unixDomainSocketPath: path, cleanupExistingSocketFile: true,
-                    childChannelInitializer: { [self] channel in self.initialize(channel) })
-                listeners.append(listener)
+                let server = try await bootstrap(tcp: false)
+                    .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+                servers.append(server)
                 if let mode = configuration.unixSocketMode, chmod(path, mode_t(mode)) != 0 {
                     throw GatewayError.bindFailed(path, "chmod: \(String(cString: strerror(errno)))")
                 }
                 endpoints.unixSocketPath = path
             }
             if let host = configuration.tcpHost {
-                let listener = try await bootstrap(tcp: true).bind(
-                    host: host, port: configuration.tcpPort,
-                    childChannelInitializer: { [self] channel in self.initialize(channel) })
-                listeners.append(listener)
-                endpoints.tcpAddress = listener.channel.localAddress
+                let server = try await bootstrap(tcp: true).bind(host: host, port: configuration.tcpPort).get()
+                servers.append(server)
+                endpoints.tcpAddress = server.localAddress
             }
         } catch {
-            for listener in listeners { try? await listener.channel.close() }
+            for server in servers { try? await server.close() }
+            state.withLockedValue { $0.phase = .stopped }
             if let error = error as? GatewayError { throw error }
             let place = configuration.unixSocketPath ?? "\(configuration.tcpHost ?? "?"):\(configuration.tcpPort)"
             throw GatewayError.bindFailed(place, "\(error)")
         }
-        let session = self.session
-        let logger = self.logger
-        let bound = listeners
-        let servers = bound.map(\.channel)
-        let task = Task {
-            await withDiscardingTaskGroup { group in
-                for listener in bound {
-                    group.addTask {
-                        do {
-                            try await listener.executeThenClose { inbound in
-                                try await withThrowingDiscardingTaskGroup { connections in
-                                    for try await connection in inbound {
-                                        connections.addTask { await session.serve(connection) }
-                                    }
-                                }
-                            }
-                        } catch {
-                            logger.error("gateway listener stopped: \(error)")
-                        }
-                    }
-                }
-            }
+        let accepted = state.withLockedValue { state -> Bool in
+            guard case .starting = state.phase else { return false }
+            state.phase = .running(servers: servers)
+            return true
         }
-        state.withLockedValue { $0.phase = Phase.running(servers: servers, task: task) }
+        if !accepted {
+            // shutdown() ran while we were binding.
+            for server in servers { try? await server.close() }
+        }
         return endpoints
     }
 
-    /// Stops listening, closes every open connection and waits until all of them are gone. After it returns no
-    /// socket of the gateway is open and no task of it runs.
+    /// Stops listening, closes every open connection and waits until all of them are closed. After it returns no
+    /// socket of the gateway is open.
     public func shutdown() async {
-        let (servers, task) = state.withLockedValue { state -> ([Channel], Task<Void, Never>?) in
+        let servers = state.withLockedValue { state -> [Channel] in
             state.stopping = true
             defer { state.phase = .stopped }
-            guard case .running(let servers, let task) = state.phase else { return ([], nil) }
-            return (servers, task)
+            guard case .running(let servers) = state.phase else { return [] }
+            return servers
         }
         for server in servers { try? await server.close() }
         let open = state.withLockedValue { Array($0.connections.values) }
-        for connection in open { connection.close(promise: nil) }
-        await task?.value
-        if let path = configuration.unixSocketPath { unlink(path) }
+        for connection in open {
+            connection.close(promise: nil)
+            // Tunnels close their upstream when the client side goes; waiting on each keeps "stopped" honest.
+            try? await connection.closeFuture.get()
+        }
+        if let path = configuration.unixSocketPath, !servers.isEmpty { unlink(path) }
     }
 
     private func bootstrap(tcp: Bool) -> ServerBootstrap {
@@ -159,6 +149,7 @@ public final class Gateway: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelOption(.recvAllocator, value: GatewayTuning.recvAllocator)
+            .childChannelInitializer { [self] channel in self.initialize(channel) }
         if tcp {
             bootstrap = bootstrap
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -168,7 +159,7 @@ public final class Gateway: Sendable {
     }
 
     /// Runs on the new connection's event loop before any byte is read.
-    private func initialize(_ channel: Channel) -> EventLoopFuture<NIOAsyncChannel<ProxyEvent, ProxyCommand>> {
+    private func initialize(_ channel: Channel) -> EventLoopFuture<Void> {
         let id = ObjectIdentifier(channel)
         let admitted: Bool = state.withLockedValue { state in
             guard !state.stopping, state.connections.count < configuration.maxConnections else { return false }
@@ -183,12 +174,13 @@ public final class Gateway: Sendable {
         channel.closeFuture.whenComplete { [state] _ in
             _ = state.withLockedValue { $0.connections.removeValue(forKey: id) }
         }
+        let session = self.session
         return channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(IdleStateHandler(allTimeout: configuration.idleTimeout))
             try sync.addHandler(TimeoutHandler(handshakeTimeout: configuration.handshakeTimeout))
             try sync.addHandler(ProtocolDetector())
-            return try NIOAsyncChannel<ProxyEvent, ProxyCommand>(wrappingChannelSynchronously: channel)
+            try sync.addHandler(ProxyDecisionHandler(session: session))
         }
     }
 }
