@@ -149,7 +149,8 @@ public enum EngineFactory {
         case .docker:
             return DockerEngine(executable: environment["PADDOCK_DOCKER"] ?? "docker", runner: runner)
         case .podman:
-            return PodmanEngine(executable: environment["PADDOCK_PODMAN"] ?? "podman", runner: runner)
+            return PodmanEngine(
+                executable: environment["PADDOCK_PODMAN"] ?? "podman", runner: runner, stateDirectory: stateDirectory)
         case .bwrap:
             return BwrapEngine(
                 executable: environment["PADDOCK_BWRAP"] ?? "bwrap", runner: runner, stateDirectory: stateDirectory,

@@ -48,6 +48,53 @@ struct PodmanArgvTests {
         #expect(!rootless.contains { $0.hasPrefix("ANTHROPIC_API_KEY=") })
     }
 
+    @Test func paddocksSeccompProfileIsPassed() {
+        let argv = PodmanEngine.runArguments(spec(), rootless: true, seccompProfile: "/s/podman/seccomp.json")
+        let options = argv.prefix(while: { $0 != "--" })
+        let values = options.indices.filter { options[$0] == "--security-opt" }.map { options[$0 + 1] }
+        #expect(values == ["no-new-privileges", "seccomp=/s/podman/seccomp.json"])
+    }
+
+    /// Podman's default profile allows clone/unshare with namespace flags, setns and keyrings outright (for nested
+    /// containers); Docker's does not, and neither may paddock's.
+    @Test func seccompProfileRefusesNamespacesAndKeyrings() throws {
+        let podmanDefault = """
+            {"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[
+             {"names":["read","clone","clone3","keyctl","mount","ptrace","setns","unshare"],"action":"SCMP_ACT_ALLOW","args":[],"includes":{},"excludes":{}},
+             {"names":["bpf","setns"],"action":"SCMP_ACT_ALLOW","args":[],"includes":{"caps":["CAP_SYS_ADMIN"]},"excludes":{}},
+             {"names":["bpf","setns"],"action":"SCMP_ACT_ERRNO","args":[],"includes":{},"excludes":{"caps":["CAP_SYS_ADMIN"]},"errnoRet":1}]}
+            """
+        let data = try PodmanEngine.hardenedSeccompProfile(fromDefault: Data(podmanDefault.utf8))
+        let profile = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(profile["defaultAction"] as? String == "SCMP_ACT_ERRNO")
+        let rules = try #require(profile["syscalls"] as? [[String: Any]])
+        let unconditional = rules.filter { $0["action"] as? String == "SCMP_ACT_ALLOW" && (($0["args"] as? [Any]) ?? []).isEmpty }
+        let allowed = Set(unconditional.flatMap { $0["names"] as? [String] ?? [] })
+        #expect(allowed.isSuperset(of: ["read", "mount", "ptrace", "bpf"]), "everything else stays as Podman has it")
+        #expect(allowed.isDisjoint(with: ["clone", "clone3", "unshare", "setns", "keyctl"]))
+        func rule(_ name: String) -> [String: Any]? { rules.first { ($0["names"] as? [String]) == [name] } }
+        let clone = try #require(rule("clone")?["args"] as? [[String: Any]])
+        #expect(clone.first?["op"] as? String == "SCMP_CMP_MASKED_EQ")
+        #expect((clone.first?["value"] as? NSNumber)?.uint64Value == 0x7E02_0000)
+        #expect((clone.first?["valueTwo"] as? NSNumber)?.uint64Value == 0)
+        let unshare = try #require(rule("unshare")?["args"] as? [[String: Any]])
+        #expect((unshare.first?["value"] as? NSNumber)?.uint64Value == 0x7E02_0080)
+        #expect((rule("clone3")?["errnoRet"] as? NSNumber)?.intValue == 38, "ENOSYS, so libc falls back to clone")
+        #expect(throws: PaddockError.self) { try PodmanEngine.hardenedSeccompProfile(fromDefault: Data("[]".utf8)) }
+    }
+
+    /// The same transformation on the profile Debian's podman really ships, when this machine has it.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/share/containers/seccomp.json")))
+    func seccompProfileFromTheInstalledDefault() throws {
+        let base = try #require(FileManager.default.contents(atPath: "/usr/share/containers/seccomp.json"))
+        let data = try PodmanEngine.hardenedSeccompProfile(fromDefault: base)
+        let rules = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["syscalls"] as? [[String: Any]])
+        let unconditional = rules.filter { $0["action"] as? String == "SCMP_ACT_ALLOW" && (($0["args"] as? [Any]) ?? []).isEmpty }
+        let allowed = Set(unconditional.flatMap { $0["names"] as? [String] ?? [] })
+        #expect(allowed.contains("read") && allowed.contains("execve"))
+        #expect(allowed.isDisjoint(with: ["clone", "clone3", "unshare", "setns", "keyctl", "add_key", "request_key"]))
+    }
+
     @Test func listingAndRemovalArgv() {
         #expect(PodmanEngine.containersArguments(all: true) == ["ps", "--all", "--filter", "label=paddock.session", "--format", "json"])
         #expect(PodmanEngine.containersArguments(all: false) == ["ps", "--filter", "label=paddock.session", "--format", "json"])

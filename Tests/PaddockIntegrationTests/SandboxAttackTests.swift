@@ -1,0 +1,81 @@
+import Foundation
+import PaddockCore
+import PaddockEngine
+import PaddockTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a hostile agent tries from inside, on every engine. Each line prints a word only if the attack worked.
+@Suite("Attacks from inside the sandbox", .serialized, .tags(.engine))
+struct SandboxAttackTests {
+    /// A listener of the test's own on the host's loopback: the sandbox's loopback must not be the host's.
+    func hostListener() throws -> (descriptor: Int32, port: UInt16) {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(descriptor, pointer, length) == 0 && listen(descriptor, 8) == 0
+                    && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        try #require(bound, "could not listen on the host's loopback")
+        return (descriptor, UInt16(bigEndian: address.sin_port))
+    }
+
+    func perlSyscall(_ name: String, _ arguments: String = "0, 0, 0, 0") throws -> String {
+        let architecture = try #require(SeccompFilter.Architecture.current)
+        let number = try #require(SyscallTable.number(name, on: architecture))
+        return "perl -e 'print syscall(\(number), \(arguments)) == -1 ? q() : q(\(name.uppercased())-WORKED\\n)'"
+    }
+
+    @Test(arguments: TestEngine.allCases) func aHostileAgentGetsNowhere(engine: TestEngine) async throws {
+        try await IntegrationFixture.with(engine: engine) { fixture in
+            let marker = "paddock-secret-\(fixture.id)"
+            try await fixture.write(marker, to: fixture.home + "/.ssh/id_ed25519")
+            let listener = try hostListener()
+            defer { close(listener.descriptor) }
+            var attacks = [
+                // The host's home and machine secrets.
+                "cat \(fixture.home)/.ssh/id_ed25519 2>/dev/null",
+                "cat /etc/shadow >/dev/null 2>&1 && echo SHADOW-READ",
+                "ls /root 2>/dev/null && echo ROOT-HOME-LISTED",
+                // A user namespace would give the agent capabilities over a fresh set of kernel code paths.
+                "unshare -U true 2>/dev/null && echo USERNS-CREATED",
+                "unshare -Ur true 2>/dev/null && echo USERNS-ROOT",
+                // Kernel keyrings are shared with the host user.
+                try perlSyscall("keyctl", "0, -3, 0, 0"),
+                "mount -t tmpfs none /tmp 2>/dev/null && echo MOUNTED",
+                // The host's loopback and the outside world.
+                "(exec 3<>/dev/tcp/127.0.0.1/\(listener.port)) 2>/dev/null && echo HOST-LOOPBACK-REACHED",
+                "getent hosts example.com >/dev/null 2>&1 && echo DNS-RESOLVED",
+            ]
+            if engine == .bwrap {
+                // Container engines allow tracing one's own children; paddock's bwrap filter allows no ptrace at all.
+                attacks.append(try perlSyscall("ptrace"))
+                attacks.append(try perlSyscall("process_vm_readv", "1, 0, 0, 0, 0, 0"))
+                attacks.append("test -e /run/docker.sock -o -e /var/run/docker.sock && echo ENGINE-SOCKET")
+            }
+            let script = attacks.joined(separator: "\n") + "\necho done"
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "bash", "-c", script])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout == "done\n", "an attack worked on \(engine.rawValue): \(result.stdout)")
+        }
+    }
+
+    /// The gateway's socket sits in a read-only bind of a host folder, owned by the host user; every engine must
+    /// let the sandbox user connect through it (rootless Podman maps that user with keep-id).
+    @Test(arguments: TestEngine.allCases) func theGatewaySocketIsReachableAcrossTheMapping(engine: TestEngine) async throws {
+        try await IntegrationFixture.with(engine: engine) { fixture in
+            let request = "printf 'CONNECT blocked.invalid:443 HTTP/1.1\\r\\nHost: blocked.invalid:443\\r\\n\\r\\n' | socat -t 5 - TCP:127.0.0.1:3128 | head -n 1"
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", request])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.hasPrefix("HTTP/1.1 403"), "the gateway answered through the socket: \(result.stdout)")
+        }
+    }
+}
