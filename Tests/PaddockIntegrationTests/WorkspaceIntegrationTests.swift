@@ -22,8 +22,9 @@ struct WorkspaceIntegrationTests {
             .map { String(text[$0].dropFirst("paddock/".count)) }
     }
 
-    @Test func cloneModeCommitsComeBackAsABranch() async throws {
-        try await IntegrationFixture.with { fixture in
+    /// On every engine: with bwrap the agent commits with the host's own git.
+    @Test(arguments: TestEngine.allCases) func cloneModeCommitsComeBackAsABranch(engine: TestEngine) async throws {
+        try await IntegrationFixture.with(engine: engine) { fixture in
             try await fixture.write("hello\n", to: fixture.project + "/README")
             try await fixture.userShell("git add README && \(Self.commit) -m base")
             let script = "echo agent > work.txt && git add work.txt && \(Self.commit) -m 'agent work' && git log --oneline | wc -l"
@@ -88,8 +89,9 @@ struct WorkspaceIntegrationTests {
     }
 
     /// The attacks on the host's git in mount mode, tried from inside a real session.
-    @Test func mountModeAgentCannotMakeTheHostsGitRunAnything() async throws {
-        try await IntegrationFixture.with { fixture in
+    /// On every engine: bwrap runs the host's own git, with paddock's read-only binds laid over .git.
+    @Test(arguments: TestEngine.allCases) func mountModeAgentCannotMakeTheHostsGitRunAnything(engine: TestEngine) async throws {
+        try await IntegrationFixture.with(engine: engine) { fixture in
             let marker = fixture.root + "/pwned"
             let attacks = """
                 printf '#!/bin/sh\\ntouch \(marker)\\n' > /tmp/evil; chmod +x /tmp/evil
