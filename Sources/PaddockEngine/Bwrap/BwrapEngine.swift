@@ -123,9 +123,9 @@ public struct BwrapEngine: ContainerEngine {
         ) { child in
             let entry = Record(
                 name: name, pid: child.pid, startToken: HostProcess.startToken(pid: child.pid), labels: labels, startedAt: Date())
-            try? Self.write(entry, to: record)
+            try? Self.store(entry, to: record)
             // A teardown that came before the record existed left this marker instead of a pid to kill.
-            if FileManager.default.fileExists(atPath: stopRequested) { Self.kill(entry, signal: SIGKILL) }
+            if FileManager.default.fileExists(atPath: stopRequested) { Self.deliver(SIGKILL, to: entry) }
         }
     }
 
@@ -157,7 +157,12 @@ public struct BwrapEngine: ContainerEngine {
     /// starts meanwhile can hold the write end open and keep bwrap waiting for the end of its arguments.
     static func channelHolding(_ content: String) throws -> Int32 {
         var ends: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+        #if os(Linux)
+            let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        #else
+            let type = SOCK_STREAM
+        #endif
+        guard socketpair(AF_UNIX, type, 0, &ends) == 0 else {
             throw PaddockError.other("cannot create a socket pair: \(String(cString: strerror(errno)))")
         }
         defer { close(ends[1]) }
@@ -166,7 +171,7 @@ public struct BwrapEngine: ContainerEngine {
         let bytes = Array(content.utf8)
         var written = 0
         while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { Glibc.write(ends[1], $0.baseAddress, $0.count) }
+            let count = bytes[written...].withUnsafeBytes { write(ends[1], $0.baseAddress, $0.count) }
             if count < 0, errno == EINTR { continue }
             guard count > 0 else {
                 close(ends[0])
@@ -199,12 +204,12 @@ public struct BwrapEngine: ContainerEngine {
         let paths = try sandboxPaths(container)
         guard let entry = Self.read(paths.record) else { throw PaddockError.notFound("No bwrap sandbox named \(container).") }
         // bwrap dies of SIGTERM, and --die-with-parent takes everything inside with it.
-        Self.kill(entry, signal: SIGTERM)
+        Self.deliver(SIGTERM, to: entry)
         let deadline = Date().addingTimeInterval(TimeInterval(timeoutSeconds))
         while Self.isRunning(entry), Date() < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
-        Self.kill(entry, signal: SIGKILL)
+        Self.deliver(SIGKILL, to: entry)
     }
 
     public func remove(containers: [String]) async throws {
@@ -212,11 +217,11 @@ public struct BwrapEngine: ContainerEngine {
             let paths = try sandboxPaths(container)
             guard FileManager.default.fileExists(atPath: paths.directory) else { continue }
             if let entry = Self.read(paths.record) {
-                Self.kill(entry, signal: SIGKILL)
+                Self.deliver(SIGKILL, to: entry)
             } else {
                 // Not started yet: leave word for the spawning thread, then look again in case it just wrote.
                 _ = FileManager.default.createFile(atPath: paths.stopRequested, contents: nil)
-                if let entry = Self.read(paths.record) { Self.kill(entry, signal: SIGKILL) }
+                if let entry = Self.read(paths.record) { Self.deliver(SIGKILL, to: entry) }
             }
             // The launcher removes the directory when bwrap exits; a dead launcher's sandbox is removed here.
             guard let entry = Self.read(paths.record), !Self.launcherAlive(entry) else { continue }
@@ -241,10 +246,10 @@ public struct BwrapEngine: ContainerEngine {
     }
 
     /// Signals bwrap's process group (bwrap leads it), only while the pid still belongs to that bwrap.
-    static func kill(_ entry: Record, signal: Int32) {
+    static func deliver(_ signal: Int32, to entry: Record) {
         guard entry.pid > 1, isRunning(entry) else { return }
-        _ = Glibc.kill(-entry.pid, signal)
-        _ = Glibc.kill(entry.pid, signal)
+        _ = kill(-entry.pid, signal)
+        _ = kill(entry.pid, signal)
     }
 
     static func read(_ path: String) -> Record? {
@@ -254,7 +259,7 @@ public struct BwrapEngine: ContainerEngine {
         return try? decoder.decode(Record.self, from: data)
     }
 
-    static func write(_ entry: Record, to path: String) throws {
+    static func store(_ entry: Record, to path: String) throws {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
