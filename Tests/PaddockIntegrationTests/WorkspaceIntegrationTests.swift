@@ -118,3 +118,27 @@ struct WorkspaceIntegrationTests {
         }
     }
 }
+
+extension WorkspaceIntegrationTests {
+    /// A nested repository planted in mount mode would make the host's `git status` run the agent's fsmonitor;
+    /// paddock renames it when the session ends, so the host's git no longer sees it, and keeps every byte.
+    @Test func aPlantedNestedRepositoryIsQuarantinedAtSessionEnd() async throws {
+        try await IntegrationFixture.with { fixture in
+            let marker = fixture.root + "/pwned-nested"
+            try await fixture.write("#!/bin/sh\ntouch \(marker)\n", to: fixture.project + "/evil.sh")
+            try await fixture.userShell("chmod +x evil.sh")
+            let plant = """
+                git init -q sub && git -C sub -c user.email=a@a -c user.name=a commit -q --allow-empty -m x
+                git -C sub config core.fsmonitor /workspace/evil.sh
+                git add sub && echo PLANTED
+                """
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", plant])
+            #expect(result.stdout.contains("PLANTED"), "\(result.stdout)\(result.stderr)")
+            #expect(result.stderr.contains("quarantined"), "\(result.stderr)")
+            try await fixture.userShell("git status >/dev/null 2>&1; git -C sub status >/dev/null 2>&1; true")
+            #expect(!FileManager.default.fileExists(atPath: marker), "the host's git ran the planted fsmonitor")
+            let kept = try FileManager.default.contentsOfDirectory(atPath: fixture.project + "/sub")
+            #expect(kept.contains { $0.hasPrefix(".git.paddock-quarantined-") }, "\(kept)")
+        }
+    }
+}

@@ -24,6 +24,9 @@ struct WorkspacePreparation {
         var workspaceSource: String?
         var clones: [(sessionID: String, name: String)] = []
         var mountedRepositories: [String] = []
+        var sessionID = ""
+        /// Taken before the sandbox starts: anything git-shaped changed after it is the session's doing.
+        var startedAt = Date()
     }
 
     var context: AppContext
@@ -55,7 +58,7 @@ struct WorkspacePreparation {
 
     func prepare(_ repositories: [Repository], sessionID: SessionID) async throws -> Prepared {
         let policy = MountPolicy(home: context.paths.home, paddockPaths: context.paths)
-        var prepared = Prepared()
+        var prepared = Prepared(sessionID: sessionID.rawValue, startedAt: Date())
         for repository in repositories {
             try policy.check(repository.hostPath, allowDangerous: allowDangerousMounts)
             switch isolation {
@@ -86,8 +89,21 @@ struct WorkspacePreparation {
         return prepared
     }
 
-    /// After the container is gone: land each clone's work, or keep the clone; never lose anything.
+    /// After the container is gone: disarm git repositories the agent planted or changed inside a mounted project
+    /// (the host's git would obey their config and hooks), land each clone's work or keep the clone. Nothing is
+    /// deleted.
     func finish(_ prepared: Prepared) async {
+        for project in prepared.mountedRepositories {
+            do {
+                let report = try NestedRepositoryGuard().quarantine(
+                    project: project, sessionID: prepared.sessionID, sessionStart: prepared.startedAt)
+                for line in report.lines { context.say("paddock: \(line)") }
+            } catch {
+                context.say(
+                    "paddock: could not check \(project) for git repositories the agent planted (\(error)). Before running "
+                        + "git there, look for .git folders and files below the top level.")
+            }
+        }
         for clone in prepared.clones {
             do {
                 let report = try await cloneStore.land(sessionID: clone.sessionID, name: clone.name)
