@@ -469,16 +469,32 @@ private struct NestedRepositoryScan {
     }
 
     /// An interactive rebase the agent left in progress runs its todo list's `exec` lines on `git rebase
-    /// --continue`; the read-only mounts do not cover this state, which git writes in ordinary use.
+    /// --continue`; the read-only mounts cannot cover this state, which git writes in ordinary use. A rebase, am or
+    /// cherry-pick state that the session created or changed is renamed, so `--continue` has nothing to run; the
+    /// user's own work stays where it is (HEAD, index and files are untouched).
     mutating func checkOperationsInProgress() {
+        guard case .success(let gitDescriptor) = RawDirectory.open(AT_FDCWD, topGit) else { return }
+        defer { close(gitDescriptor) }
         for name in ["rebase-merge", "rebase-apply", "sequencer"] {
-            guard let status = try? RawDirectory.status(topGit.appending(RawPath(name))).get(), isNew(status) else {
-                continue
+            let path = topGit.appending(RawPath(name))
+            guard let status = try? RawDirectory.status(path).get() else { continue }
+            var findings = Findings()
+            if status.kind == .directory, case .success(let descriptor) = RawDirectory.open(gitDescriptor, RawPath(name)) {
+                collect(descriptor, path, components: [name], mode: .everything, into: &findings)
+                close(descriptor)
             }
-            report.warnings.append(
-                "The session left a rebase, am or cherry-pick in progress (.git/\(name)). Read "
-                    + ".git/\(name)/git-rebase-todo (or .git/\(name)/todo) before `--continue`: its `exec` lines run on "
-                    + "your machine. `git rebase --abort` (or `git cherry-pick --abort`, `git am --abort`) is safe.")
+            guard isNew(status) || !findings.isEmpty || !findings.unreadable.isEmpty else { continue }
+            switch rename(gitDescriptor, RawPath(name)) {
+            case .success(let renamed):
+                report.warnings.append(
+                    "The session left a rebase, am or cherry-pick in progress (.git/\(name)); paddock moved its state "
+                        + "to .git/\(renamed.display) so `--continue` cannot run the agent's `exec` lines on your machine. "
+                        + "Read it there; `git rebase --abort` is not needed.")
+            case .failure(let error):
+                report.failures.append(
+                    ".git/\(name) (\(error)): a rebase, am or cherry-pick the session left in progress. Do not "
+                        + "`--continue` it before reading its todo list; `--abort` is safe.")
+            }
         }
     }
 }

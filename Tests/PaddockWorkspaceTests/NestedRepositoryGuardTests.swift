@@ -215,6 +215,46 @@ struct NestedRepositoryGuardTests {
         #expect(report.warnings.contains { $0.contains(".git/rebase-merge") })
     }
 
+    /// The attack: the agent leaves an interactive rebase stopped at `break` with an `exec` line; the host user's
+    /// `git rebase --continue` would run it. After the quarantine there is nothing to continue.
+    @Test func aRebaseLeftWithAnExecLineCannotRunOnTheHost() async throws {
+        let control = try Trap("rebase-control")
+        defer { control.directory.remove() }
+        let plant = """
+            git commit -q --allow-empty -m second \\
+              && GIT_SEQUENCE_EDITOR="sed -i -e '1i break' -e \\"1i exec $SCRIPT\\"" git rebase -q -i HEAD~1 >/dev/null 2>&1
+            test -d .git/rebase-merge
+            """
+        _ = try sh(plant, in: control.project, environment: ["SCRIPT": control.script])
+        let continued = try await control.hostGit(["rebase", "--continue"])
+        #expect(control.markerExists, "control: without the quarantine, --continue runs the agent's exec line: \(continued)")
+
+        let trap = try Trap("rebase-exec")
+        defer { trap.directory.remove() }
+        let start = Date()
+        _ = try sh(plant, in: trap.project, environment: ["SCRIPT": trap.script])
+        let report = try NestedRepositoryGuard().quarantine(project: trap.project, sessionID: session, sessionStart: start)
+        #expect(report.warnings.contains { $0.contains(".git/rebase-merge") })
+        #expect(!exists(trap.project + "/.git/rebase-merge"))
+        #expect(exists(trap.project + "/.git/rebase-merge.paddock-quarantined-\(session)/git-rebase-todo"))
+        _ = try await trap.hostGit(["rebase", "--continue"])
+        #expect(!trap.markerExists)
+    }
+
+    /// A rebase the user had in progress before the session, untouched by it, stays as it was.
+    @Test func theUsersOwnRebaseInProgressIsLeftAlone() throws {
+        let trap = try Trap("rebase-own")
+        defer { trap.directory.remove() }
+        _ = try sh(
+            "git commit -q --allow-empty -m second && GIT_SEQUENCE_EDITOR='sed -i 1ibreak' git rebase -q -i HEAD~1 >/dev/null 2>&1; test -d .git/rebase-merge",
+            in: trap.project)
+        Thread.sleep(forTimeInterval: 0.05)
+        let report = try NestedRepositoryGuard(clockSlack: 0).quarantine(
+            project: trap.project, sessionID: session, sessionStart: Date())
+        #expect(exists(trap.project + "/.git/rebase-merge"))
+        #expect(!report.warnings.contains { $0.contains("rebase-merge") })
+    }
+
     @Test func aLargeOrdinaryTreeIsScannedQuickly() throws {
         let trap = try Trap("nested-large")
         defer { trap.directory.remove() }
