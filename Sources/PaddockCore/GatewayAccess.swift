@@ -21,14 +21,26 @@ public enum GatewayAccess {
         ]
     }
 
-    /// Starts the bridge, waits (briefly) until it listens, then becomes the agent. `/proc/net/tcp` shows the
-    /// listener without making a connection the gateway would have to log.
+    /// Starts the bridge, waits until it listens, then becomes the agent. It reads `/proc/net/tcp` with shell
+    /// builtins only (no process per check, no connection the gateway would have to log); socat binds within a few
+    /// milliseconds, and after the bound the agent starts anyway: a missing bridge only means no network.
     public static let bridgeScript = """
         socat TCP-LISTEN:\(bridgePort),bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:\(directoryInSandbox)/\(socketName) 2>/dev/null &
         i=0
-        while [ $i -lt 200 ] && ! grep -q ':0C38 00000000:0000 0A' /proc/net/tcp 2>/dev/null; do sleep 0.01; i=$((i+1)); done
+        while [ $i -lt 20000 ]; do
+          while read -r _ local _ state _; do
+            [ "$local" = "\(listeningAddress)" ] && [ "$state" = "0A" ] && break 2
+          done < /proc/net/tcp
+          i=$((i+1))
+        done
         exec "$@"
         """
+
+    /// 127.0.0.1:3128 as `/proc/net/tcp` writes it.
+    static var listeningAddress: String {
+        let hex = String(bridgePort, radix: 16, uppercase: true)
+        return "0100007F:" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    }
 
     public static func wrap(_ argv: [String]) -> [String] {
         ["/bin/sh", "-c", bridgeScript, "paddock-entry"] + argv

@@ -146,3 +146,42 @@ struct SessionPlanTests {
         #expect(ProjectLocator.projectRoot(from: "/s/a") { exists.contains($0) } == "/s/a")
     }
 }
+
+@Suite("The way to the gateway inside the sandbox")
+struct GatewayAccessTests {
+    let paths = PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
+
+    func plan(gateway: String?) throws -> ContainerSpec {
+        let request = SessionRequest(
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", hostHome: "/home/u",
+            hostUID: 1234, hostGID: 1234, launcherPID: 1, config: PaddockConfig(), profile: .shell,
+            userArguments: ["make", "test"], imageTag: "i", gatewayDirectory: gateway, paths: paths)
+        return try SessionPlanner.plan(request) { _ in false }
+    }
+
+    @Test func theSocketFolderIsMountedReadOnlyAndTheProxyIsSet() throws {
+        let spec = try plan(gateway: "/home/u/.local/state/paddock/sessions/x/gateway")
+        #expect(spec.mounts.contains(.bind("/home/u/.local/state/paddock/sessions/x/gateway", at: "/run/paddock", readOnly: true)))
+        #expect(spec.network == .none, "the gateway adds no network: the socket is the only door")
+        for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
+            #expect(spec.environment[name] == "http://127.0.0.1:3128")
+        }
+        #expect(spec.environment["ALL_PROXY"] == "socks5h://127.0.0.1:3128")
+        #expect(spec.environment["NO_PROXY"] == "localhost,127.0.0.1,::1")
+        #expect(spec.command.prefix(2) == ["/bin/sh", "-c"])
+        #expect(spec.command.suffix(3) == ["paddock-entry", "make", "test"])
+    }
+
+    @Test func offlineHasNoSocketNoProxyAndTheBareCommand() throws {
+        let spec = try plan(gateway: nil)
+        #expect(!spec.mounts.contains { $0.target == "/run/paddock" })
+        #expect(spec.environment["HTTP_PROXY"] == nil)
+        #expect(spec.command == ["make", "test"])
+    }
+
+    @Test func theBridgeWaitsForItsOwnListenerAddress() {
+        #expect(GatewayAccess.bridgeScript.contains("0100007F:0C38"))
+        #expect(GatewayAccess.bridgeScript.contains("UNIX-CONNECT:/run/paddock/gateway.sock"))
+        #expect(GatewayAccess.sshConfig.contains("ProxyCommand socat - PROXY:127.0.0.1:%h:%p,proxyport=3128"))
+    }
+}
