@@ -16,6 +16,7 @@ struct GatewayIntegrationTests {
     func configure(_ fixture: IntegrationFixture, _ origin: OriginServer, extra: String = "") async throws {
         try await fixture.write(
             """
+            engine = "\(fixture.engine.rawValue)"
             [image]
             base = "\(IntegrationEnvironment.baseImage)"
             [network]
@@ -29,8 +30,10 @@ struct GatewayIntegrationTests {
             """, to: fixture.home + "/.config/paddock/config.toml")
     }
 
-    func withOrigin(_ body: (IntegrationFixture, OriginServer) async throws -> Void) async throws {
-        try await IntegrationFixture.with { fixture in
+    func withOrigin(
+        engine: TestEngine = .docker, _ body: (IntegrationFixture, OriginServer) async throws -> Void
+    ) async throws {
+        try await IntegrationFixture.with(engine: engine) { fixture in
             let origin = try await OriginServer.start(root: fixture.root + "/origin")
             defer { origin.stop() }
             try await configure(fixture, origin)
@@ -50,8 +53,9 @@ struct GatewayIntegrationTests {
             Command("docker", ["exec", "--user", "\(user.uid):\(user.gid)", container, "sh", "-c", script]))
     }
 
-    @Test func allowedNamesPassDeniedOnesGetTheHintAndNothingElseLeaves() async throws {
-        try await withOrigin { fixture, origin in
+    @Test(arguments: TestEngine.allCases)
+    func allowedNamesPassDeniedOnesGetTheHintAndNothingElseLeaves(engine: TestEngine) async throws {
+        try await withOrigin(engine: engine) { fixture, origin in
             let port = origin.port
             let script = """
                 curl -sS http://origin.test:\(port)/hello.txt
