@@ -78,13 +78,20 @@ enum Socket {
         }
     }
 
-    /// Reads an HTTP response head and checks that it is a 200.
+    /// Reads an HTTP response head and checks that it is a 200. Reads in blocks, not byte by byte: nothing can
+    /// follow the head before the client speaks (the origin answers only "N\n"), and a recv per byte made the load
+    /// generator's core, shared with the origin, the limit for the fastest proxy (tinyproxy: 7.3k/s, now 9.7k/s).
     static func expect200(_ fd: Int32) {
         var head: [UInt8] = []
-        var byte: UInt8 = 0
-        while !(head.count >= 4 && head.suffix(4) == [13, 10, 13, 10]) {
-            guard recv(fd, &byte, 1, 0) == 1 else { fail("proxy closed before answering") }
-            head.append(byte)
+        var block = [UInt8](repeating: 0, count: 512)
+        func complete() -> Bool {
+            head.count >= 4 && (0...(head.count - 4)).contains { head[$0..<($0 + 4)] == [13, 10, 13, 10] }
+        }
+        while !complete() {
+            let count = block.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { fail("proxy closed before answering") }
+            head.append(contentsOf: block[..<count])
+            guard head.count < 16_384 else { fail("response head too long") }
         }
         guard head.count > 12, head[9] == UInt8(ascii: "2"), head[10] == UInt8(ascii: "0"), head[11] == UInt8(ascii: "0")
         else { fail("proxy answered: \(String(decoding: head, as: UTF8.self))") }
