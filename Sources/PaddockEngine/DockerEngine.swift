@@ -5,10 +5,13 @@ import PaddockCore
 public struct DockerEngine: ContainerEngine {
     public let executable: String
     public let runner: any ProcessRunner
+    /// The engine's local API socket, for questions the CLI answers slowly; nil means the CLI for everything.
+    public let api: DockerAPI?
 
-    public init(executable: String = "docker", runner: any ProcessRunner) {
+    public init(executable: String = "docker", runner: any ProcessRunner, api: DockerAPI? = nil) {
         self.executable = executable
         self.runner = runner
+        self.api = api
     }
 
     public var name: String { (executable as NSString).lastPathComponent }
@@ -125,6 +128,13 @@ public struct DockerEngine: ContainerEngine {
     }
 
     public func imageLabel(_ image: String, label: String) async throws -> String? {
+        if let api {
+            do {
+                return try api.imageLabels(image).map { $0[label] ?? "" }
+            } catch {
+                // The socket did not answer as expected: the CLI knows how to report what is wrong.
+            }
+        }
         let command = docker(["image", "inspect", "--format", "{{json .Config.Labels}}", "--", image])
         let output = try await runner.capture(command)
         guard output.succeeded else {
@@ -191,6 +201,9 @@ public struct DockerEngine: ContainerEngine {
     }
 
     public func containers(all: Bool) async throws -> [ContainerSummary] {
+        if let api, let listed = try? api.containers(label: SessionLabels.session, all: all) {
+            return listed
+        }
         var arguments = ["ps", "--quiet", "--no-trunc", "--filter", "label=\(SessionLabels.session)"]
         if all { arguments.insert("--all", at: 1) }
         let list = docker(arguments)
@@ -223,8 +236,13 @@ public struct DockerEngine: ContainerEngine {
         let command = docker(["rm", "--force", "--"] + containers)
         let output = try await runner.capture(command)
         guard !output.succeeded else { return }
-        // Already gone is fine; anything still present is a real failure.
-        let remaining = try await self.containers(all: true).filter { containers.contains($0.name) || containers.contains($0.id) }
-        if !remaining.isEmpty { try output.check(command) }
+        // Already gone, or going (`--rm` removes a stopped session by itself), is fine; anything still present
+        // after a few seconds is a real failure.
+        for _ in 0..<50 {
+            let remaining = try await self.containers(all: true).filter { containers.contains($0.name) || containers.contains($0.id) }
+            if remaining.isEmpty { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try output.check(command)
     }
 }

@@ -104,8 +104,14 @@ extension EngineProbe {
     /// take a second); bwrap is only a PATH lookup.
     public static func live(runner: any ProcessRunner, environment: [String: String]) async -> EngineProbe {
         let path = environment["PATH"]
-        let docker = await reachable(
-            Command(environment["PADDOCK_DOCKER"] ?? "docker", ["info", "--format", "{{.ServerVersion}}"]), runner, path)
+        let dockerExecutable = environment["PADDOCK_DOCKER"] ?? "docker"
+        // A local engine answers its socket's ping in a millisecond; `docker info` costs tens.
+        let socket = DockerAPI.localSocket(environment: environment, home: environment["HOME"] ?? NSHomeDirectory())
+        let pinged = ExecutableLookup.find(dockerExecutable, path: path) != nil
+            && socket.map { DockerAPI(socketPath: $0).ping() } == true
+        let docker = pinged
+            ? true
+            : await reachable(Command(dockerExecutable, ["info", "--format", "{{.ServerVersion}}"]), runner, path)
         let podman = docker ? false : await reachable(
             Command(environment["PADDOCK_PODMAN"] ?? "podman", ["info", "--format", "{{.Host.Arch}}"]), runner, path)
         let bwrap = ExecutableLookup.find(environment["PADDOCK_BWRAP"] ?? "bwrap", path: path) != nil
@@ -147,7 +153,10 @@ public enum EngineFactory {
     ) -> any ContainerEngine {
         switch kind {
         case .docker:
-            return DockerEngine(executable: environment["PADDOCK_DOCKER"] ?? "docker", runner: runner)
+            return DockerEngine(
+                executable: environment["PADDOCK_DOCKER"] ?? "docker", runner: runner,
+                api: DockerAPI.localSocket(environment: environment, home: environment["HOME"] ?? NSHomeDirectory())
+                    .map(DockerAPI.init(socketPath:)))
         case .podman:
             return PodmanEngine(
                 executable: environment["PADDOCK_PODMAN"] ?? "podman", runner: runner, stateDirectory: stateDirectory)

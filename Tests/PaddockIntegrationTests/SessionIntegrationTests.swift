@@ -1,5 +1,6 @@
 import Foundation
 import PaddockCore
+import PaddockEngine
 import PaddockTestSupport
 import Testing
 
@@ -160,11 +161,16 @@ struct SessionIntegrationTests {
     @Test(arguments: TestEngine.allCases) func execAndStopReachARunningSession(engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
             let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
-            #expect(try await fixture.waitUntil { try await !fixture.containers().isEmpty })
-            let listing = try await fixture.paddock(["ps", "--json"])
-            let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
-            let session = try #require(rows.first(where: { $0["project"] == fixture.project })?["session"])
-            let exec = try await fixture.paddock(["exec", session, "--", "sh", "-c", "id -u; pwd"])
+            // `ps` lists running sessions: a container just created is not running yet.
+            var session: String?
+            _ = try await fixture.waitUntil {
+                let listing = try await fixture.paddock(["ps", "--json"])
+                let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
+                session = rows.first(where: { $0["project"] == fixture.project })?["session"]
+                return session != nil
+            }
+            let id = try #require(session)
+            let exec = try await fixture.paddock(["exec", id, "--", "sh", "-c", "id -u; pwd"])
             if engine == .bwrap {
                 // Entering from outside would skip the sandbox's seccomp filter: refused, with what to do instead.
                 #expect(exec.status == 64)
@@ -172,7 +178,7 @@ struct SessionIntegrationTests {
             } else {
                 #expect(exec.stdout == "\(fixture.sandboxUser.uid)\n/workspace\n", "\(exec.stderr)")
             }
-            let stop = try await fixture.paddock(["stop", session])
+            let stop = try await fixture.paddock(["stop", id])
             #expect(stop.status == 0, "\(stop.stderr)")
             process.waitUntilExit()
             #expect(try await fixture.waitUntil(timeout: 20) { try await fixture.containers().isEmpty })
@@ -233,4 +239,22 @@ struct SessionIntegrationTests {
 
 extension Tag {
     @Tag static var engine: Self
+}
+
+/// The API fast path gives the same answers as the CLI, against the real engine.
+@Suite("Docker API against the real engine", .tags(.engine))
+struct DockerAPIIntegrationTests {
+    @Test func labelsAbsenceAndContainersAgreeWithTheCLI() async throws {
+        try await IntegrationEnvironment.requireEngine()
+        let api = try #require(DockerAPI.localSocket(environment: ProcessInfo.processInfo.environment, home: NSHomeDirectory()).map(DockerAPI.init))
+        #expect(api.ping())
+        let base = IntegrationEnvironment.baseImage
+        #expect(try api.imageLabels(base) != nil)
+        #expect(try api.imageLabels("paddock-absent/never:\(UUID().uuidString.lowercased())") == nil)
+        let viaAPI = DockerEngine(runner: SubprocessRunner(), api: api)
+        let viaCLI = DockerEngine(runner: SubprocessRunner())
+        let apiList = try await viaAPI.containers(all: true).map(\.name).sorted()
+        let cliList = try await viaCLI.containers(all: true).map(\.name).sorted()
+        #expect(apiList == cliList)
+    }
 }
