@@ -296,7 +296,9 @@ struct LoopbackTests {
             try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                 try await client.send("CONN")
                 try await Task.sleep(for: .milliseconds(100))
-                try await client.send("E")
+                // On a loaded machine the sleep can outlast the timeout: then the gateway has already cut the
+                // connection, which is the outcome under test, and this write fails.
+                try? await client.send("E")
                 #expect(try await client.isClosed(within: .seconds(3)))
             }
         }
