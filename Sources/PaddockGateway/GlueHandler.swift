@@ -154,12 +154,13 @@ extension GlueHandler: ChannelDuplexHandler {
 
 /// Turns a client connection whose request was granted into a tunnel.
 enum TunnelSplice {
-    /// Adds the glue pair, removes the calling protocol handler, then `handlers` in order. Removing a decoder
-    /// fires the bytes it still holds (a TLS ClientHello sent right behind the CONNECT) into the client glue, so
-    /// nothing the client sent early is lost. Must run on the client's event loop, which the upstream shares.
+    /// Adds the glue pair, passes on `early` bytes the caller holds, removes the calling protocol handler, then
+    /// `handlers` in order. Removing a decoder fires the bytes it still holds (a TLS ClientHello sent right behind
+    /// the CONNECT) into the client glue, so nothing the client sent early is lost. Must run on the client's event
+    /// loop, which the upstream shares.
     static func splice(
         client context: ChannelHandlerContext, upstream: Channel, completion: TunnelCompletion,
-        thenRemoving handlers: [ChannelHandlerContext]
+        early: ByteBuffer? = nil, thenRemoving handlers: [ChannelHandlerContext]
     ) throws {
         guard upstream.eventLoop === context.eventLoop else { throw ChannelError.operationUnsupported }
         let (clientGlue, upstreamGlue) = GlueHandler.matchedPair(completion: completion)
@@ -167,6 +168,9 @@ enum TunnelSplice {
         let sync = context.pipeline.syncOperations
         let channel = context.channel
         try sync.addHandler(clientGlue, position: .after(context.handler))
+        if let early, early.readableBytes > 0 {
+            context.fireChannelRead(NIOAny(early))
+        }
         sync.removeHandler(context: context, promise: nil)
         // ByteToMessageHandler leaves the pipeline on a later loop tick, firing what it holds as it goes: only
         // then flush those early bytes and start reading, so nothing new reaches a half-removed decoder.

@@ -223,13 +223,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         case (.awaitingUpstream(let exchange), .forward(let upstream)):
             startForwarding(context, exchange, upstream)
-        case (_, .startTunnel(let upstream, let completion)):
-            upstream.close(promise: nil)
-            completion.finish(TunnelBytes(up: 0, down: 0))
-        case (_, .forward(let upstream)):
-            upstream.close(promise: nil)
-        case (_, .refuse):
-            break
+        case (_, let command):
+            command.release()
         }
         promise?.succeed(())
     }

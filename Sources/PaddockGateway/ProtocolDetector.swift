@@ -1,9 +1,11 @@
 import NIOCore
 import NIOHTTP1
 import NIOSOCKS
+import PaddockCore
 
 /// Looks at the first byte and sets the pipeline up for the protocol the client speaks: 0x05 is SOCKS5, an
-/// upper-case letter starts an HTTP request line. Anything else is answered with nothing and closed.
+/// upper-case letter starts an HTTP request line (a complete, plain CONNECT takes `HTTPConnectHandler`'s short
+/// way). Anything else is answered with nothing and closed.
 final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ProxyEvent
@@ -26,18 +28,21 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
                     [SOCKSServerHandshakeHandler(), SOCKSProxyHandler()], position: .after(self))
                 detected = true
                 context.fireChannelRead(data)
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"):
-                var encoderConfiguration = HTTPResponseEncoder.Configuration()
-                // The proxy frames its own responses and passes the origin's framing through untouched.
-                encoderConfiguration.automaticallySetFramingHeaders = false
-                try sync.addHandlers(
-                    [
-                        HTTPResponseEncoder(configuration: encoderConfiguration),
-                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
-                        HTTPProxyHandler(),
-                    ], position: .after(self))
-                context.fireChannelRead(data)
+            case UInt8(ascii: "C"):
+                guard let head = HTTPConnectHead.parse(buffer),
+                    let target = try? NetworkTarget(authority: head.authority)
+                else {
+                    try addHTTPHandlers(context, data)
+                    return
+                }
+                // A plain CONNECT: no HTTP codec to add and remove again (see HTTPConnectHandler).
+                let early = buffer.getSlice(at: buffer.readerIndex + head.length, length: buffer.readableBytes - head.length)
+                let handler = HTTPConnectHandler(early: early?.readableBytes == 0 ? nil : early)
+                try sync.addHandler(handler, position: .after(self))
                 sync.removeHandler(context: context, promise: nil)
+                handler.start(target)
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                try addHTTPHandlers(context, data)
             default:
                 context.fireChannelRead(
                     wrapInboundOut(
@@ -47,6 +52,21 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
         } catch {
             context.close(promise: nil)
         }
+    }
+
+    private func addHTTPHandlers(_ context: ChannelHandlerContext, _ data: NIOAny) throws {
+        let sync = context.pipeline.syncOperations
+        var encoderConfiguration = HTTPResponseEncoder.Configuration()
+        // The proxy frames its own responses and passes the origin's framing through untouched.
+        encoderConfiguration.automaticallySetFramingHeaders = false
+        try sync.addHandlers(
+            [
+                HTTPResponseEncoder(configuration: encoderConfiguration),
+                ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                HTTPProxyHandler(),
+            ], position: .after(self))
+        context.fireChannelRead(data)
+        sync.removeHandler(context: context, promise: nil)
     }
 
     /// NIOSOCKS parses one message per read, so a request that arrived in the same packet as the greeting would wait

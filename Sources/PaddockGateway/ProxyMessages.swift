@@ -33,6 +33,21 @@ enum ProxyCommand: Sendable {
     case forward(upstream: Channel)
 }
 
+extension ProxyCommand {
+    /// Closes what the command carries, for a client that can no longer use it.
+    func release() {
+        switch self {
+        case .startTunnel(let upstream, let completion):
+            upstream.close(promise: nil)
+            completion.finish(TunnelBytes(up: 0, down: 0))
+        case .forward(let upstream):
+            upstream.close(promise: nil)
+        case .refuse:
+            break
+        }
+    }
+}
+
 /// Why a request is refused, in terms both protocols can express.
 enum Refusal: Sendable {
     case denied(NetworkTarget, PolicyDecision)

@@ -247,15 +247,7 @@ final class ProxyDecisionHandler: ChannelDuplexHandler {
     /// Sends the command to the protocol handler; if the client is already gone, releases what it carries.
     private func answer(_ command: ProxyCommand) {
         guard let context, context.channel.isActive else {
-            switch command {
-            case .startTunnel(let upstream, let completion):
-                upstream.close(promise: nil)
-                completion.finish(TunnelBytes(up: 0, down: 0))
-            case .forward(let upstream):
-                upstream.close(promise: nil)
-            case .refuse:
-                break
-            }
+            command.release()
             return
         }
         context.writeAndFlush(wrapOutboundOut(command), promise: nil)
