@@ -167,6 +167,8 @@ def main():
     parser.add_argument("--setups", type=int, default=int(os.environ.get("SETUPS", "6000")))
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--tunnels", type=int, default=1000)
+    # Later proxies meet more sockets in TIME_WAIT from earlier ones; reversing the order shows whether that matters.
+    parser.add_argument("--order", default="direct,paddock,tinyproxy,squid")
     args = parser.parse_args()
 
     busy = [port for port in [ORIGIN_PORT, *PORTS.values()] if not port_is_free(port)]
@@ -179,7 +181,10 @@ def main():
     )
     try:
         wait_for_port(ORIGIN_PORT)
-        results = [measure(name, args, workdir) for name in ["direct", "paddock", "tinyproxy", "squid"]]
+        order = args.order.split(",")
+        if sorted(order) != sorted(["direct", "paddock", "tinyproxy", "squid"]):
+            raise SystemExit("--order names each of direct, paddock, tinyproxy, squid once")
+        results = sorted((measure(name, args, workdir) for name in order), key=lambda r: ["direct", "paddock", "tinyproxy", "squid"].index(r["name"]))
     finally:
         origin.terminate()
         origin.wait()
