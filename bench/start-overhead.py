@@ -38,9 +38,11 @@ def main():
 
     paddock = args.paddock
     if not paddock:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "paddock"], cwd=ROOT, check=True,
+        # Built as the README tells users to install it: release, with the Swift runtime linked in.
+        subprocess.run(["swift", "build", "-c", "release", "--product", "paddock", "--static-swift-stdlib",
+                        "--scratch-path", os.path.join(ROOT, ".build-release-static")], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
-        paddock = os.path.join(ROOT, ".build", "release", "paddock")
+        paddock = os.path.join(ROOT, ".build-release-static", "release", "paddock")
 
     work = tempfile.mkdtemp(prefix="paddock-bench-")
     name = None
