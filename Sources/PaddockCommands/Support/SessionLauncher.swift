@@ -24,26 +24,46 @@ struct SessionLauncher {
         }
         let profile = try AgentProfile.named(config.agent ?? AgentProfile.claude.name)
 
-        // Independent engine calls run side by side: start-up overhead is measured against a bare `docker run`.
-        // bwrap has no image: the host's userland is the sandbox's.
-        let builder = ImageBuilder(context: context)
-        let recipe = try builder.recipe(for: config, profile: profile)
-        let needsImage = context.engine.needsImage
-        async let imageReady: ImageBuilder.Outcome = needsImage ? builder.ensure(recipe) : .upToDate
-        async let orphans = OrphanReport(context: context).find()
-        _ = try await imageReady
-        OrphanReport(context: context).warn(about: (try? await orphans) ?? [])
-
         let id = SessionID.make()
+        let flags = options.configLayer
+        let sandboxUser = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
+        // The gateway starts while the image and the workspace are checked: start-up overhead is measured against
+        // a bare `docker run`. Offline means no gateway at all: no socket, no proxy variables, nothing to reach.
+        let gatewayStart: Task<GatewayHost, any Error>? =
+            config.network.offline == true
+            ? nil
+            : Task { [context] in
+                try await GatewayHost.start(
+                    source: NetworkPolicySource(
+                        paths: context.paths, projectRoot: project, sessionID: id, flags: flags, profile: profile),
+                    sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger)
+            }
+
+        // Independent engine calls run side by side. bwrap has no image: the host's userland is the sandbox's.
+        let builder = ImageBuilder(context: context)
         let preparation = WorkspacePreparation(
             context: context, isolation: WorkspacePreparation.Isolation(rawValue: config.isolate ?? "mount") ?? .mount,
             carry: options.carry, allowDangerousMounts: options.allowDangerousMounts)
-        if options.carry, preparation.isolation != .clone {
-            throw PaddockError.invalidArgument("--carry goes with --isolate clone: in mount mode the agent already sees your changes.")
+        let recipe: ImageRecipe
+        let workspace: WorkspacePreparation.Prepared
+        do {
+            recipe = try builder.recipe(for: config, profile: profile)
+            let needsImage = context.engine.needsImage
+            async let imageReady: ImageBuilder.Outcome = needsImage ? builder.ensure(recipe) : .upToDate
+            async let orphans = OrphanReport(context: context).find()
+            _ = try await imageReady
+            OrphanReport(context: context).warn(about: (try? await orphans) ?? [])
+
+            if options.carry, preparation.isolation != .clone {
+                throw PaddockError.invalidArgument("--carry goes with --isolate clone: in mount mode the agent already sees your changes.")
+            }
+            let repositories = try WorkspacePreparation.repositories(
+                project: project, repoArguments: options.repo, currentDirectory: context.currentDirectory)
+            workspace = try await preparation.prepare(repositories, sessionID: id)
+        } catch {
+            if let started = try? await gatewayStart?.value { _ = await started.stop() }
+            throw error
         }
-        let repositories = try WorkspacePreparation.repositories(
-            project: project, repoArguments: options.repo, currentDirectory: context.currentDirectory)
-        let workspace = try await preparation.prepare(repositories, sessionID: id)
         var record = SessionRecord(
             id: id, container: ProjectNaming.containerName(project: project, session: id), project: project,
             agent: profile.name, image: recipe.tag, launcherPID: HostProcess.currentPID, startedAt: Date())
@@ -60,21 +80,12 @@ struct SessionLauncher {
             stdinIsTerminal: context.stdinIsTerminal && context.stdoutIsTerminal,
             allowDangerousMounts: options.allowDangerousMounts, imageTag: recipe.tag,
             hostEnvironment: context.environment, additionalMounts: workspace.mounts, paths: context.paths)
-        try record.write(paths: context.paths)
 
         var gateway: GatewayHost?
         let spec: ContainerSpec
         do {
-            // Offline means no gateway at all: no socket, no proxy variables, nothing to reach.
-            if config.network.offline != true {
-                let source = NetworkPolicySource(
-                    paths: context.paths, projectRoot: project, sessionID: id, flags: options.configLayer,
-                    profile: profile)
-                gateway = try await GatewayHost.start(
-                    source: source, sessionID: id, paths: context.paths,
-                    sandboxUser: ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID),
-                    logger: context.logger)
-            }
+            gateway = try await gatewayStart?.value
+            try record.write(paths: context.paths)
             request.gatewayDirectory = gateway?.directory
             spec = try SessionPlanner.plan(request) { FileManager.default.fileExists(atPath: $0) }
         } catch {
