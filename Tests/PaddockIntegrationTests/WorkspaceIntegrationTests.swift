@@ -142,3 +142,30 @@ extension WorkspaceIntegrationTests {
         }
     }
 }
+
+extension WorkspaceIntegrationTests {
+    /// `--repo` puts several repositories side by side under /workspace, each in the chosen mode.
+    @Test func severalRepositoriesAppearUnderWorkspaceByName() async throws {
+        try await IntegrationFixture.with { fixture in
+            for name in ["api", "web"] {
+                try await fixture.userShell(
+                    "mkdir -p \(fixture.root)/\(name) && cd \(fixture.root)/\(name) && git init -q -b main . "
+                        + "&& echo \(name) > NAME && git add NAME && \(Self.commit) -m \(name)")
+            }
+            let script = "cat /workspace/api/NAME /workspace/web/NAME && cd /workspace/web && echo change >> NAME && \(Self.commit) -am agent && echo done"
+            let cloned = try await fixture.paddock(
+                ["run", "--isolate", "clone", "--repo", "../api", "--repo", "../web", "--agent", "shell", "--", "sh", "-c", script])
+            #expect(cloned.stdout == "api\nweb\ndone\n", "\(cloned.stdout)\(cloned.stderr)")
+            let id = try #require(sessionID(in: cloned.stderr), "\(cloned.stderr)")
+            let web = try await fixture.userShell("git -C \(fixture.root)/web log --format=%s paddock/\(id)")
+            #expect(web.stdout.hasPrefix("agent\n"))
+            let api = try await fixture.userShell("git -C \(fixture.root)/api branch --list 'paddock/*'")
+            #expect(api.stdout.isEmpty, "a repository the session did not commit to gets no branch")
+
+            let mounted = try await fixture.paddock(
+                ["run", "--repo", "../api", "--repo", "../web", "--agent", "shell", "--", "sh", "-c", "echo live > /workspace/api/LIVE"])
+            #expect(mounted.status == 0, "\(mounted.stderr)")
+            #expect(FileManager.default.fileExists(atPath: fixture.root + "/api/LIVE"), "mount mode edits the repository itself")
+        }
+    }
+}
