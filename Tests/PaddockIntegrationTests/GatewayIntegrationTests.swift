@@ -156,6 +156,22 @@ struct GatewayIntegrationTests {
         }
     }
 
+    /// A state folder too deep for a unix socket path: the socket moves to a fresh private folder in /tmp, works,
+    /// and is gone with the session.
+    @Test func aDeepStateFolderStillGivesAWorkingGateway() async throws {
+        try await withOrigin { fixture, origin in
+            let deep = fixture.root + "/" + String(repeating: "deep-state-folder/", count: 4)
+            try await fixture.write("", to: deep + "keep")
+            let before = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))
+            let result = try await fixture.paddock(
+                ["run", "--agent", "shell", "--", "sh", "-c", "curl -s http://origin.test:\(origin.port)/hello.txt"],
+                environment: ["XDG_STATE_HOME": deep])
+            #expect(result.stdout == "hello from origin\n", "\(result.stderr)")
+            let after = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))
+            #expect(after.subtracting(before).filter { $0.hasPrefix("paddock-") && !$0.hasPrefix("paddock-it") }.isEmpty)
+        }
+    }
+
     @Test func offlineMeansNoGatewayAtAll() async throws {
         try await withOrigin { fixture, origin in
             let script = "test -e /run/paddock/gateway.sock && echo SOCKET; echo proxy=${HTTP_PROXY:-none}; curl -s --max-time 5 http://origin.test:\(origin.port)/ && echo OUT || echo offline"

@@ -27,12 +27,17 @@ final class GatewayHost: Sendable {
         let sessionDirectory = paths.sessionDirectory(sessionID)
         var directory = sessionDirectory + "/gateway"
         // A unix socket path must fit in sun_path (104 bytes on macOS): fall back to a short private folder.
+        var shared = false
         if (directory + "/" + GatewayAccess.socketName).utf8.count > 100 {
-            directory = NSTemporaryDirectory() + "paddock-\(getuid())-\(sessionID.rawValue)"
+            // In a shared temporary folder the name must be unguessable and newly made by us: a folder another
+            // user prepared could let them swap the socket for a proxy of their own.
+            directory = NSTemporaryDirectory() + "paddock-\(getuid())-\(UUID().uuidString.prefix(12).lowercased())"
+            shared = true
         }
         let logPath = sessionDirectory + "/net.jsonl"
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: !shared, attributes: [.posixPermissions: 0o700])
             try FileManager.default.createDirectory(atPath: sessionDirectory, withIntermediateDirectories: true)
         } catch {
             throw PaddockError.fileSystem(path: directory, message: "cannot create the gateway's folder: \(error)")
