@@ -114,9 +114,15 @@ struct GatewayIntegrationTests {
             let before = try await inside(fixture, container, "curl -s -o /dev/null -w '%{http_code}' \(url)")
             #expect(before.stdout == "403")
 
-            let listing = try await fixture.paddock(["ps", "--json"])
-            let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
-            let session = try #require(rows.first?["session"])
+            // Other tests' sessions run on the same engine: pick this project's, once `ps` lists it as running.
+            var found: String?
+            _ = try await fixture.waitUntil {
+                let listing = try await fixture.paddock(["ps", "--json"])
+                let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
+                found = rows.first(where: { $0["project"] == fixture.project })?["session"]
+                return found != nil
+            }
+            let session = try #require(found)
             let allow = try await fixture.paddock(["allow", "--session", session, "late.test:\(origin.port)"])
             #expect(allow.status == 0, "\(allow.stderr)")
             let opened = try await fixture.waitUntil(timeout: 15) {
@@ -140,19 +146,21 @@ struct GatewayIntegrationTests {
     }
 
     @Test func killingTheLauncherLeavesTheSandboxWithNoWayOut() async throws {
-        try await withOrigin { fixture, origin in
-            let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
-            let container = try await sessionContainer(fixture)
-            let url = "http://origin.test:\(origin.port)/hello.txt"
-            let reached = try await fixture.waitUntil(timeout: 10) {
-                try await inside(fixture, container, "curl -s \(url)").stdout == "hello from origin\n"
+        try await withOrphanLock {
+            try await withOrigin { fixture, origin in
+                let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
+                let container = try await sessionContainer(fixture)
+                let url = "http://origin.test:\(origin.port)/hello.txt"
+                let reached = try await fixture.waitUntil(timeout: 10) {
+                    try await inside(fixture, container, "curl -s \(url)").stdout == "hello from origin\n"
+                }
+                #expect(reached)
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                let after = try await inside(fixture, container, "curl -s --max-time 5 \(url) && echo OUT || echo offline")
+                #expect(after.stdout.hasSuffix("offline\n"), "\(after.stdout)")
+                _ = try await fixture.paddock(["clean"])
             }
-            #expect(reached)
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            let after = try await inside(fixture, container, "curl -s --max-time 5 \(url) && echo OUT || echo offline")
-            #expect(after.stdout.hasSuffix("offline\n"), "\(after.stdout)")
-            _ = try await fixture.paddock(["clean"])
         }
     }
 

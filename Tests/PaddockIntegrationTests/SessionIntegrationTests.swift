@@ -141,20 +141,22 @@ struct SessionIntegrationTests {
     }
 
     @Test(arguments: TestEngine.allCases) func aKilledLauncherIsReportedAndCleaned(engine: TestEngine) async throws {
-        try await IntegrationFixture.with(engine: engine) { fixture in
-            let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
-            #expect(try await fixture.waitUntil { try await !fixture.containers().isEmpty })
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            let listing = try await fixture.paddock(["ps", "--all", "--json"])
-            #expect(listing.status == 0, "\(listing.stderr)")
-            #expect(listing.stdout.contains("orphaned"))
-            #expect(listing.stdout.contains(fixture.project))
-            let warned = try await fixture.paddock(["ps"])
-            #expect(warned.stderr.contains("outlived their launcher"))
-            let cleaned = try await fixture.paddock(["clean"])
-            #expect(cleaned.status == 0, "\(cleaned.stderr)")
-            #expect(try await fixture.waitUntil(timeout: 20) { try await fixture.containers().isEmpty })
+        try await withOrphanLock {
+            try await IntegrationFixture.with(engine: engine) { fixture in
+                let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
+                #expect(try await fixture.waitUntil { try await !fixture.containers().isEmpty })
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                let listing = try await fixture.paddock(["ps", "--all", "--json"])
+                #expect(listing.status == 0, "\(listing.stderr)")
+                #expect(listing.stdout.contains("orphaned"))
+                #expect(listing.stdout.contains(fixture.project))
+                let warned = try await fixture.paddock(["ps"])
+                #expect(warned.stderr.contains("outlived their launcher"))
+                let cleaned = try await fixture.paddock(["clean"])
+                #expect(cleaned.status == 0, "\(cleaned.stderr)")
+                #expect(try await fixture.waitUntil(timeout: 20) { try await fixture.containers().isEmpty })
+            }
         }
     }
 

@@ -43,34 +43,38 @@ struct WorkspaceIntegrationTests {
     }
 
     @Test func uncommittedWorkKeepsTheCloneUntilItIsSafe() async throws {
-        try await IntegrationFixture.with { fixture in
-            let result = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", "echo draft > notes.txt"])
-            #expect(result.status == 0, "\(result.stderr)")
-            let listing = try await fixture.paddock(["ps", "--all", "--json"])
-            let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
-            let row = try #require(rows.first { $0["state"] == "clone: uncommitted work" }, "\(listing.stdout)")
-            let id = try #require(row["session"])
-            let diff = try await fixture.paddock(["diff", id])
-            #expect(diff.stdout.contains("+draft"), "\(diff.stdout)\(diff.stderr)")
+        try await withOrphanLock {
+            try await IntegrationFixture.with { fixture in
+                let result = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", "echo draft > notes.txt"])
+                #expect(result.status == 0, "\(result.stderr)")
+                let listing = try await fixture.paddock(["ps", "--all", "--json"])
+                let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
+                let row = try #require(rows.first { $0["state"] == "clone: uncommitted work" }, "\(listing.stdout)")
+                let id = try #require(row["session"])
+                let diff = try await fixture.paddock(["diff", id])
+                #expect(diff.stdout.contains("+draft"), "\(diff.stdout)\(diff.stderr)")
 
-            let clean = try await fixture.paddock(["clean"])
-            #expect(clean.stdout.contains("kept"), "\(clean.stdout)")
-            #expect(FileManager.default.fileExists(atPath: try #require(row["container"]) + "/notes.txt"))
-            let forced = try await fixture.paddock(["clean", "--force"])
-            #expect(forced.stdout.contains("removed"), "\(forced.stdout)")
-            #expect(!FileManager.default.fileExists(atPath: try #require(row["container"])))
+                let clean = try await fixture.paddock(["clean"])
+                #expect(clean.stdout.contains("kept"), "\(clean.stdout)")
+                #expect(FileManager.default.fileExists(atPath: try #require(row["container"]) + "/notes.txt"))
+                let forced = try await fixture.paddock(["clean", "--force"])
+                #expect(forced.stdout.contains("removed"), "\(forced.stdout)")
+                #expect(!FileManager.default.fileExists(atPath: try #require(row["container"])))
+            }
         }
     }
 
     @Test func carryBringsUncommittedChangesAlong() async throws {
-        try await IntegrationFixture.with { fixture in
-            try await fixture.write("local edit\n", to: fixture.project + "/draft.txt")
-            let without = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", "test -e draft.txt && echo present || echo absent"])
-            #expect(without.stdout == "absent\n")
-            #expect(without.stderr.contains("--carry"))
-            let with = try await fixture.paddock(["run", "--isolate", "clone", "--carry", "--agent", "shell", "--", "cat", "draft.txt"])
-            #expect(with.stdout == "local edit\n", "\(with.stderr)")
-            _ = try await fixture.paddock(["clean", "--force"])
+        try await withOrphanLock {
+            try await IntegrationFixture.with { fixture in
+                try await fixture.write("local edit\n", to: fixture.project + "/draft.txt")
+                let without = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", "test -e draft.txt && echo present || echo absent"])
+                #expect(without.stdout == "absent\n")
+                #expect(without.stderr.contains("--carry"))
+                let with = try await fixture.paddock(["run", "--isolate", "clone", "--carry", "--agent", "shell", "--", "cat", "draft.txt"])
+                #expect(with.stdout == "local edit\n", "\(with.stderr)")
+                _ = try await fixture.paddock(["clean", "--force"])
+            }
         }
     }
 
