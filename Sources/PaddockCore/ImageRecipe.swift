@@ -67,7 +67,7 @@ public struct ImageRecipe: Equatable, Sendable {
             """)
         var environment = ["HOME": home, "USER": "agent"]
         for (name, value) in profile.environment { environment[name] = value }
-        let envLine = environment.keys.sorted().map { "\($0)=\(quoteEnv(environment[$0] ?? ""))" }
+        let envLine = environment.keys.sorted().map { "\($0)=\((environment[$0] ?? "").doubleQuoted)" }
         lines.append("ENV " + envLine.joined(separator: " "))
         lines.append("USER \(uid):\(gid)")
         lines.append("WORKDIR \(workspace)")
@@ -78,10 +78,6 @@ public struct ImageRecipe: Equatable, Sendable {
     /// agents refuse their skip-permissions mode as root, and root inside gains nothing we want to give.
     public static func sandboxUser(hostUID: UInt32, hostGID: UInt32) -> (uid: UInt32, gid: UInt32) {
         hostUID == 0 ? (1000, 1000) : (hostUID, hostGID == 0 ? 1000 : hostGID)
-    }
-
-    static func quoteEnv(_ value: String) -> String {
-        "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     static func isValidPackageName(_ name: String) -> Bool {

@@ -10,7 +10,7 @@ public enum ConfigListEditor {
         let missing = values.filter { !current.contains($0) }
         guard !missing.isEmpty else { return text }
         let wanted = current + missing
-        let rendered = "\(key) = [" + wanted.map(quoted).joined(separator: ", ") + "]"
+        let rendered = "\(key) = [" + wanted.map(\.doubleQuoted).joined(separator: ", ") + "]"
 
         var lines = text.isEmpty ? [] : text.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
@@ -37,10 +37,6 @@ public enum ConfigListEditor {
 
     static func list(_ key: String, of network: NetworkConfig) -> [String] {
         key == "deny" ? network.deny : network.allow
-    }
-
-    static func quoted(_ value: String) -> String {
-        "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     static func isHeader(_ line: String, _ table: String) -> Bool {
@@ -76,5 +72,12 @@ public enum ConfigListEditor {
             }
         }
         return start
+    }
+}
+
+extension String {
+    /// In double quotes, with backslashes and quotes escaped: a TOML basic string, and a Dockerfile ENV value.
+    var doubleQuoted: String {
+        "\"" + replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 }
