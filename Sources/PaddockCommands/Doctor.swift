@@ -71,7 +71,8 @@ extension Paddock {
                 config = try context.configLoader.load(projectRoot: project, flags: PaddockConfig()).effective
             } catch let error as PaddockError {
                 if case .untrustedProjectConfig = error {
-                    config = try? context.configLoader.load(projectRoot: "/nonexistent-project", flags: PaddockConfig()).effective
+                    // The untrusted project file says nothing; the global file alone decides the image.
+                    config = (try? ConfigLoader.layer(at: context.paths.globalConfigFile))??.config ?? PaddockConfig()
                 } else {
                     checks.append(Check(name: "config", status: .failed, detail: error.description, fix: "Fix the file named above."))
                 }

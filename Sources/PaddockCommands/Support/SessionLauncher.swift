@@ -58,7 +58,8 @@ struct SessionLauncher {
                 throw PaddockError.invalidArgument("--carry goes with --isolate clone: in mount mode the agent already sees your changes.")
             }
             let repositories = try WorkspacePreparation.repositories(
-                project: project, repoArguments: options.repo, currentDirectory: context.currentDirectory)
+                project: project, repoArguments: options.repo, currentDirectory: context.currentDirectory,
+                home: context.paths.home)
             workspace = try await preparation.prepare(repositories, sessionID: id)
         } catch {
             if let started = try? await gatewayStart?.value { _ = await started.stop() }

@@ -38,11 +38,13 @@ struct WorkspacePreparation {
     var cloneStore: CloneStore { CloneStore(root: context.paths.clonesDirectory, git: git) }
 
     /// `--repo` paths become /workspace/<name>; with none, the project is /workspace.
-    static func repositories(project: String, repoArguments: [String], currentDirectory: String) throws -> [Repository] {
+    static func repositories(
+        project: String, repoArguments: [String], currentDirectory: String, home: String
+    ) throws -> [Repository] {
         guard !repoArguments.isEmpty else { return [Repository(hostPath: project, target: ImageRecipe.workspace, name: nil)] }
         var seen = Set<String>()
         return try repoArguments.map { argument in
-            let path = MountPolicy.resolve(argument, home: NSHomeDirectory(), relativeTo: currentDirectory)
+            let path = MountPolicy.resolve(argument, home: home, relativeTo: currentDirectory)
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw PaddockError.invalidArgument("--repo \(argument): \(path) is not a folder.")
