@@ -27,11 +27,12 @@ public final class MemoryConnectionLog: ConnectionLogSink {
     public var records: [ConnectionRecord] { box.withLockedValue { $0 } }
 }
 
-/// Appends JSON lines to a file (the session's `net.log`). Lines are queued and written by one background thread,
-/// so a slow disk never stalls an event loop; `close()` writes what is left.
+/// Appends JSON lines to a file (the session's `net.log`). Records are queued and formatted and written by one
+/// background thread, so neither the formatting nor a slow disk is an event loop's work; `close()` writes what is
+/// left.
 public final class FileConnectionLog: ConnectionLogSink {
     private struct State {
-        var pending: [String] = []
+        var pending: [ConnectionRecord] = []
         var flushScheduled = false
         var closed = false
     }
@@ -56,14 +57,13 @@ public final class FileConnectionLog: ConnectionLogSink {
     public var dropped: Int { droppedCount.withLockedValue { $0 } }
 
     public func record(_ record: ConnectionRecord) {
-        let line = record.jsonLine() + "\n"
         let schedule: Bool = state.withLockedValue { state in
             guard !state.closed else { return false }
             guard state.pending.count < maxPending else {
                 droppedCount.withLockedValue { $0 += 1 }
                 return false
             }
-            state.pending.append(line)
+            state.pending.append(record)
             guard !state.flushScheduled else { return false }
             state.flushScheduled = true
             return true
@@ -75,14 +75,18 @@ public final class FileConnectionLog: ConnectionLogSink {
 
     private func flush() {
         while true {
-            let lines: [String] = state.withLockedValue { state in
-                let lines = state.pending
+            let records: [ConnectionRecord] = state.withLockedValue { state in
+                let records = state.pending
                 state.pending.removeAll(keepingCapacity: true)
-                if lines.isEmpty { state.flushScheduled = false }
-                return lines
+                if records.isEmpty { state.flushScheduled = false }
+                return records
             }
-            if lines.isEmpty { return }
-            var bytes = Array(lines.joined().utf8)
+            if records.isEmpty { return }
+            var bytes: [UInt8] = []
+            for record in records {
+                record.appendJSONLine(to: &bytes)
+                bytes.append(UInt8(ascii: "\n"))
+            }
             var offset = 0
             while offset < bytes.count {
                 let written = bytes.withUnsafeMutableBytes { raw in

@@ -171,7 +171,7 @@ struct NetworkPolicyTests {
     @Test func recordsAreOneLineOfValidJSON() throws {
         let record = ConnectionRecord(
             time: ConnectionRecord.timestamp(epochNanoseconds: 1_763_702_400_123_000_000), protocol: "connect",
-            host: "evil\"\n\u{1}.test", port: 443, decision: .deny, rule: "default", reason: "a \\ reason",
+            host: "evil\"\n\u{1}\u{7F}\t.tëst", port: 443, decision: .deny, rule: "default", reason: "a \\ reason",
             resolved: nil, bytesUp: 12, bytesDown: 34, durationMs: 1.2346, error: nil)
         let line = record.jsonLine()
         #expect(!line.contains("\n"))

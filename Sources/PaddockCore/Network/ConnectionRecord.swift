@@ -48,69 +48,96 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
         self.error = error
     }
 
-    /// The record as one line of JSON (no trailing newline), keys in a fixed order. Hand-written so the gateway
-    /// needs no encoder on its hot path; `JSONDecoder` reads it back (tested).
+    /// The record as one line of JSON (no trailing newline), keys in a fixed order. Hand-written into a byte buffer
+    /// so the gateway needs no encoder and no string building on its hot path; `JSONDecoder` reads it back (tested).
     public func jsonLine() -> String {
-        var out = "{"
-        func key(_ name: String) {
-            if out.count > 1 { out += "," }
-            out += "\"\(name)\":"
-        }
-        func string(_ name: String, _ value: String?) {
-            key(name)
-            if let value { Self.appendJSONString(value, to: &out) } else { out += "null" }
-        }
-        string("time", time)
-        string("protocol", self.protocol)
-        string("host", host)
-        key("port")
-        out += port.map(String.init) ?? "null"
-        string("decision", decision.rawValue)
-        string("rule", rule)
-        string("reason", reason)
-        string("resolved", resolved)
-        key("bytesUp")
-        out += String(bytesUp)
-        key("bytesDown")
-        out += String(bytesDown)
-        key("durationMs")
-        out += Self.formatMilliseconds(durationMs)
-        string("error", error)
-        out += "}"
-        return out
+        var out: [UInt8] = []
+        appendJSONLine(to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    static func appendJSONString(_ value: String, to out: inout String) {
-        out += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
+    /// Appends the JSON line (without newline) as UTF-8.
+    public func appendJSONLine(to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + 160 + host.utf8.count + rule.utf8.count)
+        out.append(UInt8(ascii: "{"))
+        Self.appendField("time", time, to: &out, first: true)
+        Self.appendField("protocol", self.protocol, to: &out)
+        Self.appendField("host", host, to: &out)
+        Self.appendKey("port", to: &out)
+        if let port { Self.appendDecimal(UInt64(clamping: port), to: &out) } else { out.append(contentsOf: "null".utf8) }
+        Self.appendField("decision", decision.rawValue, to: &out)
+        Self.appendField("rule", rule, to: &out)
+        Self.appendField("reason", reason, to: &out)
+        Self.appendField("resolved", resolved, to: &out)
+        Self.appendKey("bytesUp", to: &out)
+        Self.appendDecimal(bytesUp, to: &out)
+        Self.appendKey("bytesDown", to: &out)
+        Self.appendDecimal(bytesDown, to: &out)
+        Self.appendKey("durationMs", to: &out)
+        Self.appendMilliseconds(durationMs, to: &out)
+        Self.appendField("error", error, to: &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    private static func appendKey(_ name: StaticString, to out: inout [UInt8], first: Bool = false) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        out.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { out.append(contentsOf: $0) }
+        out.append(contentsOf: "\":".utf8)
+    }
+
+    private static func appendField(_ name: StaticString, _ value: String?, to out: inout [UInt8], first: Bool = false) {
+        appendKey(name, to: &out, first: first)
+        if let value { appendJSONString(value, to: &out) } else { out.append(contentsOf: "null".utf8) }
+    }
+
+    static func appendJSONString(_ value: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
+            case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
+            case UInt8(ascii: "\r"): out.append(contentsOf: "\\r".utf8)
+            case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
+            case 0..<0x20, 0x7F:
+                // Other control characters as \u00XX; bytes of multi-byte UTF-8 sequences are all >= 0x80.
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
+                out.append(byte)
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 
-    static func formatMilliseconds(_ value: Double) -> String {
-        guard value.isFinite, value >= 0 else { return "0" }
+    private static func appendDecimal(_ value: UInt64, to out: inout [UInt8], width: Int = 1) {
+        var digits: [UInt8] = []
+        var rest = value
+        repeat {
+            digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        while digits.count < width { digits.append(UInt8(ascii: "0")) }
+        out.append(contentsOf: digits.reversed())
+    }
+
+    private static func appendMilliseconds(_ value: Double, to out: inout [UInt8]) {
+        guard value.isFinite, value >= 0, value < 1e15 else {
+            out.append(UInt8(ascii: "0"))
+            return
+        }
         let micros = UInt64((value * 1000).rounded())
-        let fraction = String(micros % 1000)
-        return "\(micros / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+        appendDecimal(micros / 1000, to: &out)
+        out.append(UInt8(ascii: "."))
+        appendDecimal(micros % 1000, to: &out, width: 3)
     }
 
     /// RFC 3339 UTC with milliseconds for a wall-clock time given as nanoseconds since 1970.
     public static func timestamp(epochNanoseconds: Int64) -> String {
-        let millis = epochNanoseconds / 1_000_000
+        let millis = epochNanoseconds / 1_000_000 - (epochNanoseconds % 1_000_000 < 0 ? 1 : 0)
         var days = millis / 86_400_000
         var remainder = millis % 86_400_000
         if remainder < 0 {
@@ -127,16 +154,20 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func field(_ value: Int64, _ width: Int, _ separator: Character?) {
+            appendDecimal(UInt64(clamping: value), to: &out, width: width)
+            if let separator, let ascii = separator.asciiValue { out.append(ascii) }
         }
-        let hours = remainder / 3_600_000
-        let minutes = remainder / 60_000 % 60
-        let seconds = remainder / 1000 % 60
-        let ms = remainder % 1000
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hours, 2)):\(pad(minutes, 2)):"
-            + "\(pad(seconds, 2)).\(pad(ms, 3))Z"
+        field(year, 4, "-")
+        field(month, 2, "-")
+        field(day, 2, "T")
+        field(remainder / 3_600_000, 2, ":")
+        field(remainder / 60_000 % 60, 2, ":")
+        field(remainder / 1000 % 60, 2, ".")
+        field(remainder % 1000, 3, "Z")
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
