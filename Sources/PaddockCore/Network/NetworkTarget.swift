@@ -9,13 +9,14 @@ public enum NetworkHost: Hashable, Sendable, CustomStringConvertible {
     public init(parsing raw: String) throws(TargetError) {
         guard !raw.isEmpty else { throw .emptyHost }
         try NetworkHost.rejectUnsafeCharacters(raw)
-        if raw.hasPrefix("[") || raw.contains(":") {
+        // Byte-level checks: `String.contains(String)` goes through Foundation's search on every connection.
+        if raw.hasPrefix("[") || raw.utf8.contains(UInt8(ascii: ":")) {
             var inner = Substring(raw)
             if raw.hasPrefix("[") {
                 guard raw.hasSuffix("]"), raw.count > 2 else { throw .malformedIPv6(raw) }
                 inner = inner.dropFirst().dropLast()
             }
-            if inner.contains("%") { throw .forbiddenCharacter("%") }
+            if inner.utf8.contains(UInt8(ascii: "%")) { throw .forbiddenCharacter("%") }
             guard let address = IPAddress.parseIPv6(String(inner)) else { throw .malformedIPv6(raw) }
             self = .ip(address)
             return
@@ -36,8 +37,9 @@ public enum NetworkHost: Hashable, Sendable, CustomStringConvertible {
         for label in name.split(separator: ".", omittingEmptySubsequences: false) {
             guard !label.isEmpty else { throw .emptyLabel(raw) }
             guard label.utf8.count <= 63 else { throw .labelTooLong(String(label)) }
-            if let bad = label.first(where: { !($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
-                throw .forbiddenCharacter(String(bad))
+            // Only ASCII is left here (rejectUnsafeCharacters), and after lowercasing letters are a-z.
+            if let bad = label.utf8.first(where: { !Self.isLabelByte($0) }) {
+                throw .forbiddenCharacter(String(UnicodeScalar(bad)))
             }
             if label.hasPrefix("-") || label.hasSuffix("-") { throw .hyphenAtLabelEdge(String(label)) }
         }
@@ -47,13 +49,23 @@ public enum NetworkHost: Hashable, Sendable, CustomStringConvertible {
     /// Control characters, spaces, non-ASCII and userinfo, checked on the raw text before any splitting, so that a
     /// header injected after a colon is reported as what it is.
     static func rejectUnsafeCharacters(_ raw: String) throws(TargetError) {
-        if let bad = raw.unicodeScalars.first(where: { !$0.isASCII }) {
+        if raw.utf8.contains(where: { $0 >= 0x80 }), let bad = raw.unicodeScalars.first(where: { !$0.isASCII }) {
             throw .nonASCII(String(bad))
         }
-        if let bad = raw.unicodeScalars.first(where: { $0.value < 0x21 || $0.value == 0x7F }) {
-            throw bad == " " ? .forbiddenCharacter(" ") : .controlCharacter(bad.value)
+        if let bad = raw.utf8.first(where: { $0 < 0x21 || $0 == 0x7F }) {
+            throw bad == UInt8(ascii: " ") ? .forbiddenCharacter(" ") : .controlCharacter(UInt32(bad))
         }
-        if raw.contains("@") { throw .userinfo }
+        if raw.utf8.contains(UInt8(ascii: "@")) { throw .userinfo }
+    }
+
+    private static func isLabelByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"),
+            UInt8(ascii: "_"):
+            return true
+        default:
+            return false
+        }
     }
 
     /// How the host is written in a rule, a log line or a `paddock allow` hint.
@@ -99,7 +111,7 @@ public struct NetworkTarget: Hashable, Sendable, CustomStringConvertible {
         } else if let colon = authority.lastIndex(of: ":") {
             hostPart = authority[..<colon]
             // An unbracketed IPv6 literal has more colons; `split(":")` on it is the classic proxy bug.
-            if hostPart.contains(":") { throw .unbracketedIPv6(authority) }
+            if hostPart.utf8.contains(UInt8(ascii: ":")) { throw .unbracketedIPv6(authority) }
             portPart = authority[authority.index(after: colon)...]
         } else {
             hostPart = Substring(authority)
