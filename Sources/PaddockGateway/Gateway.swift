@@ -146,20 +146,16 @@ public final class Gateway: Sendable {
     private func bootstrap(tcp: Bool) -> ServerBootstrap {
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelOption(.recvAllocator, value: GatewayTuning.recvAllocator)
-            .childChannelInitializer { [self] channel in self.initialize(channel) }
+            // Child options are set in `initialize`: as bootstrap options they cost a future each per connection.
+            .childChannelInitializer { [self] channel in self.initialize(channel, tcp: tcp) }
         if tcp {
-            bootstrap = bootstrap
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            bootstrap = bootstrap.serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         }
         return bootstrap
     }
 
     /// Runs on the new connection's event loop before any byte is read.
-    private func initialize(_ channel: Channel) -> EventLoopFuture<Void> {
+    private func initialize(_ channel: Channel, tcp: Bool) -> EventLoopFuture<Void> {
         let id = ObjectIdentifier(channel)
         let admitted: Bool = state.withLockedValue { state in
             guard !state.stopping, state.connections.count < configuration.maxConnections else { return false }
@@ -176,9 +172,10 @@ public final class Gateway: Sendable {
         }
         let session = self.session
         return channel.eventLoop.makeCompletedFuture {
+            try GatewayTuning.configureClient(channel, tcp: tcp)
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(IdleStateHandler(allTimeout: configuration.idleTimeout))
-            try sync.addHandler(TimeoutHandler(handshakeTimeout: configuration.handshakeTimeout))
+            try sync.addHandler(
+                TimeoutHandler(handshakeTimeout: configuration.handshakeTimeout, idleTimeout: configuration.idleTimeout))
             try sync.addHandler(ProtocolDetector())
             try sync.addHandler(ProxyDecisionHandler(session: session))
         }

@@ -154,6 +154,19 @@ extension GlueHandler: ChannelDuplexHandler {
 
 /// Turns a client connection whose request was granted into a tunnel.
 enum TunnelSplice {
+    /// Flushes early bytes to the upstream and lets both sides read. On the tunnel's event loop.
+    private static func startReading(client: Channel, upstream: Channel) {
+        upstream.flush()
+        // The upstream was connected with autoRead off so nothing it said was dropped before the glue existed.
+        do {
+            guard let options = upstream.syncOptions else { throw ChannelError.operationUnsupported }
+            try options.setOption(.autoRead, value: true)
+        } catch {
+            upstream.close(promise: nil)
+        }
+        client.read()
+    }
+
     /// Adds the glue pair, passes on `early` bytes the caller holds, removes the calling protocol handler, then
     /// `handlers` in order. Removing a decoder fires the bytes it still holds (a TLS ClientHello sent right behind
     /// the CONNECT) into the client glue, so nothing the client sent early is lost. Must run on the client's event
@@ -172,6 +185,11 @@ enum TunnelSplice {
             context.fireChannelRead(NIOAny(early))
         }
         sync.removeHandler(context: context, promise: nil)
+        guard !handlers.isEmpty else {
+            // Nothing left to remove (the short CONNECT path): start at once, without a future per tunnel.
+            startReading(client: channel, upstream: upstream)
+            return
+        }
         // ByteToMessageHandler leaves the pipeline on a later loop tick, firing what it holds as it goes: only
         // then flush those early bytes and start reading, so nothing new reaches a half-removed decoder.
         let removals = handlers.map { handler in
@@ -180,10 +198,7 @@ enum TunnelSplice {
             return promise.futureResult
         }
         EventLoopFuture.andAllComplete(removals, on: channel.eventLoop).whenComplete { _ in
-            upstream.flush()
-            // The upstream was connected with autoRead off so nothing it said was dropped before the glue existed.
-            upstream.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in upstream.close(promise: nil) }
-            channel.read()
+            startReading(client: channel, upstream: upstream)
         }
     }
 }

@@ -37,37 +37,45 @@ struct ProxySession: Sendable {
         guard decision.isAllowed else {
             return eventLoop.makeSucceededFuture(.refused(.denied(target, decision), decision, resolved: nil, error: nil))
         }
-        let candidates: EventLoopFuture<[IPAddress]>
         switch target.host {
         case .ip(let address):
-            candidates = eventLoop.makeSucceededFuture([address])
+            // No resolution: decide and connect without a future per step.
+            return connectChecked(target, decision, [address], policy: policy, on: eventLoop, http: http)
         case .name(let name):
             if let mapped = policy.override(for: target.host) {
-                candidates = eventLoop.makeSucceededFuture([mapped])
-            } else {
-                let resolver = self.resolver
-                candidates = eventLoop.makeFutureWithTask { try await resolver.resolve(name) }
+                return connectChecked(target, decision, [mapped], policy: policy, on: eventLoop, http: http)
             }
-        }
-        return candidates.flatMap { addresses in
-            var allowed: [IPAddress] = []
-            var firstDenial: (IPAddress, PolicyDecision)?
-            for address in addresses {
-                let verdict = policy.decide(target, resolvedTo: address)
-                if verdict.isAllowed {
-                    allowed.append(address)
-                } else if firstDenial == nil {
-                    firstDenial = (address, verdict)
+            let resolver = self.resolver
+            return eventLoop.makeFutureWithTask { try await resolver.resolve(name) }
+                .flatMap { addresses in
+                    connectChecked(target, decision, addresses, policy: policy, on: eventLoop, http: http)
                 }
-            }
-            if allowed.isEmpty, let (address, denial) = firstDenial {
-                return eventLoop.makeSucceededFuture(
-                    .refused(.denied(target, denial), denial, resolved: address, error: nil))
-            }
-            return connect(target, decision, allowed[...], on: eventLoop, http: http, lastError: nil)
-        }.flatMapErrorThrowing { error in
-            .refused(.unresolvable(target, "\(error)"), decision, resolved: nil, error: "resolution failed: \(error)")
+                .flatMapErrorThrowing { error in
+                    .refused(
+                        .unresolvable(target, "\(error)"), decision, resolved: nil, error: "resolution failed: \(error)")
+                }
         }
+    }
+
+    /// Checks every address against the policy (restricted ranges, CIDR rules), then connects to the allowed ones.
+    private func connectChecked(
+        _ target: NetworkTarget, _ decision: PolicyDecision, _ addresses: [IPAddress], policy: NetworkPolicy,
+        on eventLoop: EventLoop, http: Bool
+    ) -> EventLoopFuture<DialOutcome> {
+        var allowed: [IPAddress] = []
+        var firstDenial: (IPAddress, PolicyDecision)?
+        for address in addresses {
+            let verdict = policy.decide(target, resolvedTo: address)
+            if verdict.isAllowed {
+                allowed.append(address)
+            } else if firstDenial == nil {
+                firstDenial = (address, verdict)
+            }
+        }
+        if allowed.isEmpty, let (address, denial) = firstDenial {
+            return eventLoop.makeSucceededFuture(.refused(.denied(target, denial), denial, resolved: address, error: nil))
+        }
+        return connect(target, decision, allowed[...], on: eventLoop, http: http, lastError: nil)
     }
 
     /// Tries the allowed addresses in order.
@@ -92,15 +100,14 @@ struct ProxySession: Sendable {
         }
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.autoRead, value: false)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.recvAllocator, value: GatewayTuning.recvAllocator)
             .channelInitializer { channel in
-                guard http else { return channel.eventLoop.makeSucceededVoidFuture() }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHTTPHandler())
+                channel.eventLoop.makeCompletedFuture {
+                    // Set directly rather than as bootstrap options, which cost a future per option and connection.
+                    try GatewayTuning.configureUpstream(channel)
+                    if http {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(UpstreamHTTPHandler())
+                    }
                 }
             }
             .connect(to: socketAddress)
@@ -196,10 +203,11 @@ final class ProxyDecisionHandler: ChannelDuplexHandler {
                             wallClock, proto, target, decision: decision, resolved: address, started: started,
                             bytesUp: bytes.up, bytesDown: bytes.down)
                     }
-                    // Whatever happens to the hand-over, the tunnel ends when both sides are closed.
-                    channel.closeFuture.whenComplete { _ in upstream.close(promise: nil) }
-                    channel.closeFuture.and(upstream.closeFuture).whenComplete { _ in
-                        channel.eventLoop.execute { completion.finish(TunnelBytes(up: 0, down: 0)) }
+                    // Whatever happens to the hand-over, the tunnel ends when both sides are closed (and the glue's
+                    // count, if it got that far, has been reported first: it finishes on handler removal).
+                    channel.closeFuture.whenComplete { _ in
+                        upstream.close(promise: nil)
+                        upstream.closeFuture.whenComplete { _ in completion.finish(TunnelBytes(up: 0, down: 0)) }
                     }
                     answer(.startTunnel(upstream: upstream, completion: completion))
                 }
@@ -257,6 +265,24 @@ final class ProxyDecisionHandler: ChannelDuplexHandler {
 enum GatewayTuning {
     /// Large reads for bulk tunnels; buffers live only while in flight, so idle tunnels hold none.
     static let recvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16 * 1024, maximum: 256 * 1024)
+
+    /// Options of an accepted client connection. `tcp` adds no-delay (unix sockets have no Nagle).
+    static func configureClient(_ channel: Channel, tcp: Bool) throws {
+        guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
+        try options.setOption(.allowRemoteHalfClosure, value: true)
+        try options.setOption(.maxMessagesPerRead, value: 16)
+        try options.setOption(.recvAllocator, value: recvAllocator)
+        if tcp { try options.setOption(.tcpOption(.tcp_nodelay), value: 1) }
+    }
+
+    /// Options of an upstream connection, before it connects. Reads start only once the splice is in place.
+    static func configureUpstream(_ channel: Channel) throws {
+        guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
+        try options.setOption(.allowRemoteHalfClosure, value: true)
+        try options.setOption(.autoRead, value: false)
+        try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
+        try options.setOption(.recvAllocator, value: recvAllocator)
+    }
 }
 
 /// Writes log records and keeps the running summary.

@@ -1,41 +1,72 @@
 import NIOCore
 
-/// Closes a connection that stays idle (after `IdleStateHandler`) or that has not finished its handshake in time.
-/// A slow-drip client sends a byte now and then and is never idle; the handshake deadline still ends it.
-final class TimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// Closes a connection that has not finished its handshake in time, or that then stays idle (nothing read or
+/// written) for the idle timeout. A slow-drip client sends a byte now and then and is never idle; the handshake
+/// deadline still ends it. One handler and one scheduled task per connection: NIO's `IdleStateHandler` plus a
+/// handshake timer cost two timers per connection and showed in the gateway's setup rate.
+final class TimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
+    typealias OutboundIn = NIOAny
 
     private let handshakeTimeout: TimeAmount
-    private var deadline: Scheduled<Void>?
+    private let idleTimeout: TimeAmount
+    private var handshakeDeadline = NIODeadline.distantFuture
+    private var handshakeDone = false
+    private var lastActivity = NIODeadline.now()
+    private var check: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
 
-    init(handshakeTimeout: TimeAmount) {
+    init(handshakeTimeout: TimeAmount, idleTimeout: TimeAmount) {
         self.handshakeTimeout = handshakeTimeout
+        self.idleTimeout = idleTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let channel = context.channel
-        deadline = context.eventLoop.scheduleTask(in: handshakeTimeout) {
-            channel.close(promise: nil)
-        }
+        self.context = context
+        lastActivity = .now()
+        handshakeDeadline = lastActivity + handshakeTimeout
+        schedule(context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        check?.cancel()
+        check = nil
+        self.context = nil
     }
 
-    /// The client's request has been read in full: from now on only the idle timeout applies.
+    /// The client's request has been read in full: from now on only the idle timeout applies. The pending check
+    /// stays; when it fires it just schedules the next one.
     func handshakeCompleted() {
-        deadline?.cancel()
-        deadline = nil
+        handshakeDone = true
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = .now()
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        lastActivity = .now()
+        context.write(data, promise: promise)
+    }
+
+    private var nextCheck: NIODeadline {
+        let idle = lastActivity + idleTimeout
+        return handshakeDone ? idle : min(idle, handshakeDeadline)
+    }
+
+    private func schedule(_ context: ChannelHandlerContext) {
+        // Strong captures (weak ones cost a side table per connection): handlerRemoved cancels the task.
+        check = context.eventLoop.assumeIsolated().scheduleTask(deadline: nextCheck) { self.fire() }
+    }
+
+    private func fire() {
+        guard let context else { return }
+        if NIODeadline.now() >= nextCheck {
             context.close(promise: nil)
-            return
+        } else {
+            schedule(context)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 }
 

@@ -304,17 +304,35 @@ struct LoopbackTests {
         }
     }
 
-    @Test func idleTunnelIsClosed() async throws {
+    /// A tunnel to an echo origin through a gateway with a 1.5 s idle timeout. Not less: on a loaded machine the
+    /// client may read the 200 later than a shorter timeout, and a close with unread data is a reset that discards
+    /// the very answer the test reads.
+    private func withEchoTunnel(_ body: (inout Conversation) async throws -> Void) async throws {
         let origin = try await Origin.echo()
         defer { Task { await origin.close() } }
         let (allow, hosts) = Self.originPolicy(origin.port)
-        // 1.5 s, not less: on a loaded machine the client may read the 200 later than a shorter timeout, and a
-        // close with unread data is a reset that discards the very answer the test reads.
         try await GatewayFixture.with(allow: allow, hosts: hosts, configure: { $0.idleTimeout = .milliseconds(1500) }) {
             gateway in
             try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                 #expect(try await client.connect("origin.test:\(origin.port)").hasPrefix("HTTP/1.1 200"))
-                #expect(try await client.isClosed(within: .seconds(8)))
+                try await body(&client)
+            }
+        }
+    }
+
+    @Test func idleTunnelIsClosed() async throws {
+        try await withEchoTunnel { (client: inout Conversation) async throws in
+            #expect(try await client.isClosed(within: .seconds(8)))
+        }
+    }
+
+    @Test func aBusyTunnelOutlivesTheIdleTimeout() async throws {
+        try await withEchoTunnel { (client: inout Conversation) async throws in
+            // Twice the idle timeout in all, never more than a third of it without traffic.
+            for round in 0..<6 {
+                try await Task.sleep(for: .milliseconds(500))
+                try await client.send("ping \(round)")
+                #expect(String(buffer: try await client.read(count: 6)) == "ping \(round)")
             }
         }
     }
