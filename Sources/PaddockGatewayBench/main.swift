@@ -17,6 +17,7 @@ import PaddockGateway
 
 let usage = """
     usage: paddock-gateway-bench serve PORT [LOGFILE]        gateway on 127.0.0.1:PORT allowing 127.0.0.1/32 on any port
+           paddock-gateway-bench serve-minimal PORT          the floor: a bare SwiftNIO CONNECT proxy, no policy or log
            paddock-gateway-bench origin PORT                 origin: a client sends "N\\n" and gets N bytes, then EOF
            paddock-gateway-bench throughput PROXY TARGET BYTES   PROXY is host:port or "direct"
            paddock-gateway-bench setup PROXY TARGET COUNT THREADS
@@ -256,6 +257,8 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 switch (arguments.first, arguments.count) {
 case ("serve", 2), ("serve", 3):
     try await serve(port: integer(arguments[1]), logPath: arguments.count == 3 ? arguments[2] : nil)
+case ("serve-minimal", 2):
+    try await serveMinimal(port: integer(arguments[1]))
 case ("origin", 2):
     try await origin(port: integer(arguments[1]))
 case ("throughput", 4):
