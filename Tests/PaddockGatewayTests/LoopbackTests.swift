@@ -228,10 +228,11 @@ struct LoopbackTests {
     }
 
     @Test func refusedUpstreamAnswers502AndIsLogged() async throws {
-        // Bind and close a listener to get a loopback port nobody listens on.
-        let closed = try await Origin.echo()
-        let port = closed.port
-        await closed.close()
+        // A port held bound but not listening: connects are refused, and no test running alongside can take it
+        // (a listener closed again left a free port that another test's origin sometimes got).
+        let reserved = try ReservedPort()
+        defer { reserved.release() }
+        let port = reserved.port
         let (allow, hosts) = Self.originPolicy(port)
         try await GatewayFixture.with(allow: allow, hosts: hosts) { gateway in
             try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
