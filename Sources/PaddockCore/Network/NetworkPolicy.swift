@@ -22,6 +22,17 @@ public struct NetworkPolicy: Equatable, Sendable {
     public struct Entry: Hashable, Sendable {
         public let rule: NetworkRule
         public let source: RuleSource
+        /// `github.com (preset github)`, and the reason an allow by this entry gives: made once with the policy
+        /// rather than on every connection it decides.
+        let label: String
+        let allowReason: String
+
+        public init(rule: NetworkRule, source: RuleSource) {
+            self.rule = rule
+            self.source = source
+            label = "\(rule) (\(source))"
+            allowReason = "allowed by `\(rule)` (\(source))"
+        }
     }
 
     public let allow: [Entry]
@@ -183,9 +194,13 @@ public struct PolicyDecision: Hashable, Sendable {
 
     /// For the log: `github.com (preset github)`, or `default` / `offline`.
     public var ruleDescription: String {
+        if let label { return label }
         if let rule, let source { return "\(rule) (\(source))" }
         return basis.rawValue
     }
+
+    /// The entry's ready-made `ruleDescription`, when an entry decided.
+    private var label: String? = nil
 
     static let offlineDenial = PolicyDecision(
         verdict: .deny, basis: .offline, rule: nil, source: nil,
@@ -193,8 +208,8 @@ public struct PolicyDecision: Hashable, Sendable {
 
     static func allowed(by entry: NetworkPolicy.Entry) -> PolicyDecision {
         PolicyDecision(
-            verdict: .allow, basis: .rule, rule: entry.rule, source: entry.source,
-            reason: "allowed by `\(entry.rule)` (\(entry.source))", hint: nil)
+            verdict: .allow, basis: .rule, rule: entry.rule, source: entry.source, reason: entry.allowReason, hint: nil,
+            label: entry.label)
     }
 
     static func denied(by entry: NetworkPolicy.Entry, target: NetworkTarget, address: IPAddress? = nil)
