@@ -3,6 +3,7 @@ import ArgumentParser
 extension Paddock {
     struct Allow: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "allow",
             abstract: "Let sandboxes reach hosts: HOST, *.DOMAIN, HOST:PORT or a CIDR block.",
             discussion: "Without a port a rule covers 80 and 443. Running sessions follow the change at once.")
 

@@ -6,6 +6,7 @@ import PaddockWorkspace
 extension Paddock {
     struct Clean: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "clean",
             abstract: "Remove sandboxes whose launcher is gone, clones whose work is safe, and stale build folders.",
             discussion: "Agent homes (logins, history) are kept; remove one with `docker volume rm` if you mean to.")
 

@@ -3,6 +3,7 @@ import ArgumentParser
 extension Paddock {
     struct Deny: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "deny",
             abstract: "Refuse hosts even when another rule allows them (deny wins).")
 
         @OptionGroup var global: GlobalOptions

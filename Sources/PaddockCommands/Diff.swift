@@ -5,6 +5,7 @@ import PaddockWorkspace
 extension Paddock {
     struct Diff: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "diff",
             abstract: "Show what a clone-mode session changed against where it started.")
 
         @OptionGroup var global: GlobalOptions

@@ -5,6 +5,7 @@ import PaddockCore
 extension Paddock {
     struct Doctor: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "doctor",
             abstract: "Check the engine, image, configuration, trust and disk; say how to fix each problem.",
             discussion: "Exits 1 when a check fails.")
 

@@ -4,6 +4,7 @@ import PaddockCore
 extension Paddock {
     struct Exec: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "exec",
             abstract: "Run a command inside a running session's sandbox, as the agent's user.")
 
         @OptionGroup var global: GlobalOptions

@@ -5,6 +5,7 @@ import PaddockCore
 extension Paddock {
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "init",
             abstract: "Write a commented paddock.toml for this project, and trust it.")
 
         @OptionGroup var global: GlobalOptions

@@ -5,7 +5,8 @@ import PaddockWorkspace
 
 extension Paddock {
     struct Ps: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List sessions.")
+        static let configuration = CommandConfiguration(
+            commandName: "ps", abstract: "List sessions.")
 
         @OptionGroup var global: GlobalOptions
 

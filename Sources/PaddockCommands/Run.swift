@@ -4,6 +4,7 @@ import PaddockCore
 extension Paddock {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Start the agent in a sandbox on this project (the default command).",
             discussion: "Arguments after -- go to the agent: `paddock run -- -c` continues Claude's last conversation; with --agent shell they are the command to run.")
 

@@ -4,6 +4,7 @@ import PaddockCore
 extension Paddock {
     struct Shell: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "shell",
             abstract: "Open an interactive shell in the same sandbox the agent gets.")
 
         @OptionGroup var global: GlobalOptions

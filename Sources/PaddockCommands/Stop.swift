@@ -3,7 +3,8 @@ import PaddockCore
 
 extension Paddock {
     struct Stop: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a session (its container is removed; its files stay).")
+        static let configuration = CommandConfiguration(
+            commandName: "stop", abstract: "Stop a session (its container is removed; its files stay).")
 
         @OptionGroup var global: GlobalOptions
 

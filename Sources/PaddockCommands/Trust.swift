@@ -5,6 +5,7 @@ import PaddockCore
 extension Paddock {
     struct Trust: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "trust",
             abstract: "Approve this project's paddock.toml as it is now.",
             discussion: "The agent can edit paddock.toml, so paddock applies it only in a form you approved. Review the file (or the diff `paddock run` showed) before trusting it.")
 

@@ -3,7 +3,8 @@ import PaddockCore
 
 extension Paddock {
     struct Version: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print paddock's version.")
+        static let configuration = CommandConfiguration(
+            commandName: "version", abstract: "Print paddock's version.")
 
         func run() async throws {
             print("paddock \(PaddockVersion.current)")
