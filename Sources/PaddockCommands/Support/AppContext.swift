@@ -20,6 +20,9 @@ struct AppContext: Sendable {
     /// Which engine `engine` is and why (for `doctor`); nil when none could be chosen, and then `engine` fails
     /// every call with the reason.
     var engineChoice: EngineChoice? = nil
+    /// The global and trusted project files as read for the engine choice (no flags), with the project root they
+    /// were read for; a session reuses them instead of reading and checking both files a second time.
+    var fileConfig: (projectRoot: String, loaded: LoadedConfig)? = nil
 
     /// The live context for commands that use no engine (its engine is Docker, unprobed).
     static func live(_ options: GlobalOptions) -> AppContext {
@@ -44,6 +47,10 @@ struct AppContext: Sendable {
     /// automatically (`EngineSelection`). No engine at all is not an error here: `doctor` must still report.
     static func live(_ options: GlobalOptions, engine flag: String?) async throws -> AppContext {
         var context = live(options)
+        let root = context.projectRoot
+        if let loaded = try? context.configLoader.load(projectRoot: root, flags: PaddockConfig()) {
+            context.fileConfig = (root, loaded)
+        }
         try await context.selectEngine(flag: flag, configured: context.configuredEngine())
         return context
     }
@@ -51,9 +58,7 @@ struct AppContext: Sendable {
     /// `engine` from the configuration a session here would use. An untrusted or broken project file says nothing
     /// (`run` stops on it anyway), so only the global file counts then.
     func configuredEngine() -> String? {
-        if let loaded = try? configLoader.load(projectRoot: projectRoot, flags: PaddockConfig()) {
-            return loaded.effective.engine
-        }
+        if let fileConfig { return fileConfig.loaded.effective.engine }
         return (try? ConfigLoader.layer(at: paths.globalConfigFile))??.config.engine
     }
 

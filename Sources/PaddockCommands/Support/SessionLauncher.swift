@@ -127,6 +127,11 @@ struct SessionLauncher {
     /// Applies the project file only when trusted; an interactive user may approve it on the spot.
     func loadTrustedConfig(project: String) async throws -> LoadedConfig {
         let loader = context.configLoader
+        if let (root, files) = context.fileConfig, root == project {
+            var loaded = files
+            loaded.effective = options.configLayer.merged(over: files.effective)
+            return loaded
+        }
         do {
             return try loader.load(projectRoot: project, flags: options.configLayer)
         } catch PaddockError.untrustedProjectConfig(let file, let diff) {
