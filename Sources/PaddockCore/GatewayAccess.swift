@@ -21,18 +21,31 @@ public enum GatewayAccess {
         ]
     }
 
-    /// Starts the bridge, waits until it listens, then becomes the agent. It reads `/proc/net/tcp` with shell
-    /// builtins only (no process per check, no connection the gateway would have to log); socat binds within a few
-    /// milliseconds, and after the bound the agent starts anyway: a missing bridge only means no network.
+    /// Starts the bridge, waits until it listens, then becomes the agent. Shell builtins only (no process per
+    /// check, no connection the gateway would have to log). socat listens before it first sleeps in poll(), so a
+    /// socat asleep there is ready: `/proc/PID/wchan` says so for the cost of one small read. `/proc/net/tcp`
+    /// would say it directly, but every read of it walks the host's whole TCP hash table (about 9 ms on a 24 GiB
+    /// machine), so it is only the fallback for kernels whose wchan shows no symbol, checked now and then. A socat
+    /// that exits (a zombie until the agent reaps it) ends the wait at once; after the bound the agent starts
+    /// anyway: a missing bridge only means no network.
     public static let bridgeScript = """
         socat TCP-LISTEN:\(bridgePort),bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:\(directoryInSandbox)/\(socketName) 2>/dev/null &
+        p=$!
         i=0
-        while [ $i -lt 20000 ]; do
-          while read -r _ local _ state _; do
-            [ "$local" = "\(listeningAddress)" ] && [ "$state" = "0A" ] && break 2
-          done < /proc/net/tcp
+        while [ $i -lt 5000 ]; do
+          state=Z
+          read -r _ _ state _ < /proc/$p/stat
+          [ "$state" = Z ] && break
+          w=
+          read -r w < /proc/$p/wchan
+          case "$w" in *poll*|*select*) break ;; esac
+          if [ $i -ge 200 ] && [ $((i % 100)) -eq 0 ]; then
+            while read -r _ local _ state _; do
+              [ "$local" = "\(listeningAddress)" ] && [ "$state" = "0A" ] && break 2
+            done < /proc/net/tcp
+          fi
           i=$((i+1))
-        done
+        done 2>/dev/null
         exec "$@"
         """
 
