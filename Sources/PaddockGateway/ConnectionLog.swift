@@ -44,7 +44,14 @@ public final class FileConnectionLog: ConnectionLogSink {
     private let maxPending = 100_000
     private let droppedCount = NIOLockedValueBox(0)
 
-    public init(path: String) throws(PaddockError) {
+    /// How long the writer thread waits for more lines after a write.
+    private let batchInterval: Double
+    /// Becomes 1 when the log closes, which ends a batching wait at once.
+    private let closing = ConditionLock(value: 0)
+
+    /// - Parameter batchMilliseconds: how long the writer waits after a write for more lines to gather.
+    public init(path: String, batchMilliseconds: UInt32 = 20) throws(PaddockError) {
+        batchInterval = Double(batchMilliseconds) / 1000
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw .fileSystem(path: path, message: "cannot open the network log: \(String(cString: strerror(errno)))")
@@ -69,17 +76,19 @@ public final class FileConnectionLog: ConnectionLogSink {
             return true
         }
         if schedule {
-            pool.submit { [self] _ in self.flush() }
+            pool.submit { [self] _ in self.flush(batching: true) }
         }
     }
 
-    private func flush() {
+    /// Writes what is queued. `batching` waits a little after each write for more lines to gather, until the log
+    /// is closed: `close()` must not wait, or every session with any connection would end that much later.
+    private func flush(batching: Bool) {
         while true {
-            let records: [ConnectionRecord] = state.withLockedValue { state in
+            let (records, closed) = state.withLockedValue { state in
                 let records = state.pending
                 state.pending.removeAll(keepingCapacity: true)
                 if records.isEmpty { state.flushScheduled = false }
-                return records
+                return (records, state.closed)
             }
             if records.isEmpty { return }
             var bytes: [UInt8] = []
@@ -100,17 +109,18 @@ public final class FileConnectionLog: ConnectionLogSink {
             }
             bytes.removeAll()
             // Let lines gather: one write per batch instead of a thread wake-up and a write per connection.
-            usleep(Self.batchInterval)
+            if batching && !closed, closing.lock(whenValue: 1, timeoutSeconds: batchInterval) {
+                closing.unlock()
+            }
         }
     }
-
-    /// How long the writer thread waits for more lines after a write (microseconds).
-    static let batchInterval: useconds_t = 20_000
 
     /// Writes every queued line and closes the file. Records after this are ignored.
     public func close() async {
         state.withLockedValue { $0.closed = true }
-        try? await pool.runIfActive { self.flush() }
+        closing.lock()
+        closing.unlock(withValue: 1)
+        try? await pool.runIfActive { self.flush(batching: false) }
         try? await pool.shutdownGracefully()
         #if canImport(Glibc)
         _ = Glibc.close(descriptor)

@@ -381,6 +381,23 @@ struct LoopbackTests {
         }
     }
 
+    @Test func closingTheFileLogDoesNotWaitOutTheBatchInterval() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("net-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // A writer that would sleep 10 s after each batch: close must write what is queued and return at once.
+        let log = try FileConnectionLog(path: path, batchMilliseconds: 10_000)
+        let record = ConnectionRecord(
+            time: "2026-11-21T00:00:00.000Z", protocol: "connect", host: "a.test", port: 443, decision: .allow,
+            rule: "default")
+        log.record(record)
+        try await Task.sleep(for: .milliseconds(200))  // the writer has written the first line and sleeps
+        log.record(record)
+        let started = ContinuousClock.now
+        await log.close()
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count == 2)
+    }
+
     @Test func fileLogHoldsOneJSONObjectPerLine() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("net-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: path) }
