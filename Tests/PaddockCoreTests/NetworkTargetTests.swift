@@ -1,4 +1,4 @@
-import PaddockCore
+@testable import PaddockCore
 import Testing
 
 /// What a client's target becomes before any rule sees it. Every row is a way to say a host; the tricky ones are
@@ -119,6 +119,26 @@ struct NetworkTargetTests {
         default:
             Issue.record("\(input.debugDescription): got \(result), expected \(expected)")
         }
+    }
+
+    /// The byte-level fast path either declines or agrees with the full parser, for every row and for the edges
+    /// of what it takes.
+    @Test("fast path agrees with the full parser", arguments: authorityCases.map(\.0) + [
+        "a.b:1", "0.0.0.0:80", "255.255.255.255:65535", "256.1.1.1:80", "01.2.3.4:80", "1.2.3:80", "1.2.3.4.5:80",
+        "x_y.test:443", "-a.test:443", "a-.test:443", "example.0x1f:443", "example.0x:443", "example.123:80",
+        "EXAMPLE.com:443", "example.com.:443", "a..b:443", ":443", "a.test:0", "a.test:65536", "a.test:00443",
+        "1.2.3.04:80", "1.2.3.4:443", String(repeating: "a", count: 64) + ".test:443",
+        (0..<60).map { _ in "abcd" }.joined(separator: ".") + ":443",
+    ])
+    func fastPathAgrees(_ input: String) {
+        guard let fast = NetworkTarget.plainAuthority(Array(input.utf8)) else { return }
+        let full = Result { () throws(TargetError) in try NetworkTarget.parseFully(input, defaultPort: nil) }
+        #expect(full == .success(fast), "\(input)")
+    }
+
+    @Test func fastPathTakesTheCommonCases() {
+        #expect(NetworkTarget.plainAuthority(Array("api.anthropic.com:443".utf8)) != nil)
+        #expect(NetworkTarget.plainAuthority(Array("127.0.0.1:28080".utf8)) == NetworkTarget(host: .ip(.v4(0x7F00_0001)), port: 28080))
     }
 
     @Test func tableIsLargeEnough() {

@@ -96,6 +96,15 @@ public struct NetworkTarget: Hashable, Sendable, CustomStringConvertible {
     /// Parses `HOST:PORT`, `[IPV6]:PORT`, or with `defaultPort` also a bare `HOST` / `[IPV6]`. CONNECT passes no
     /// default: a missing port is an error there, never a silent 443.
     public init(authority: String, defaultPort: Int? = nil) throws(TargetError) {
+        if let plain = Self.plainAuthority(Array(authority.utf8)) {
+            self = plain
+        } else {
+            self = try Self.parseFully(authority, defaultPort: defaultPort)
+        }
+    }
+
+    /// Every form the gateway accepts, with the reason when it refuses one.
+    static func parseFully(_ authority: String, defaultPort: Int?) throws(TargetError) -> NetworkTarget {
         // Before splitting: in `user:pass@host:443` the colon of the password must not look like IPv6.
         try NetworkHost.rejectUnsafeCharacters(authority)
         let hostPart: Substring
@@ -124,8 +133,61 @@ public struct NetworkTarget: Hashable, Sendable, CustomStringConvertible {
         } else {
             throw .missingPort(authority)
         }
-        self.host = try NetworkHost(parsing: String(hostPart))
-        self.port = port
+        return NetworkTarget(host: try NetworkHost(parsing: String(hostPart)), port: port)
+    }
+
+    /// The common case read from bytes: `name:port` with a lower-case name that needs no canonicalising, or
+    /// `a.b.c.d:port` in plain decimal. Nil for anything else (upper case, a trailing dot, IPv6, other IPv4 spellings,
+    /// bad ports, …), which takes the full path above; where both apply they agree (the canonicalisation table
+    /// runs through both).
+    static func plainAuthority(_ bytes: [UInt8]) -> NetworkTarget? {
+        guard let colon = bytes.lastIndex(of: UInt8(ascii: ":")), colon > 0 else { return nil }
+        let portBytes = bytes[(colon + 1)...]
+        guard (1...5).contains(portBytes.count), portBytes.allSatisfy({ (48...57).contains($0) }) else { return nil }
+        let port = portBytes.reduce(0) { $0 * 10 + Int($1 - 48) }
+        guard (1...65535).contains(port) else { return nil }
+        let host = bytes[..<colon]
+        guard host.count <= 253 else { return nil }
+        var labels: [ArraySlice<UInt8>] = []
+        var start = host.startIndex
+        for index in host.indices where host[index] == UInt8(ascii: ".") {
+            labels.append(host[start..<index])
+            start = index + 1
+        }
+        labels.append(host[start...])
+        for label in labels {
+            guard (1...63).contains(label.count), let first = label.first, let last = label.last,
+                first != UInt8(ascii: "-"), last != UInt8(ascii: "-"),
+                label.allSatisfy({ isPlainLabelByte($0) })
+            else { return nil }
+        }
+        guard let last = labels.last else { return nil }
+        let isDigit: (UInt8) -> Bool = { (48...57).contains($0) }
+        if last.allSatisfy(isDigit) {
+            // Numeric: only the plain dotted quad here (no leading zeros, which would be octal).
+            guard labels.count == 4 else { return nil }
+            var value: UInt32 = 0
+            for label in labels {
+                guard label.count <= 3, label.allSatisfy(isDigit), label.count == 1 || label.first != 48 else { return nil }
+                let octet = label.reduce(0) { $0 * 10 + Int($1 - 48) }
+                guard octet <= 255 else { return nil }
+                value = value << 8 | UInt32(octet)
+            }
+            return NetworkTarget(host: .ip(.v4(value)), port: port)
+        }
+        // `0x…` as the last label is an IPv4 attempt in hexadecimal: the full path decides.
+        if last.count >= 2, last[last.startIndex] == 48, last[last.startIndex + 1] == UInt8(ascii: "x") { return nil }
+        return NetworkTarget(host: .name(String(decoding: host, as: UTF8.self)), port: port)
+    }
+
+    private static func isPlainLabelByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"),
+            UInt8(ascii: "_"):
+            return true
+        default:
+            return false
+        }
     }
 
     /// 1 to 65535, decimal digits only.
