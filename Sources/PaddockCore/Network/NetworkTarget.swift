@@ -58,7 +58,8 @@ public enum NetworkHost: Hashable, Sendable, CustomStringConvertible {
         if raw.utf8.contains(UInt8(ascii: "@")) { throw .userinfo }
     }
 
-    private static func isLabelByte(_ byte: UInt8) -> Bool {
+    /// What a canonical label is made of: lower-case ASCII letters, digits, `-` and `_`.
+    static func isLabelByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"),
             UInt8(ascii: "_"):
@@ -158,7 +159,7 @@ public struct NetworkTarget: Hashable, Sendable, CustomStringConvertible {
         for label in labels {
             guard (1...63).contains(label.count), let first = label.first, let last = label.last,
                 first != UInt8(ascii: "-"), last != UInt8(ascii: "-"),
-                label.allSatisfy({ isPlainLabelByte($0) })
+                label.allSatisfy({ NetworkHost.isLabelByte($0) })
             else { return nil }
         }
         guard let last = labels.last else { return nil }
@@ -178,16 +179,6 @@ public struct NetworkTarget: Hashable, Sendable, CustomStringConvertible {
         // `0x…` as the last label is an IPv4 attempt in hexadecimal: the full path decides.
         if last.count >= 2, last[last.startIndex] == 48, last[last.startIndex + 1] == UInt8(ascii: "x") { return nil }
         return NetworkTarget(host: .name(String(decoding: host, as: UTF8.self)), port: port)
-    }
-
-    private static func isPlainLabelByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"),
-            UInt8(ascii: "_"):
-            return true
-        default:
-            return false
-        }
     }
 
     /// 1 to 65535, decimal digits only.
