@@ -194,12 +194,10 @@ public struct PolicyDecision: Hashable, Sendable {
 
     /// For the log: `github.com (preset github)`, or `default` / `offline`.
     public var ruleDescription: String {
-        if let label { return label }
-        if let rule, let source { return "\(rule) (\(source))" }
-        return basis.rawValue
+        label ?? basis.rawValue
     }
 
-    /// The entry's ready-made `ruleDescription`, when an entry decided.
+    /// The deciding entry's ready-made `rule (source)`; nil when no entry decided.
     private var label: String? = nil
 
     static let offlineDenial = PolicyDecision(
@@ -220,7 +218,7 @@ public struct PolicyDecision: Hashable, Sendable {
             verdict: .deny, basis: .rule, rule: entry.rule, source: entry.source,
             reason: "\(target)\(resolved) is denied by `\(entry.rule)` in the \(entry.source); "
                 + "remove that rule to allow it (deny wins over allow)",
-            hint: nil)
+            hint: nil, label: entry.label)
     }
 
     static func notAllowed(_ target: NetworkTarget) -> PolicyDecision {
