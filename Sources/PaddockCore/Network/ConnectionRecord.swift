@@ -91,6 +91,8 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
         if let value { appendJSONString(value, to: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
     static func appendJSONString(_ value: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
@@ -102,10 +104,9 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
             case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
             case 0..<0x20, 0x7F:
                 // Other control characters as \u00XX; bytes of multi-byte UTF-8 sequences are all >= 0x80.
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
                 out.append(contentsOf: "\\u00".utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0xF)])
             default:
                 out.append(byte)
             }
