@@ -3,7 +3,8 @@ import NIOCore
 /// Closes a connection that has not finished its handshake in time, or that then stays idle (nothing read or
 /// written) for the idle timeout. A slow-drip client sends a byte now and then and is never idle; the handshake
 /// deadline still ends it. One handler and one scheduled task per connection: NIO's `IdleStateHandler` plus a
-/// handshake timer cost two timers per connection and showed in the gateway's setup rate.
+/// handshake timer cost two timers per connection and showed in the gateway's setup rate. Time is the event loop's
+/// own clock, so a test on an embedded loop can advance it.
 final class TimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     typealias OutboundIn = NIOAny
@@ -12,7 +13,7 @@ final class TimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let idleTimeout: TimeAmount
     private var handshakeDeadline = NIODeadline.distantFuture
     private var handshakeDone = false
-    private var lastActivity = NIODeadline.now()
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var check: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
@@ -23,7 +24,7 @@ final class TimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         handshakeDeadline = lastActivity + handshakeTimeout
         schedule(context)
     }
@@ -41,12 +42,12 @@ final class TimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         context.write(data, promise: promise)
     }
 
@@ -62,7 +63,7 @@ final class TimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func fire() {
         guard let context else { return }
-        if NIODeadline.now() >= nextCheck {
+        if context.eventLoop.now >= nextCheck {
             context.close(promise: nil)
         } else {
             schedule(context)

@@ -42,6 +42,12 @@ struct Origin: Sendable {
         try await start { [SourceHandler(total: total)] }
     }
 
+    /// Sends one letter every `interval`, `count` times in all, then waits. The origin's event loop keeps the time,
+    /// not the test's tasks, so a busy test process cannot open gaps in the traffic.
+    static func ticker(count: Int, every interval: TimeAmount) async throws -> Origin {
+        try await start { [TickerHandler(count: count, interval: interval)] }
+    }
+
     /// A small HTTP/1.1 server describing each request it gets; with `tls` it speaks HTTPS.
     static func http(tls: NIOSSLContext? = nil) async throws -> Origin {
         try await start {
@@ -127,6 +133,42 @@ final class SourceHandler: ChannelInboundHandler {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
         }
+    }
+}
+
+final class TickerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let count: Int
+    private let interval: TimeAmount
+    private var sent = 0
+    private var next: Scheduled<Void>?
+
+    init(count: Int, interval: TimeAmount) {
+        self.count = count
+        self.interval = interval
+    }
+
+    /// The letters a reader sees from a ticker of `count` ticks.
+    static func expected(count: Int) -> String {
+        String((0..<count).map { Character(UnicodeScalar(UInt8(ascii: "a") + UInt8($0 % 26))) })
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        tick(context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        next?.cancel()
+        context.fireChannelInactive()
+    }
+
+    private func tick(_ context: ChannelHandlerContext) {
+        guard sent < count, context.channel.isActive else { return }
+        let letter = UInt8(ascii: "a") + UInt8(sent % 26)
+        sent += 1
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: [letter])), promise: nil)
+        next = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { self.tick(context) }
     }
 }
 
