@@ -127,6 +127,31 @@ struct SessionIntegrationTests {
         }
     }
 
+    /// A build that fails shows its steps as progress, not the builder's whole output, then names the full log,
+    /// which holds the builder's own error, and starts nothing. Both builders: Docker's and Podman's (Buildah)
+    /// print their steps differently.
+    @Test(arguments: [TestEngine.docker, .podman]) func aFailedBuildShowsStepsAndNamesTheFullLog(engine: TestEngine)
+        async throws
+    {
+        try await IntegrationFixture.with(engine: engine) { fixture in
+            // The fixture's own file (the engine, then the [image] table) plus a package Debian does not have.
+            try await fixture.write(
+                fixture.baseConfig + "packages = [\"paddock-no-such-package\"]\n",
+                to: fixture.home + "/.config/paddock/config.toml")
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+            #expect(result.status == 70, "\(result.stderr)")
+            let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let failure = try #require(lines.firstIndex { $0.hasPrefix("paddock: The sandbox image failed to build") })
+            // Before the failure: paddock's own lines only, among them the steps.
+            #expect(lines[..<failure].allSatisfy { $0.hasPrefix("paddock: ") }, "\(result.stderr)")
+            #expect(lines[..<failure].contains { $0.contains("RUN apt-get update") }, "\(result.stderr)")
+            let logLine = try #require(lines.last { $0.hasPrefix("Full log: ") })
+            let log = try String(contentsOfFile: String(logLine.dropFirst("Full log: ".count)), encoding: .utf8)
+            #expect(log.contains("Unable to locate package paddock-no-such-package"))
+            #expect(try await fixture.containers().isEmpty)
+        }
+    }
+
     @Test(arguments: TestEngine.allCases) func sigtermToTheLauncherLeavesNoContainer(engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
             let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])

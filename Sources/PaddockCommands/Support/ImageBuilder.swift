@@ -79,16 +79,6 @@ struct ImageBuilder {
     }
 }
 
-/// Picks the step lines out of the builder's output: the classic builder's "Step 3/7 : RUN …" and BuildKit's
-/// "#5 [2/4] RUN …".
-enum BuildProgress {
-    static func step(in line: String) -> String? {
-        if line.hasPrefix("Step "), line.contains("/"), line.contains(" : ") { return line }
-        if line.hasPrefix("#"), let open = line.firstIndex(of: "["), line[open...].contains("/") { return line }
-        return nil
-    }
-}
-
 /// The last lines of output, kept for an error message.
 final class LineTail: @unchecked Sendable {
     private let lock = NSLock()
