@@ -37,7 +37,7 @@ extension Paddock {
             guard !names.isEmpty else {
                 throw PaddockError.notFound("Session \(session) has no clone. `paddock ps --all` lists the kept ones.")
             }
-            let chosen = try repo.map { [$0] } ?? names
+            let chosen = repo.map { [$0] } ?? names
             for name in chosen {
                 if chosen.count > 1 { print("# \(name)") }
                 print(try await store.diff(sessionID: session, name: name, extraArguments: gitArguments), terminator: "")

@@ -121,7 +121,7 @@ extension EngineProbe {
             let isLinux = false
         #endif
         return EngineProbe(
-            dockerReachable: await docker, podmanReachable: await podman, bwrapInstalled: bwrap, isLinux: isLinux,
+            dockerReachable: docker, podmanReachable: podman, bwrapInstalled: bwrap, isLinux: isLinux,
             hostIsRoot: HostProcess.userID == 0)
     }
 

@@ -37,7 +37,7 @@ public struct SubprocessRunner: ProcessRunner {
         }
         return ProcessOutput(
             status: Self.status(result.terminationStatus),
-            stdout: result.standardOutput ?? "", stderr: result.standardError ?? "")
+            stdout: result.standardOutput, stderr: result.standardError)
     }
 
     public func attached(_ command: Command) async throws -> Int32 {

@@ -31,6 +31,7 @@ final class MinimalConnectHandler: ChannelInboundHandler, RemovableChannelHandle
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(to: address)
+            .assumeIsolated()  // the upstream's loop is this handler's own
             .whenComplete { result in
                 switch result {
                 case .failure(let error):

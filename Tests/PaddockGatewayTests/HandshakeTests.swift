@@ -105,7 +105,7 @@ struct HandshakeTests {
     ])
     func malformedHTTP(_ request: String) throws {
         let channel = try makeChannel()
-        try? channel.writeInbound(ByteBuffer(string: request))
+        _ = try? channel.writeInbound(ByteBuffer(string: request))
         let text = try output(channel)
         #expect(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(request.debugDescription) → \(text.debugDescription)")
         #expect(!channel.isActive)
@@ -259,9 +259,9 @@ struct HandshakeTests {
 
     @Test func socksWrongVersionIsClosed() throws {
         let channel = try makeChannel()
-        try? channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))
+        _ = try? channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))
         _ = try bytes(channel)
-        try? channel.writeInbound(ByteBuffer(bytes: [4, 1, 0, 80, 10, 0, 0, 1, 0]))
+        _ = try? channel.writeInbound(ByteBuffer(bytes: [4, 1, 0, 80, 10, 0, 0, 1, 0]))
         #expect(!channel.isActive)
     }
 

@@ -240,8 +240,11 @@ struct TestCertificate {
         guard process.terminationStatus == 0 else {
             throw NSError(domain: "openssl", code: Int(process.terminationStatus))
         }
+        guard let certificate = try NIOSSLCertificate.fromPEMFile(certPath).first else {
+            throw NSError(domain: "openssl", code: 0, userInfo: [NSLocalizedDescriptionKey: "no certificate in \(certPath)"])
+        }
         return TestCertificate(
-            certificate: try NIOSSLCertificate(file: certPath, format: .pem),
+            certificate: certificate,
             key: try NIOSSLPrivateKey(file: keyPath, format: .pem))
     }
 
