@@ -21,6 +21,15 @@ public struct MountPolicy: Sendable {
         ".config/gh", ".npmrc", ".pypirc", ".local/share/containers", ".config/containers",
     ]
 
+    /// Folders under the home where engines and their VMs keep their sockets (Colima, OrbStack, Rancher Desktop,
+    /// Lima, Docker Desktop on macOS, rootless Docker's data).
+    public static let engineHomePaths = [
+        ".colima", ".orbstack", ".rd", ".lima", "Library/Containers/com.docker.docker", ".local/share/docker",
+    ]
+
+    /// How many entries of a mounted folder are searched for sockets before the search gives up.
+    public static let socketSearchLimit = 10_000
+
     /// Engine sockets and their usual folders.
     public static let socketPaths = [
         "/var/run/docker.sock", "/run/docker.sock", "/var/run/podman", "/run/podman", "/run/containerd",
@@ -45,7 +54,8 @@ public struct MountPolicy: Sendable {
                 return "it holds paddock's own configuration or state, which decides what the sandbox may do"
             }
         }
-        for socket in Self.socketPaths {
+        let engineFolders = Self.socketPaths + Self.engineHomePaths.map { home + "/" + $0 }
+        for socket in engineFolders {
             if path == socket || isInside(path, socket) || isInside(socket, path) {
                 return "it gives control of a container engine, which is control of the host"
             }
@@ -56,11 +66,37 @@ public struct MountPolicy: Sendable {
         return nil
     }
 
-    /// Throws the refusal for `path` unless `allowDangerous`.
-    public func check(_ path: String, allowDangerous: Bool) throws {
-        if !allowDangerous, let reason = refusal(for: path) {
+    /// Throws the refusal for `path` unless `allowDangerous`. `socketInside` answers whether the path is, or holds,
+    /// a unix socket (see `findSocket`).
+    public func check(_ path: String, allowDangerous: Bool, socketInside: (String) -> String? = { _ in nil }) throws {
+        guard !allowDangerous else { return }
+        if let reason = refusal(for: path) {
             throw PaddockError.dangerousMount(path: path, reason: reason)
         }
+        if let socket = socketInside(path) {
+            throw PaddockError.dangerousMount(
+                path: path,
+                reason: "it holds a socket (\(socket)), and a socket reaches a program outside the sandbox: an engine, an ssh-agent, a desktop session")
+        }
+    }
+
+    /// The first unix socket at or under `path` (symlinks not followed), searching at most `limit` entries. A socket
+    /// bind-mounted into the sandbox works there, so a folder holding an ssh-agent's or an engine's socket hands the
+    /// agent that program. Past the limit the search stops without a finding: the named folders above remain the
+    /// rule, this search the backstop.
+    public static func findSocket(at path: String, limit: Int = socketSearchLimit) -> String? {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }
+        if status.st_mode & S_IFMT == S_IFSOCK { return path }
+        guard status.st_mode & S_IFMT == S_IFDIR, let entries = FileManager.default.enumerator(atPath: path) else {
+            return nil
+        }
+        var searched = 0
+        while let entry = entries.nextObject() as? String, searched < limit {
+            searched += 1
+            if entries.fileAttributes?[.type] as? FileAttributeType == .typeSocket { return path + "/" + entry }
+        }
+        return nil
     }
 
     /// Is `inner` strictly inside `outer`?

@@ -72,20 +72,26 @@ public enum SessionPlanner {
     public static let defaultPidsLimit = 4096
 
     /// The hardened container for one session. Pure: every check that can fail happens here, before anything runs.
-    /// `fileExists` answers for host paths (read-only host files are mounted only when present).
-    public static func plan(_ request: SessionRequest, fileExists: (String) -> Bool) throws -> ContainerSpec {
+    /// `fileExists` answers for host paths (read-only host files are mounted only when present); `socketInside`
+    /// finds a unix socket at or under a host path (`MountPolicy.findSocket` on the live machine).
+    public static func plan(
+        _ request: SessionRequest, socketInside: (String) -> String? = { _ in nil }, fileExists: (String) -> Bool
+    ) throws -> ContainerSpec {
         let policy = MountPolicy(home: request.hostHome, paddockPaths: request.paths)
         let user = ImageRecipe.sandboxUser(hostUID: request.hostUID, hostGID: request.hostGID)
         let home = ImageRecipe.home
 
         func checked(_ path: String) throws -> String {
-            try policy.check(path, allowDangerous: request.allowDangerousMounts)
+            try policy.check(path, allowDangerous: request.allowDangerousMounts, socketInside: socketInside)
             return path
         }
 
         var mounts: [Mount] = []
         if let workspace = request.workspaceSource {
-            mounts.append(.bind(try checked(workspace), at: ImageRecipe.workspace, readOnly: false))
+            // The project is not searched for sockets: its own (a dev server's, say) are the user's to judge, and
+            // searching a large tree on every start would cost more than the rest of the start together.
+            try policy.check(workspace, allowDangerous: request.allowDangerousMounts)
+            mounts.append(.bind(workspace, at: ImageRecipe.workspace, readOnly: false))
         }
         mounts.append(.volume(ProjectNaming.homeVolume(project: request.projectRoot, uid: user.uid), at: home))
         // The user's own instructions and settings, readable but not changeable by the agent.

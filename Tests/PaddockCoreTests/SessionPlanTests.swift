@@ -32,15 +32,55 @@ struct SessionPlanTests {
     @Test func claudeSettingsAreMountedReadOnlyWhenPresent() throws {
         let present: Set<String> = ["/home/u/.claude/CLAUDE.md", "/home/u/.claude/commands"]
         let spec = try SessionPlanner.plan(try request()) { present.contains($0) }
-        let extra = spec.mounts.dropFirst(2)
-        #expect(extra.count == 2)
-        #expect(extra.allSatisfy { $0.readOnly && $0.target.hasPrefix("/home/agent/.claude/") })
+        #expect(Array(spec.mounts.dropFirst(2)) == [
+            .bind("/home/u/.claude/CLAUDE.md", at: "/home/agent/.claude/CLAUDE.md", readOnly: true),
+            .bind("/home/u/.claude/commands", at: "/home/agent/.claude/commands", readOnly: true),
+        ])
+    }
+
+    @Test func allFourClaudeFilesGoOnlyToClaude() throws {
+        let files = ["CLAUDE.md", "settings.json", "commands", "agents"]
+        let claude = try SessionPlanner.plan(try request()) { _ in true }
+        #expect(Array(claude.mounts.dropFirst(2)) == files.map {
+            .bind("/home/u/.claude/\($0)", at: "/home/agent/.claude/\($0)", readOnly: true)
+        })
+        for other in [AgentProfile.shell, .codex, .gemini] {
+            let spec = try SessionPlanner.plan(try request(profile: other)) { _ in true }
+            #expect(spec.mounts.count == 2, "\(other.name) gets the project and its home only")
+        }
+    }
+
+    /// A socket reaches whatever listens on it, from inside the sandbox too: an ssh-agent signs with the user's keys,
+    /// an engine socket is the host. A folder holding one is refused; the project itself is not searched.
+    @Test func aMountHoldingASocketIsRefused() throws {
+        var config = PaddockConfig()
+        config.mounts = [MountConfig(path: "~/tmp")]
+        let socket = "/home/u/tmp/ssh-XXXX/agent.42"
+        let findSocket: (String) -> String? = { $0 == "/home/u/tmp" ? socket : nil }
+        let error = #expect(throws: PaddockError.self) {
+            try SessionPlanner.plan(try request(config: config), socketInside: findSocket) { _ in true }
+        }
+        guard case .dangerousMount(let path, let reason) = error else {
+            Issue.record("expected a refusal, got \(String(describing: error))")
+            return
+        }
+        #expect(path == "/home/u/tmp")
+        #expect(reason.contains(socket))
+        let insisted = try SessionPlanner.plan(try request(config: config, dangerous: true), socketInside: findSocket) {
+            _ in true
+        }
+        #expect(insisted.mounts.contains(.bind("/home/u/tmp", at: "/mnt/tmp", readOnly: true)))
+        let projectSocket = try SessionPlanner.plan(try request(profile: .shell), socketInside: { _ in socket }) {
+            _ in true
+        }
+        #expect(projectSocket.mounts.first == .bind("/home/u/code/My App", at: "/workspace", readOnly: false))
     }
 
     @Test(arguments: [
         "/", "~", "~/.ssh", "~/.ssh/id_ed25519", "~/.aws", "~/.gnupg", "~/.config/gcloud", "~/.kube", "~/.docker",
         "/var/run/docker.sock", "/run/podman/podman.sock", "/home", "~/.config/paddock", "~/.local/state/paddock/trust",
-        "/run/user/1000/docker.sock", "~/.local",
+        "/run/user/1000/docker.sock", "~/.local", "~/.colima", "~/.orbstack/run/docker.sock", "~/.rd/docker.sock",
+        "~/.lima/default/sock", "~/Library/Containers/com.docker.docker", "~/.local/share/docker",
     ])
     func dangerousMountsAreRefused(path: String) throws {
         var config = PaddockConfig()

@@ -243,6 +243,56 @@ struct SessionIntegrationTests {
         }
     }
 
+    /// The attack: a harmless-looking folder (a scratch or tmp folder) that holds a host program's socket, here a
+    /// stand-in for an ssh-agent. Mounted read-only it still reaches that program, as the control run with the
+    /// override shows; by default paddock refuses the folder and names the socket.
+    @Test func aFolderHoldingAHostSocketIsRefused() async throws {
+        try await IntegrationFixture.with { fixture in
+            try await fixture.write("notes", to: fixture.home + "/scratch/notes.txt")
+            let socket = fixture.home + "/scratch/ssh-agent.XXXX/agent.42"
+            try FileManager.default.createDirectory(
+                atPath: (socket as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let service = Process()
+            service.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            service.arguments = [
+                "python3", "-c",
+                """
+                import os, socket, sys
+                s = socket.socket(socket.AF_UNIX)
+                s.bind(sys.argv[1])
+                os.chmod(sys.argv[1], 0o777)
+                s.listen(4)
+                while True:
+                    c, _ = s.accept()
+                    c.sendall(b"signed by the host's agent\\n")
+                    c.close()
+                """, socket,
+            ]
+            // Not the test's own pipes: a process that outlives the test would hold them open.
+            service.standardOutput = FileHandle.nullDevice
+            service.standardError = FileHandle.nullDevice
+            try service.run()
+            defer {
+                // SIGKILL: Foundation's Process hands the child its spawning thread's blocked signals, SIGTERM
+                // among them (seen in /proc/PID/status), and SIGKILL cannot be blocked.
+                kill(service.processIdentifier, SIGKILL)
+                service.waitUntilExit()
+            }
+            #expect(try await fixture.waitUntil { FileManager.default.fileExists(atPath: socket) })
+
+            let control = try await fixture.paddock([
+                "run", "--agent", "shell", "--allow-dangerous-mounts", "--mount", "~/scratch", "--",
+                "socat", "-u", "UNIX-CONNECT:/mnt/scratch/ssh-agent.XXXX/agent.42", "-",
+            ])
+            #expect(control.stdout == "signed by the host's agent\n", "the threat is real: \(control.stderr)")
+
+            let refused = try await fixture.paddock(["run", "--agent", "shell", "--mount", "~/scratch", "--", "true"])
+            #expect(refused.status == 77, "\(refused.stderr)")
+            #expect(refused.stderr.contains("holds a socket (\(socket))"), "\(refused.stderr)")
+            #expect(try await fixture.containers().isEmpty)
+        }
+    }
+
     @Test func malformedConfigNamesTheLineAndStartsNothing() async throws {
         try await IntegrationFixture.with { fixture in
             try await fixture.write("[image]\nbase = \"\(IntegrationEnvironment.baseImage)\"\npackages = [\"tree\"\n", to: fixture.home + "/.config/paddock/config.toml")
