@@ -225,3 +225,41 @@ struct GatewayAccessTests {
         #expect(GatewayAccess.sshConfig.contains("ProxyCommand socat - PROXY:127.0.0.1:%h:%p,proxyport=3128"))
     }
 }
+
+@Suite("Can the agent write the project")
+struct WorkspaceAccessTests {
+    @Test func theOwnerNeedsTheOwnerBitAndOthersTheirs() {
+        let folder = WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o755)
+        #expect(folder.isWritable(by: (1000, 1000)))
+        #expect(!folder.isWritable(by: (1001, 1000)))
+        #expect(WorkspaceAccess(ownerUID: 0, ownerGID: 1000, mode: 0o775).isWritable(by: (1000, 1000)))
+        #expect(WorkspaceAccess(ownerUID: 0, ownerGID: 0, mode: 0o777).isWritable(by: (1000, 1000)))
+        // The kernel looks at the owner's bits alone when the owner writes, even if others may.
+        #expect(!WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o577).isWritable(by: (1000, 1000)))
+    }
+
+    @Test func rootsProjectGetsAWarningThatNamesTheWayOut() throws {
+        let rootsProject = WorkspaceAccess(ownerUID: 0, ownerGID: 0, mode: 0o755)
+        let warning = try #require(
+            rootsProject.warning(path: "/srv/app", sandboxUser: ImageRecipe.sandboxUser(hostUID: 0, hostGID: 0), hostUID: 0))
+        #expect(warning.contains("you run paddock as root, so the agent runs as uid 1000"))
+        #expect(warning.contains("cannot write /srv/app (owner uid 0, mode 755)"))
+        #expect(warning.contains("--isolate clone"))
+    }
+
+    @Test func aWritableProjectGetsNoWarning() {
+        let alicesProject = WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o755)
+        #expect(alicesProject.warning(path: "/home/alice/app", sandboxUser: (1000, 1000), hostUID: 0) == nil)
+        #expect(alicesProject.warning(path: "/home/alice/app", sandboxUser: (1000, 1000), hostUID: 1000) == nil)
+    }
+
+    @Test func aRealFolderIsReadAsTheKernelSeesIt() throws {
+        let path = "/tmp/paddock-access-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(chmod(path, 0o750) == 0)
+        let access = try #require(WorkspaceAccess.of(path))
+        #expect(access == WorkspaceAccess(ownerUID: getuid(), ownerGID: getgid(), mode: 0o750))
+        #expect(WorkspaceAccess.of(path + "/missing") == nil)
+    }
+}

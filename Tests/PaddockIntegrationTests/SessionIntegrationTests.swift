@@ -293,6 +293,22 @@ struct SessionIntegrationTests {
         }
     }
 
+    /// A project the agent's uid cannot write (root's, when paddock itself runs as root) still starts, but paddock
+    /// says so first and names the way out, instead of leaving the agent to fail on every write.
+    @Test(.enabled(if: getuid() == 0, "needs root to give the project to another owner"))
+    func aProjectTheAgentCannotWriteIsNamedFirst() async throws {
+        try await IntegrationFixture.with { fixture in
+            try await fixture.shell("chown 0:0 '\(fixture.project)' && chmod 755 '\(fixture.project)'", in: fixture.root)
+            let result = try await fixture.paddock([
+                "run", "--agent", "shell", "--", "sh", "-c", "touch /workspace/f 2>/dev/null || echo DENIED",
+            ])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout == "DENIED\n")
+            #expect(result.stderr.contains("which cannot write \(fixture.project) (owner uid 0, mode 755)"), "\(result.stderr)")
+            #expect(result.stderr.contains("--isolate clone"))
+        }
+    }
+
     @Test func malformedConfigNamesTheLineAndStartsNothing() async throws {
         try await IntegrationFixture.with { fixture in
             try await fixture.write("[image]\nbase = \"\(IntegrationEnvironment.baseImage)\"\npackages = [\"tree\"\n", to: fixture.home + "/.config/paddock/config.toml")

@@ -75,6 +75,14 @@ struct WorkspacePreparation {
                 prepared.mounts += protection.mounts
                 prepared.mountedRepositories.append(repository.hostPath)
                 for warning in protection.warnings { context.say("paddock: \(warning)") }
+                if let access = WorkspaceAccess.of(repository.hostPath),
+                    let warning = access.warning(
+                        path: repository.hostPath,
+                        sandboxUser: ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID),
+                        hostUID: context.hostUID)
+                {
+                    context.say("paddock: \(warning)")
+                }
             case .clone:
                 let user = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
                 // The sandbox user must own the clone; that differs from the host user only when the host is root.
