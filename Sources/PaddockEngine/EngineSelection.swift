@@ -89,11 +89,22 @@ public enum EngineSelection {
                 + ". Start Docker or install Podman; on Linux `sudo apt-get install bubblewrap` is enough; then `paddock doctor`.")
     }
 
-    /// Chooses for a command: no probe at all for an explicit request, so `--engine bwrap` starts at once.
+    /// Chooses for a command. An explicit request is not weighed against other engines, so `--engine bwrap` starts
+    /// at once; a requested Docker is still asked whether it answers (a socket ping, about a millisecond when it
+    /// does), so a stopped daemon is reported as unreachable with its fix, not as a failed engine command.
     public static func select(request: Request?, runner: any ProcessRunner, environment: [String: String]) async throws
         -> EngineChoice
     {
-        if let request { return EngineChoice(kind: request.kind, reason: "requested by \(request.source)") }
+        if let request {
+            if request.kind == .docker,
+                let problem = await EngineProbe.dockerProblem(runner: runner, environment: environment)
+            {
+                throw PaddockError.engineUnavailable(
+                    engine: "Docker (requested by \(request.source))",
+                    detail: problem + " (Another engine: name it with --engine or `engine` in the configuration.)")
+            }
+            return EngineChoice(kind: request.kind, reason: "requested by \(request.source)")
+        }
         let facts = await EngineProbe.live(runner: runner, environment: environment)
         return try choose(request: nil, probe: facts)
     }
@@ -104,14 +115,7 @@ extension EngineProbe {
     /// take a second); bwrap is only a PATH lookup.
     public static func live(runner: any ProcessRunner, environment: [String: String]) async -> EngineProbe {
         let path = environment["PATH"]
-        let dockerExecutable = environment["PADDOCK_DOCKER"] ?? "docker"
-        // A local engine answers its socket's ping in a millisecond; `docker info` costs tens.
-        let socket = DockerAPI.localSocket(environment: environment, home: environment["HOME"] ?? NSHomeDirectory())
-        let pinged = ExecutableLookup.find(dockerExecutable, path: path) != nil
-            && socket.map { DockerAPI(socketPath: $0).ping() } == true
-        let docker = pinged
-            ? true
-            : await reachable(Command(dockerExecutable, ["info", "--format", "{{.ServerVersion}}"]), runner, path)
+        let docker = await dockerProblem(runner: runner, environment: environment) == nil
         let podman = docker ? false : await reachable(
             Command(environment["PADDOCK_PODMAN"] ?? "podman", ["info", "--format", "{{.Host.Arch}}"]), runner, path)
         let bwrap = ExecutableLookup.find(environment["PADDOCK_BWRAP"] ?? "bwrap", path: path) != nil
@@ -123,6 +127,24 @@ extension EngineProbe {
         return EngineProbe(
             dockerReachable: docker, podmanReachable: podman, bwrapInstalled: bwrap, isLinux: isLinux,
             hostIsRoot: HostProcess.userID == 0)
+    }
+
+    /// Nil when a Docker engine answers, else what is wrong, in the words of `docker` itself where it has some.
+    /// A local engine answers its socket's ping in a millisecond; `docker info` (tens of ms) is asked only when the
+    /// ping fails, as for a remote engine or a Docker context.
+    static func dockerProblem(runner: any ProcessRunner, environment: [String: String]) async -> String? {
+        let path = environment["PATH"]
+        let executable = environment["PADDOCK_DOCKER"] ?? "docker"
+        guard ExecutableLookup.find(executable, path: path) != nil else {
+            return "`\(executable)` is not installed or not on PATH."
+        }
+        let socket = DockerAPI.localSocket(environment: environment, home: environment["HOME"] ?? NSHomeDirectory())
+        if socket.map({ DockerAPI(socketPath: $0).ping() }) == true { return nil }
+        let info = Command(executable, ["info", "--format", "{{.ServerVersion}}"])
+        guard let output = try? await runner.capture(info) else { return "`\(executable) info` could not be run." }
+        guard !output.succeeded else { return nil }
+        let said = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+        return said.isEmpty ? "`\(info)` failed with exit status \(output.status)." : said
     }
 
     private static func reachable(_ command: Command, _ runner: any ProcessRunner, _ path: String?) async -> Bool {

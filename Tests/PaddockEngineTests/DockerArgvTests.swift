@@ -89,10 +89,10 @@ struct DockerArgvTests {
         #expect(DockerEngine.runArguments(spec(tty: true)).contains("--tty"))
     }
 
-    @Test func imageCannotBeReadAsAFlag() {
+    @Test func imageCannotBeReadAsAFlag() throws {
         let argv = DockerEngine.runArguments(spec())
-        let separator = try? #require(argv.firstIndex(of: "--"))
-        #expect(separator.map { argv[$0 + 1] } == "paddock-claude:abc")
+        let separator = try #require(argv.firstIndex(of: "--"))
+        #expect(argv[separator + 1] == "paddock-claude:abc")
     }
 
     @Test func mountFieldsWithCommasAreQuoted() {

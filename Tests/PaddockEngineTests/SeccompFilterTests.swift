@@ -161,7 +161,8 @@ struct SeccompFilterTests {
     func aForeignABIIsKilled(architecture: SeccompFilter.Architecture) throws {
         let vm = machine(architecture)
         // i386 (int 0x80 on x86_64), arm (aarch32 compat), and the other listed architecture.
-        for foreign: UInt32 in [0x4000_0003, 0x4000_0028] + SeccompFilter.Architecture.allCases.filter { $0 != architecture }.map(\.auditArch) {
+        let others = SeccompFilter.Architecture.allCases.filter { $0 != architecture }.map(\.auditArch)
+        for foreign: UInt32 in [0x4000_0003, 0x4000_0028] + others {
             #expect(try vm.run(nr: 0, arch: foreign) == Self.kill)
         }
         if architecture == .x86_64 {

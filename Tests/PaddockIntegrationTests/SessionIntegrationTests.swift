@@ -153,15 +153,58 @@ struct SessionIntegrationTests {
     }
 
     @Test(arguments: TestEngine.allCases) func sigtermToTheLauncherLeavesNoContainer(engine: TestEngine) async throws {
+        try await signalTheLauncher(SIGTERM, engine: engine)
+    }
+
+    /// Ctrl-C and a closed terminal: the same teardown, each with its own exit code.
+    @Test(arguments: [SIGINT, SIGHUP]) func sigintAndSighupLeaveNoContainerEither(signal: Int32) async throws {
+        try await signalTheLauncher(signal, engine: .docker)
+    }
+
+    private func signalTheLauncher(_ signal: Int32, engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
             let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
             let started = try await fixture.waitUntil { try await !fixture.containers().isEmpty }
             #expect(started)
-            kill(process.processIdentifier, SIGTERM)
+            kill(process.processIdentifier, signal)
             process.waitUntilExit()
-            #expect(process.terminationStatus == 128 + SIGTERM)
+            #expect(process.terminationStatus == 128 + signal)
             let gone = try await fixture.waitUntil(timeout: 20) { try await fixture.containers().isEmpty }
             #expect(gone, "no container is left behind")
+        }
+    }
+
+    /// The documented exit codes for an engine that is not there (69) and a session that does not exist (66).
+    @Test func anUnreachableEngineAndAnUnknownSessionHaveTheirExitCodes() async throws {
+        try await IntegrationFixture.with { fixture in
+            // The fixture's configuration names Docker; here its daemon is a socket nobody listens on.
+            let noEngine = try await fixture.paddock(
+                ["run", "--agent", "shell", "--", "true"],
+                environment: ["DOCKER_HOST": "unix://\(fixture.root)/no-daemon.sock"])
+            #expect(noEngine.status == 69, "\(noEngine.stderr)")
+            #expect(noEngine.stderr.contains("Docker (requested by `engine` in the configuration) is not reachable"), "\(noEngine.stderr)")
+            #expect(try await fixture.containers().isEmpty)
+            let noSession = try await fixture.paddock(["exec", "20990101-0000-zzzz", "--", "true"])
+            #expect(noSession.status == 66, "\(noSession.stderr)")
+        }
+    }
+
+    /// Limits from the configuration (pids, memory) and from a flag (cpus), read back inside from the cgroup
+    /// (v2 files first, v1 otherwise).
+    @Test func resourceLimitsReachTheContainer() async throws {
+        try await IntegrationFixture.with { fixture in
+            try await fixture.write(
+                fixture.baseConfig + "[resources]\npids = 321\nmemory = \"256m\"\n",
+                to: fixture.home + "/.config/paddock/config.toml")
+            let script = """
+                p=$(cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max)
+                m=$(cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes)
+                c=$(cut -d' ' -f1 /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)
+                echo $p $m $c
+                """
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--cpus", "1.5", "--", "sh", "-c", script])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout == "321 268435456 150000\n")
         }
     }
 

@@ -20,6 +20,9 @@ struct AppContext: Sendable {
     /// Which engine `engine` is and why (for `doctor`); nil when none could be chosen, and then `engine` fails
     /// every call with the reason.
     var engineChoice: EngineChoice? = nil
+    /// The engine a flag or the configuration asked for when `engine` was chosen, whether or not it answered; nil
+    /// when the choice was automatic.
+    var requestedEngine: EngineKind? = nil
     /// The global and trusted project files as read for the engine choice (no flags), with the project root they
     /// were read for; a session reuses them instead of reading and checking both files a second time.
     var fileConfig: (projectRoot: String, loaded: LoadedConfig)? = nil
@@ -70,6 +73,7 @@ struct AppContext: Sendable {
             let source = "`engine` in the configuration"
             request = .init(kind: try EngineKind.parse(configured, source: source), source: source)
         }
+        requestedEngine = request?.kind
         do {
             let choice = try await EngineSelection.select(request: request, runner: runner, environment: environment)
             engine = EngineFactory.make(choice.kind, runner: runner, environment: environment, stateDirectory: paths.stateDirectory)

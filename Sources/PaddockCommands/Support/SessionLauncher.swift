@@ -15,9 +15,10 @@ struct SessionLauncher {
         let loaded = try await loadTrustedConfig(project: project)
         let config = loaded.effective
         if options.engine == nil, let configured = config.engine,
-            try EngineKind.parse(configured, source: "`engine` in the configuration") != context.engineChoice?.kind
+            try EngineKind.parse(configured, source: "`engine` in the configuration") != context.requestedEngine
         {
-            // The project file that names the engine was trusted only just now: start over on that engine.
+            // The project file that names the engine was trusted only just now: start over on that engine. Compared
+            // with what was asked for, not what answered: an engine that is down must not restart this forever.
             var next = self
             try await next.context.selectEngine(flag: nil, configured: configured)
             return try await next.launch()
