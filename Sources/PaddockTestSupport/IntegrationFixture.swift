@@ -254,6 +254,19 @@ public final class IntegrationFixture: @unchecked Sendable {
     }
 
     /// Polls until `condition` holds or `timeout` passes.
+    /// The id of this project's session once `paddock ps` lists it as running (a container just created is not
+    /// running yet; other tests' sessions share the engine), or nil when none appears in time.
+    public func runningSessionID() async throws -> String? {
+        var found: String?
+        _ = try await waitUntil {
+            let listing = try await paddock(["ps", "--json"])
+            let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
+            found = rows.first(where: { $0["project"] == project })?["session"]
+            return found != nil
+        }
+        return found
+    }
+
     public func waitUntil(timeout: Double = 60, _ condition: () async throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {

@@ -114,15 +114,7 @@ struct GatewayIntegrationTests {
             let before = try await inside(fixture, container, "curl -s -o /dev/null -w '%{http_code}' \(url)")
             #expect(before.stdout == "403")
 
-            // Other tests' sessions run on the same engine: pick this project's, once `ps` lists it as running.
-            var found: String?
-            _ = try await fixture.waitUntil {
-                let listing = try await fixture.paddock(["ps", "--json"])
-                let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
-                found = rows.first(where: { $0["project"] == fixture.project })?["session"]
-                return found != nil
-            }
-            let session = try #require(found)
+            let session = try #require(try await fixture.runningSessionID())
             let allow = try await fixture.paddock(["allow", "--session", session, "late.test:\(origin.port)"])
             #expect(allow.status == 0, "\(allow.stderr)")
             let opened = try await fixture.waitUntil(timeout: 15) {

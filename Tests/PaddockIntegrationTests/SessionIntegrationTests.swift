@@ -231,15 +231,7 @@ struct SessionIntegrationTests {
     @Test(arguments: TestEngine.allCases) func execAndStopReachARunningSession(engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
             let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
-            // `ps` lists running sessions: a container just created is not running yet.
-            var session: String?
-            _ = try await fixture.waitUntil {
-                let listing = try await fixture.paddock(["ps", "--json"])
-                let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
-                session = rows.first(where: { $0["project"] == fixture.project })?["session"]
-                return session != nil
-            }
-            let id = try #require(session)
+            let id = try #require(try await fixture.runningSessionID())
             let exec = try await fixture.paddock(["exec", id, "--", "sh", "-c", "id -u; pwd"])
             if engine == .bwrap {
                 // Entering from outside would skip the sandbox's seccomp filter: refused, with what to do instead.
