@@ -73,9 +73,11 @@ public enum SessionPlanner {
 
     /// The hardened container for one session. Pure: every check that can fail happens here, before anything runs.
     /// `fileExists` answers for host paths (read-only host files are mounted only when present); `socketInside`
-    /// finds a unix socket at or under a host path (`MountPolicy.findSocket` on the live machine).
+    /// finds a unix socket at or under a host path. It searches the live machine unless a caller says otherwise, so
+    /// a caller that forgets it gets the refusal, not a silent pass.
     public static func plan(
-        _ request: SessionRequest, socketInside: (String) -> String? = { _ in nil }, fileExists: (String) -> Bool
+        _ request: SessionRequest, socketInside: (String) -> String? = { MountPolicy.findSocket(at: $0) },
+        fileExists: (String) -> Bool
     ) throws -> ContainerSpec {
         let policy = MountPolicy(home: request.hostHome, paddockPaths: request.paths)
         let user = ImageRecipe.sandboxUser(hostUID: request.hostUID, hostGID: request.hostGID)

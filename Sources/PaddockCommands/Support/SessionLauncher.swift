@@ -89,9 +89,7 @@ struct SessionLauncher {
             gateway = try await gatewayStart?.value
             try record.write(paths: context.paths)
             request.gatewayDirectory = gateway?.directory
-            spec = try SessionPlanner.plan(request, socketInside: { MountPolicy.findSocket(at: $0) }) {
-                FileManager.default.fileExists(atPath: $0)
-            }
+            spec = try SessionPlanner.plan(request) { FileManager.default.fileExists(atPath: $0) }
         } catch {
             await finish(gateway: gateway, preparation: preparation, workspace: workspace)
             throw error
