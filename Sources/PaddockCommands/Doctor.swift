@@ -38,6 +38,15 @@ extension Paddock {
                     Check(
                         name: "engine", status: .ok,
                         detail: "\(info.flavor) \(info.serverVersion) via `\(context.engine.name)` (\(info.operatingSystem))\(why)"))
+                if let refusal = context.engine.startRefusal {
+                    checks.append(
+                        Check(
+                            name: "engine runtime", status: .failed, detail: refusal.description,
+                            fix: "One of the fixes named above, then `paddock doctor` again."))
+                }
+                for limitation in context.engine.limitations {
+                    checks.append(Check(name: "engine limits", status: .warning, detail: limitation))
+                }
             } catch {
                 let detail = context.engineChoice.map { "\(context.engine.name) (\($0.reason)) is not reachable: \(error)" }
                     ?? "no sandbox engine is available: \(error)"

@@ -7,6 +7,8 @@ import Foundation
 public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
     /// No container engine answered.
     case engineUnavailable(engine: String, detail: String)
+    /// The engine answers but cannot start a sandbox on this host; `detail` names the fix.
+    case engineCannotStart(engine: String, detail: String)
     /// A command the engine ran failed.
     case engineCommandFailed(command: String, status: Int32, stderr: String)
     /// A configuration file could not be parsed or has a wrong value.
@@ -36,6 +38,8 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
                 Start it (for example `sudo systemctl start docker`, or open Docker Desktop, Colima or OrbStack) \
                 and try again; `paddock doctor` shows what paddock sees.
                 """
+        case .engineCannotStart(let engine, let detail):
+            return "\(engine) cannot start a sandbox on this host: \(detail)"
         case .engineCommandFailed(let command, let status, let stderr):
             let detail = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
             return "`\(command)` failed with exit status \(status)\(detail.isEmpty ? "." : ":\n\(detail)")"
@@ -77,7 +81,7 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidArgument: return 64  // EX_USAGE
         case .invalidConfig: return 78  // EX_CONFIG
         case .notFound: return 66  // EX_NOINPUT
-        case .engineUnavailable: return 69  // EX_UNAVAILABLE
+        case .engineUnavailable, .engineCannotStart: return 69  // EX_UNAVAILABLE
         case .engineCommandFailed, .imageBuildFailed, .git, .other: return 70  // EX_SOFTWARE
         case .fileSystem: return 74  // EX_IOERR
         case .untrustedProjectConfig, .dangerousMount: return 77  // EX_NOPERM

@@ -73,6 +73,11 @@ public protocol ContainerEngine: Sendable {
     /// Whether sandboxes start from an image this engine builds. bwrap has none: the agent runs on the host's own
     /// userland, so callers skip the image step (and the image methods report that there is nothing to build).
     var needsImage: Bool { get }
+    /// What a session on this host does not get that the README promises elsewhere, one sentence each; said
+    /// before every session and by `doctor`, so nothing runs with weaker isolation silently.
+    var limitations: [String] { get }
+    /// Why this host cannot start any sandbox on this engine, known before trying (nil when nothing is known).
+    var startRefusal: PaddockError? { get }
     func info() async throws -> EngineInfo
     /// The value of `label` on `image`, `""` when the image has no such label, nil when the image is absent.
     func imageLabel(_ image: String, label: String) async throws -> String?
@@ -93,4 +98,6 @@ public protocol ContainerEngine: Sendable {
 
 extension ContainerEngine {
     public var needsImage: Bool { true }
+    public var limitations: [String] { [] }
+    public var startRefusal: PaddockError? { nil }
 }

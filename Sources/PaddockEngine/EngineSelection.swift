@@ -180,8 +180,12 @@ public enum EngineFactory {
                 api: DockerAPI.localSocket(environment: environment, home: environment["HOME"] ?? NSHomeDirectory())
                     .map(DockerAPI.init(socketPath:)))
         case .podman:
+            let cgroups = CgroupLayout.live()
+            // Podman finds runc in the sbin folders too, which a user's PATH often lacks.
+            let runc = ExecutableLookup.find("runc", path: (environment["PATH"] ?? "") + ":/usr/local/sbin:/usr/sbin:/sbin")
             return PodmanEngine(
-                executable: environment["PADDOCK_PODMAN"] ?? "podman", runner: runner, stateDirectory: stateDirectory)
+                executable: environment["PADDOCK_PODMAN"] ?? "podman", runner: runner, stateDirectory: stateDirectory,
+                cgroups: cgroups, runtime: PodmanRuntimeChoice.choose(layout: cgroups, runcPath: runc))
         case .bwrap:
             return BwrapEngine(
                 executable: environment["PADDOCK_BWRAP"] ?? "bwrap", runner: runner, stateDirectory: stateDirectory,
@@ -209,4 +213,12 @@ public struct UnavailableEngine: ContainerEngine {
     public func containers(all: Bool) async throws -> [ContainerSummary] { throw error }
     public func stop(container: String, timeoutSeconds: Int) async throws { throw error }
     public func remove(containers: [String]) async throws { throw error }
+}
+
+extension CgroupLayout {
+    /// This host's layout, from /proc/self/mountinfo; `.unknown` where there is none (macOS).
+    public static func live() -> CgroupLayout {
+        guard let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return .unknown }
+        return parse(mountinfo: mountinfo) { try? String(contentsOfFile: $0, encoding: .utf8) }
+    }
 }

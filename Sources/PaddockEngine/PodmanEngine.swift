@@ -12,16 +12,38 @@ public struct PodmanEngine: ContainerEngine {
     public let stateDirectory: String?
     /// Podman's own default profile, which paddock's is derived from.
     public let defaultSeccompProfile: String
+    /// The host's cgroup layout: whether limits hold, and whether crun starts anything at all.
+    public let cgroups: CgroupLayout
+    /// The OCI runtime for this host: Podman's own, runc where crun refuses the host, or a refusal.
+    public let runtime: PodmanRuntimeChoice
 
     public init(
         executable: String = "podman", runner: any ProcessRunner, rootless: Bool = HostProcess.userID != 0,
-        stateDirectory: String? = nil, defaultSeccompProfile: String = "/usr/share/containers/seccomp.json"
+        stateDirectory: String? = nil, defaultSeccompProfile: String = "/usr/share/containers/seccomp.json",
+        cgroups: CgroupLayout = .unified, runtime: PodmanRuntimeChoice = .engineDefault
     ) {
         self.executable = executable
         self.runner = runner
         self.rootless = rootless
         self.stateDirectory = stateDirectory
         self.defaultSeccompProfile = defaultSeccompProfile
+        self.cgroups = cgroups
+        self.runtime = runtime
+    }
+
+    /// What a session on this host does not get, said before it starts (and by `doctor`).
+    public var limitations: [String] {
+        var said: [String] = []
+        if case .runc(let path) = runtime {
+            said.append(
+                "this host's cgroups are \(cgroups.summary); crun refuses such a host, so paddock runs Podman with runc (\(path)).")
+        }
+        if rootless, !cgroups.rootlessLimitsEnforced, cgroups != .unknown {
+            said.append(
+                "rootless Podman cannot enforce the memory, CPU and process limits on a host with cgroup v1 controllers (\(cgroups.summary)): "
+                    + "this sandbox runs without them. Docker, or a host booted with cgroup v2 alone, enforces them.")
+        }
+        return said
     }
 
     public var name: String { "podman" }
@@ -154,7 +176,17 @@ public struct PodmanEngine: ContainerEngine {
 
     // MARK: ContainerEngine
 
-    func podman(_ arguments: [String]) -> Command { Command(executable, arguments) }
+    func podman(_ arguments: [String]) -> Command { Command(executable, runtime.globalArguments + arguments) }
+
+    public var startRefusal: PaddockError? {
+        if case .refused(let error) = runtime { return error }
+        return nil
+    }
+
+    /// Called before anything that starts a container: a host crun refuses, with no runc, starts nothing.
+    func checkRuntime() throws {
+        if let startRefusal { throw startRefusal }
+    }
 
     public func info() async throws -> EngineInfo {
         try Self.parseInfo(try await DockerEngine.infoOutput(podman(["info", "--format", "json"]), engine: name, runner: runner))
@@ -175,6 +207,7 @@ public struct PodmanEngine: ContainerEngine {
     }
 
     public func buildImage(_ request: ImageBuildRequest, onLine: @escaping @Sendable (String) -> Void) async throws {
+        try checkRuntime()
         try await DockerEngine.streamBuild(podman(DockerEngine.buildArguments(request)), runner: runner, onLine: onLine)
     }
 
@@ -184,7 +217,8 @@ public struct PodmanEngine: ContainerEngine {
     }
 
     public func run(_ spec: ContainerSpec) async throws -> Int32 {
-        try await runner.attached(podman(Self.runArguments(spec, rootless: rootless, seccompProfile: try seccompProfilePath())))
+        try checkRuntime()
+        return try await runner.attached(podman(Self.runArguments(spec, rootless: rootless, seccompProfile: try seccompProfilePath())))
     }
 
     public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 {

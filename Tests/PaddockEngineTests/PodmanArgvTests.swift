@@ -169,3 +169,46 @@ struct PodmanArgvTests {
         #expect(try await PodmanEngine(runner: unlabelled).imageLabel("x:y", label: "l") == "")
     }
 }
+
+/// A hybrid-cgroup host (this CI machine's kind): crun refuses it, so every Podman command that runs a container
+/// goes through runc; without runc nothing starts; and the limits rootless Podman cannot hold there are said.
+@Suite("podman on a hybrid cgroup host")
+struct PodmanHybridHostTests {
+    let hybrid = CgroupLayout.hybrid(cgroup2Mount: "/sys/fs/cgroup/unified", cgroup2Controllers: ["hugetlb"])
+
+    @Test func everyPodmanCommandCarriesTheRuntime() async throws {
+        let runner = RecordingRunner()
+        let engine = PodmanEngine(runner: runner, rootless: true, cgroups: hybrid, runtime: .runc(path: "/usr/sbin/runc"))
+        try await engine.buildImage(ImageBuildRequest(contextDirectory: "/s/b", tag: "t:1", labels: [:])) { _ in }
+        _ = try await engine.run(PodmanArgvTests().spec())
+        _ = try await engine.exec(container: "c", user: "1001:1001", command: ["true"], tty: false)
+        try await engine.remove(containers: ["c"])
+        let argvs = runner.commands.map(\.argv)
+        #expect(argvs.count == 4)
+        for argv in argvs { #expect(Array(argv.prefix(3)) == ["podman", "--runtime", "/usr/sbin/runc"], "\(argv)") }
+        #expect(argvs[0][3] == "build" && argvs[1][3] == "run")
+    }
+
+    @Test func withoutRuncNothingStarts() async throws {
+        let runner = RecordingRunner()
+        let refusal = PodmanRuntimeChoice.choose(layout: hybrid, runcPath: nil)
+        let engine = PodmanEngine(runner: runner, rootless: true, cgroups: hybrid, runtime: refusal)
+        #expect(engine.startRefusal != nil)
+        await #expect(throws: PaddockError.self) { _ = try await engine.run(PodmanArgvTests().spec()) }
+        await #expect(throws: PaddockError.self) {
+            try await engine.buildImage(ImageBuildRequest(contextDirectory: "/s/b", tag: "t:1", labels: [:])) { _ in }
+        }
+        #expect(runner.commands.isEmpty, "nothing may reach Podman")
+    }
+
+    @Test func theLostLimitsAreSaid() {
+        let runner = RecordingRunner()
+        let hybridRootless = PodmanEngine(runner: runner, rootless: true, cgroups: hybrid, runtime: .runc(path: "/usr/sbin/runc"))
+        #expect(hybridRootless.limitations.count == 2)
+        #expect(hybridRootless.limitations[0].contains("runs Podman with runc (/usr/sbin/runc)"))
+        #expect(hybridRootless.limitations[1].contains("cannot enforce the memory, CPU and process limits"))
+        #expect(PodmanEngine(runner: runner, rootless: true, cgroups: .legacy).limitations.count == 1)
+        #expect(PodmanEngine(runner: runner, rootless: true, cgroups: .unified).limitations.isEmpty)
+        #expect(PodmanEngine(runner: runner, rootless: false, cgroups: .legacy).limitations.isEmpty)
+    }
+}

@@ -24,6 +24,8 @@ struct SessionLauncher {
             return try await next.launch()
         }
         let profile = try AgentProfile.named(config.agent ?? AgentProfile.claude.name)
+        if let refusal = context.engine.startRefusal { throw refusal }
+        for limitation in context.engine.limitations { context.say("paddock: \(limitation)") }
 
         let id = SessionID.make()
         let flags = options.configLayer
