@@ -65,7 +65,8 @@ public struct DockerEngine: ContainerEngine {
     }
 
     public static func buildArguments(_ request: ImageBuildRequest) -> [String] {
-        var arguments = ["build", "--tag", request.tag, "--file", request.contextDirectory + "/Dockerfile"]
+        // --force-rm: the legacy builder otherwise keeps a failed step's container; a failed build leaves nothing.
+        var arguments = ["build", "--force-rm", "--tag", request.tag, "--file", request.contextDirectory + "/Dockerfile"]
         for key in request.labels.keys.sorted() {
             arguments += ["--label", "\(key)=\(request.labels[key] ?? "")"]
         }

@@ -103,7 +103,7 @@ struct DockerArgvTests {
     @Test func buildArgv() {
         let request = ImageBuildRequest(contextDirectory: "/s/build/h", tag: "paddock-claude:h", labels: ["paddock.context-sha256": "h"], noCache: true, pull: true)
         #expect(DockerEngine.buildArguments(request) == [
-            "build", "--tag", "paddock-claude:h", "--file", "/s/build/h/Dockerfile",
+            "build", "--force-rm", "--tag", "paddock-claude:h", "--file", "/s/build/h/Dockerfile",
             "--label", "paddock.context-sha256=h", "--no-cache", "--pull", "/s/build/h",
         ])
     }

@@ -134,9 +134,11 @@ struct SessionIntegrationTests {
         async throws
     {
         try await IntegrationFixture.with(engine: engine) { fixture in
-            // The fixture's own file (the engine, then the [image] table) plus a package Debian does not have.
+            // The fixture's own file (the engine, then the [image] table) plus a package Debian does not have,
+            // named for this fixture so the failed step's container can be told apart from other tests'.
+            let package = "paddock-no-such-package-\(fixture.id)"
             try await fixture.write(
-                fixture.baseConfig + "packages = [\"paddock-no-such-package\"]\n",
+                fixture.baseConfig + "packages = [\"\(package)\"]\n",
                 to: fixture.home + "/.config/paddock/config.toml")
             let result = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
             #expect(result.status == 70, "\(result.stderr)")
@@ -147,8 +149,16 @@ struct SessionIntegrationTests {
             #expect(lines[..<failure].contains { $0.contains("RUN apt-get update") }, "\(result.stderr)")
             let logLine = try #require(lines.last { $0.hasPrefix("Full log: ") })
             let log = try String(contentsOfFile: String(logLine.dropFirst("Full log: ".count)), encoding: .utf8)
-            #expect(log.contains("Unable to locate package paddock-no-such-package"))
+            #expect(log.contains("Unable to locate package \(package)"))
             #expect(try await fixture.containers().isEmpty)
+            // Nor a stopped build container: the legacy builder keeps the failed step's unless told not to.
+            let listing =
+                engine == .docker
+                ? "docker ps --all --no-trunc --format '{{.Command}}'"
+                : "podman ps --all --external --no-trunc --format '{{.Command}}'"
+            let left = try await fixture.userShell(listing)
+            #expect(left.status == 0, "\(left.stderr)")
+            #expect(!left.stdout.contains(package), "\(left.stdout)")
         }
     }
 
