@@ -5,6 +5,8 @@
 #   - an unprivileged host user to run paddock as, when the tests run as root
 #   - rootless Podman for that user (subordinate ids, the base image in the user's own storage)
 #   - bubblewrap, and on the host what the bwrap scenarios run (sh, coreutils, grep, perl, socat, git)
+#   - runc, which paddock runs rootless Podman with where crun refuses the host's cgroup layout (hybrid v1/v2)
+# Then it runs the README's install line, read from the README, in a fresh clone, and the installed binary.
 # With CI=true, a missing engine fails the run instead of skipping the engine tests.
 set -euo pipefail
 
@@ -97,6 +99,8 @@ ensure_tools() {
     command -v slirp4netns >/dev/null || packages+=(slirp4netns)
     command -v fuse-overlayfs >/dev/null || packages+=(fuse-overlayfs)
     [ -x /usr/libexec/podman/catatonit ] || packages+=(catatonit)
+    # crun refuses hosts with cgroup v1 controllers beside a cgroup2 tree that holds one; paddock uses runc there.
+    command -v runc >/dev/null || [ -x /usr/sbin/runc ] || packages+=(runc)
     [ ${#packages[@]} -eq 0 ] && return 0
     if is_root && command -v apt-get >/dev/null; then
         log "installing ${packages[*]}"
@@ -155,12 +159,44 @@ ensure_bwrap() {
         || log "bwrap cannot create user namespaces here (see kernel.unprivileged_userns_clone); the bwrap tests will skip (or fail with CI=true)"
 }
 
+# The README's install line, read from the README (not copied here), run in a fresh clone of the committed tree as
+# a new user would run it, then the binary it installed. Root only: the line installs into /usr/local/bin.
+check_readme_install() {
+    local line clone
+    line=$(awk '/^## Install and start/ { section = 1 } section && /^```sh/ { block = 1; next } block { print; exit }' README.md)
+    case "$line" in
+        "swift build"*) ;;
+        *) log "README.md's install section does not start with a swift build line: '$line'"; return 1 ;;
+    esac
+    if ! is_root && [ ! -w /usr/local/bin ]; then
+        log "cannot write /usr/local/bin as $(id -un): the README's install line is not checked"
+        [ "${CI:-}" = true ] && return 1
+        return 0
+    fi
+    [ -n "$(git status --porcelain 2>/dev/null)" ] && log "uncommitted changes are not in the fresh clone the install line runs in"
+    clone=$(mktemp -d /tmp/paddock-install.XXXXXX)
+    git clone -q . "$clone"
+    log "running the README's install line in a fresh clone: $line"
+    (cd "$clone" && bash -euo pipefail -c "$line") || { log "the README's install line failed"; return 1; }
+    rm -rf "$clone"
+    /usr/local/bin/paddock version
+    # As the user paddock runs as, from a folder of theirs, on each engine this host has.
+    local engines=(docker) engine
+    command -v podman >/dev/null && engines+=(podman)
+    for engine in "${engines[@]}"; do
+        log "paddock doctor --engine $engine"
+        as_test_user sh -c 'cd "$HOME" && /usr/local/bin/paddock doctor --engine "$1"' doctor "$engine" \
+            || { log "paddock doctor --engine $engine failed"; return 1; }
+    done
+}
+
 ensure_tools
 ensure_engine
 ensure_base_image
 ensure_test_user
 ensure_rootless_podman
 ensure_bwrap
+check_readme_install
 
 log "building"
 swift build --build-tests
