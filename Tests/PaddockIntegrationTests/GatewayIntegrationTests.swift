@@ -111,8 +111,11 @@ struct GatewayIntegrationTests {
             defer { process.terminate() }
             let container = try await sessionContainer(fixture)
             let url = "http://late.test:\(origin.port)/hello.txt"
-            let before = try await inside(fixture, container, "curl -s -o /dev/null -w '%{http_code}' \(url)")
-            #expect(before.stdout == "403")
+            // Listed is not yet running: exec fails until the container has started, so ask until it answers.
+            let deniedBefore = try await fixture.waitUntil(timeout: 15) {
+                try await inside(fixture, container, "curl -s -o /dev/null -w '%{http_code}' \(url)").stdout == "403"
+            }
+            #expect(deniedBefore, "late.test is denied before the allow")
 
             let session = try #require(try await fixture.runningSessionID())
             let allow = try await fixture.paddock(["allow", "--session", session, "late.test:\(origin.port)"])
