@@ -7,11 +7,21 @@ public struct DockerEngine: ContainerEngine {
     public let runner: any ProcessRunner
     /// The engine's local API socket, for questions the CLI answers slowly; nil means the CLI for everything.
     public let api: DockerAPI?
+    /// Where paddock writes its seccomp profile; nil keeps the engine's built-in one.
+    public let stateDirectory: String?
+    /// The containers-common profile paddock's is derived from. Where it is missing (Docker Desktop on a Mac, a
+    /// host without Podman's files) the engine's built-in profile stays: recent ones refuse AF_VSOCK too.
+    public let defaultSeccompProfile: String
 
-    public init(executable: String = "docker", runner: any ProcessRunner, api: DockerAPI? = nil) {
+    public init(
+        executable: String = "docker", runner: any ProcessRunner, api: DockerAPI? = nil, stateDirectory: String? = nil,
+        defaultSeccompProfile: String = "/usr/share/containers/seccomp.json"
+    ) {
         self.executable = executable
         self.runner = runner
         self.api = api
+        self.stateDirectory = stateDirectory
+        self.defaultSeccompProfile = defaultSeccompProfile
     }
 
     public var name: String { (executable as NSString).lastPathComponent }
@@ -188,7 +198,16 @@ public struct DockerEngine: ContainerEngine {
     }
 
     public func run(_ spec: ContainerSpec) async throws -> Int32 {
-        try await runner.attached(docker(Self.runArguments(spec)))
+        try await runner.attached(docker(Self.runArguments(spec, engineOptions: try seccompOptions())))
+    }
+
+    /// Docker's built-in profile allows AF_VSOCK in some versions (Debian's 20.10 among them); paddock's own
+    /// refuses it wherever the file to derive it from is here.
+    func seccompOptions() throws -> [String] {
+        guard let stateDirectory,
+            let path = try HardenedSeccompProfile.write(from: defaultSeccompProfile, into: stateDirectory + "/docker", required: false)
+        else { return [] }
+        return ["--security-opt", "seccomp=\(path)"]
     }
 
     public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 {

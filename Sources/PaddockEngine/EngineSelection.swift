@@ -178,7 +178,7 @@ public enum EngineFactory {
             return DockerEngine(
                 executable: environment["PADDOCK_DOCKER"] ?? "docker", runner: runner,
                 api: DockerAPI.localSocket(environment: environment, home: environment["HOME"] ?? NSHomeDirectory())
-                    .map(DockerAPI.init(socketPath:)))
+                    .map(DockerAPI.init(socketPath:)), stateDirectory: stateDirectory)
         case .podman:
             let cgroups = CgroupLayout.live()
             // Podman finds runc in the sbin folders too, which a user's PATH often lacks.

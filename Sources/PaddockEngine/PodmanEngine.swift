@@ -58,60 +58,14 @@ public struct PodmanEngine: ContainerEngine {
         return DockerEngine.runArguments(spec, engineOptions: options)
     }
 
-    /// Namespace flags of clone(2)/unshare(2): NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (+NEWTIME).
-    static let cloneNamespaceMask: UInt64 = 0x7E02_0000
-    static let unshareNamespaceMask: UInt64 = 0x7E02_0080
-    /// Allowed by Podman's default profile (to run containers inside containers), refused by Docker's and by paddock:
-    /// new namespaces (the way to kernel code only namespace root reaches), joining namespaces, kernel keyrings.
-    static let refusedSyscalls: Set<String> = ["clone", "clone3", "unshare", "setns", "keyctl", "add_key", "request_key"]
-
-    /// Podman's default profile with Docker's stance on namespaces: clone and unshare only without namespace flags,
-    /// clone3 answered ENOSYS so libc falls back to clone (its flags live in memory seccomp cannot read), no setns,
-    /// no keyrings. Pure, so the transformation is unit-tested on Podman's real file.
+    /// Podman's default profile, hardened (see `HardenedSeccompProfile`).
     public static func hardenedSeccompProfile(fromDefault data: Data) throws -> Data {
-        guard var profile = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-            let rules = profile["syscalls"] as? [[String: Any]]
-        else {
-            throw PaddockError.other("Podman's default seccomp profile is not the JSON paddock expects; reinstall containers-common.")
-        }
-        var hardened: [[String: Any]] = rules.compactMap { rule in
-            guard let names = rule["names"] as? [String], rule["action"] as? String == "SCMP_ACT_ALLOW" else { return rule }
-            let kept = names.filter { !refusedSyscalls.contains($0) }
-            if kept.isEmpty { return nil }
-            var copy = rule
-            copy["names"] = kept
-            return copy
-        }
-        func allowWithout(_ name: String, mask: UInt64) -> [String: Any] {
-            ["names": [name], "action": "SCMP_ACT_ALLOW", "args": [["index": 0, "value": mask, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"]]]
-        }
-        hardened.append(allowWithout("clone", mask: cloneNamespaceMask))
-        hardened.append(allowWithout("unshare", mask: unshareNamespaceMask))
-        hardened.append(["names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38])
-        hardened.append(["names": ["setns", "keyctl", "add_key", "request_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1])
-        profile["syscalls"] = hardened
-        return try JSONSerialization.data(withJSONObject: profile, options: [.sortedKeys])
+        try HardenedSeccompProfile.derive(fromDefault: data)
     }
 
-    /// Writes paddock's profile next to its other state (only when it changed) and returns its path.
     func seccompProfilePath() throws -> String? {
         guard let stateDirectory else { return nil }
-        guard let base = FileManager.default.contents(atPath: defaultSeccompProfile) else {
-            throw PaddockError.other(
-                "Podman's default seccomp profile \(defaultSeccompProfile) is missing; paddock derives its own from it. Install containers-common (it comes with podman).")
-        }
-        let profile = try Self.hardenedSeccompProfile(fromDefault: base)
-        let directory = stateDirectory + "/podman"
-        let path = directory + "/seccomp.json"
-        if FileManager.default.contents(atPath: path) != profile {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                try profile.write(to: URL(fileURLWithPath: path), options: .atomic)
-            } catch {
-                throw PaddockError.fileSystem(path: path, message: "cannot write the seccomp profile: \(error)")
-            }
-        }
-        return path
+        return try HardenedSeccompProfile.write(from: defaultSeccompProfile, into: stateDirectory + "/podman", required: true)
     }
 
     public static func containersArguments(all: Bool) -> [String] {

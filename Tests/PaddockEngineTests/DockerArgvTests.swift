@@ -143,3 +143,32 @@ struct DockerArgvTests {
         #expect(parsed == [ContainerSummary(name: "paddock-app-1", id: "abc", state: "running", status: "", labels: ["paddock.session": "20261121-0521-k3f9", "paddock.project": "/a,b"])])
     }
 }
+
+/// Docker gets paddock's own profile (AF_VSOCK refused, namespaces as Docker's) where containers-common's file
+/// is there to derive it from; elsewhere its built-in one stays.
+@Suite("docker seccomp profile")
+struct DockerSeccompTests {
+    let spec = ContainerSpec(
+        name: "paddock-app-s", image: "img", labels: [:], user: (1000, 1000), mounts: [], environment: [:],
+        passthroughEnvironment: [], cpus: nil, memory: nil, pidsLimit: 4096, command: ["true"])
+
+    @Test func derivedProfileWhenTheDefaultIsThere() async throws {
+        let state = NSTemporaryDirectory() + "paddock-seccomp-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let base = state + "/default.json"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try Data(#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","socket"],"action":"SCMP_ACT_ALLOW"}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: base))
+        let runner = RecordingRunner()
+        _ = try await DockerEngine(runner: runner, stateDirectory: state, defaultSeccompProfile: base).run(spec)
+        let argv = try #require(runner.commands.first?.argv)
+        let option = try #require(argv.firstIndex(of: "seccomp=\(state)/docker/seccomp.json"))
+        #expect(argv[option - 1] == "--security-opt")
+        let written = try #require(FileManager.default.contents(atPath: state + "/docker/seccomp.json"))
+        #expect(String(decoding: written, as: UTF8.self).contains("SCMP_CMP_EQ"))
+
+        let without = RecordingRunner()
+        _ = try await DockerEngine(runner: without, stateDirectory: state, defaultSeccompProfile: state + "/missing.json").run(spec)
+        #expect(!(without.commands.first?.argv ?? []).contains { $0.hasPrefix("seccomp=") })
+    }
+}

@@ -93,6 +93,17 @@ struct PodmanArgvTests {
         let allowed = Set(unconditional.flatMap { $0["names"] as? [String] ?? [] })
         #expect(allowed.contains("read") && allowed.contains("execve"))
         #expect(allowed.isDisjoint(with: ["clone", "clone3", "unshare", "setns", "keyctl", "add_key", "request_key"]))
+        // socket only for AF_UNIX, AF_INET, AF_INET6 and netlink (not its audit protocol); no socketcall at all,
+        // and no other rule that names either (libseccomp refuses overlapping rules with different actions).
+        #expect(allowed.isDisjoint(with: ["socket", "socketcall"]))
+        let socketRules = rules.filter { ($0["names"] as? [String] ?? []).contains { $0 == "socket" || $0 == "socketcall" } }
+        #expect(socketRules.allSatisfy { $0["names"] as? [String] == ["socket"] && $0["action"] as? String == "SCMP_ACT_ALLOW" })
+        let families = socketRules.compactMap { rule -> UInt64? in
+            let first = (rule["args"] as? [[String: Any]])?.first
+            guard first?["index"] as? Int == 0, first?["op"] as? String == "SCMP_CMP_EQ" else { return nil }
+            return (first?["value"] as? NSNumber)?.uint64Value
+        }
+        #expect(families == [1, 2, 10, 16])
     }
 
     @Test func listingAndRemovalArgv() {

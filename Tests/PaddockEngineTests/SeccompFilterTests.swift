@@ -157,6 +157,22 @@ struct SeccompFilterTests {
         #expect(try vm.run(nr: ioctl, arch: architecture.auditArch, args: [0, 0x5413]) == Self.allow, "TIOCGWINSZ")
     }
 
+    /// AF_VSOCK reaches a VM engine's host; AF_ALG and the rest are kernel code no agent needs.
+    @Test(arguments: SeccompFilter.Architecture.allCases)
+    func onlyTheSocketFamiliesAgentsUse(architecture: SeccompFilter.Architecture) throws {
+        let vm = machine(architecture)
+        let socket = try nr("socket", architecture)
+        let eafnosupport: UInt32 = 0x0005_0061
+        for family: UInt64 in [1, 2, 10, 16] {
+            #expect(try vm.run(nr: socket, arch: architecture.auditArch, args: [family, 1, 0]) == Self.allow, "family \(family)")
+        }
+        for family: UInt64 in [0, 3, 17, 38, 40, 44, 46, 0xFFFF_FFFF] {
+            #expect(try vm.run(nr: socket, arch: architecture.auditArch, args: [family, 1, 0]) == eafnosupport, "family \(family)")
+        }
+        // The high half of the argument cannot dress AF_VSOCK up as AF_INET: the kernel reads an int.
+        #expect(try vm.run(nr: socket, arch: architecture.auditArch, args: [0x1_0000_0028, 1, 0]) == eafnosupport)
+    }
+
     @Test(arguments: SeccompFilter.Architecture.allCases)
     func aForeignABIIsKilled(architecture: SeccompFilter.Architecture) throws {
         let vm = machine(architecture)

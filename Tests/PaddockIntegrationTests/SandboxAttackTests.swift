@@ -54,6 +54,12 @@ struct SandboxAttackTests {
                 // The host's loopback and the outside world.
                 "(exec 3<>/dev/tcp/127.0.0.1/\(listener.port)) 2>/dev/null && echo HOST-LOOPBACK-REACHED",
                 "getent hosts example.com >/dev/null 2>&1 && echo DNS-RESOLVED",
+                // A VM engine's host listens on vsock (Docker Desktop's and Apple's own services); AF_ALG is kernel
+                // crypto code no agent needs. Neither family may open at all.
+                "perl -e 'socket(my $s, 40, 1, 0) and print qq(VSOCK-SOCKET\\n)'",
+                "perl -e 'socket(my $s, 38, 5, 0) and print qq(AF-ALG-SOCKET\\n)'",
+                // Control: the families agents use still open.
+                "perl -e 'socket(my $s, 1, 1, 0) or print qq(NO-UNIX-SOCKET\\n); socket(my $t, 2, 1, 0) or print qq(NO-INET-SOCKET\\n)'",
             ]
             if engine == .bwrap {
                 // Container engines allow tracing one's own children; paddock's bwrap filter allows no ptrace at all.
