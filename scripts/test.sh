@@ -15,7 +15,8 @@ BASE_IMAGE="${PADDOCK_TEST_BASE_IMAGE:-paddock-test/bookworm:latest}"
 TEST_USER="${PADDOCK_TEST_USER:-paddock-tester}"
 export PADDOCK_TEST_BASE_IMAGE="$BASE_IMAGE" PADDOCK_TEST_USER="$TEST_USER"
 
-log() { printf 'test.sh: %s\n' "$*" >&2; }
+# Seconds since the start on every line, so a slow CI run says where its time went.
+log() { printf 'test.sh [%4ds]: %s\n' "$SECONDS" "$*" >&2; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
 
 apt_install() {
@@ -202,3 +203,4 @@ log "building"
 swift build --build-tests
 log "running the suite"
 swift test --skip-build "$@"
+log "done"

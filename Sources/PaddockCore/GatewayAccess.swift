@@ -27,10 +27,12 @@ public enum GatewayAccess {
     /// would say it directly, but every read of it walks the host's whole TCP hash table (about 9 ms on a 24 GiB
     /// machine), so it is only the fallback for kernels whose wchan shows no symbol, checked now and then. A socat
     /// that exits (a zombie until the agent reaps it) ends the wait at once; after the bound the agent starts
-    /// anyway: a missing bridge only means no network.
+    /// anyway: a missing bridge only means no network. The bridge starts in a subshell that exits at once, so it
+    /// belongs to the sandbox's init, not to the agent: an agent that waits for all its children (a shell's `wait`,
+    /// a supervisor's reaping loop) must not wait for the bridge forever. A bridge that exits is then reaped by init
+    /// and its /proc entry goes, which ends the wait as a zombie did.
     public static let bridgeScript = """
-        socat TCP-LISTEN:\(bridgePort),bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:\(directoryInSandbox)/\(socketName) 2>/dev/null &
-        p=$!
+        p=$( (socat TCP-LISTEN:\(bridgePort),bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:\(directoryInSandbox)/\(socketName) </dev/null >/dev/null 2>&1 & echo $!) )
         i=0
         while [ $i -lt 5000 ]; do
           state=Z

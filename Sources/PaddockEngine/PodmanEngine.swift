@@ -40,8 +40,8 @@ public struct PodmanEngine: ContainerEngine {
         }
         if rootless, !cgroups.rootlessLimitsEnforced, cgroups != .unknown {
             said.append(
-                "rootless Podman cannot enforce the memory, CPU and process limits on a host with cgroup v1 controllers (\(cgroups.summary)): "
-                    + "this sandbox runs without them. Docker, or a host booted with cgroup v2 alone, enforces them.")
+                "rootless Podman cannot enforce memory, CPU or process limits on a host with cgroup v1 controllers: "
+                    + "sessions here run without them. Docker, or a host booted with cgroup v2 alone, enforces them.")
         }
         return said
     }

@@ -217,7 +217,7 @@ struct PodmanHybridHostTests {
         let hybridRootless = PodmanEngine(runner: runner, rootless: true, cgroups: hybrid, runtime: .runc(path: "/usr/sbin/runc"))
         #expect(hybridRootless.limitations.count == 2)
         #expect(hybridRootless.limitations[0].contains("runs Podman with runc (/usr/sbin/runc)"))
-        #expect(hybridRootless.limitations[1].contains("cannot enforce the memory, CPU and process limits"))
+        #expect(hybridRootless.limitations[1].contains("cannot enforce memory, CPU or process limits"))
         #expect(PodmanEngine(runner: runner, rootless: true, cgroups: .legacy).limitations.count == 1)
         #expect(PodmanEngine(runner: runner, rootless: true, cgroups: .unified).limitations.isEmpty)
         #expect(PodmanEngine(runner: runner, rootless: false, cgroups: .legacy).limitations.isEmpty)

@@ -162,6 +162,24 @@ struct SessionIntegrationTests {
         }
     }
 
+    /// The gateway bridge must not be the agent's child: an agent that reaps "any child" until none is left (a
+    /// shell's `wait`, a supervisor's `wait()` loop) would wait for the bridge forever.
+    @Test(arguments: TestEngine.allCases) func anAgentsWaitDoesNotWaitForTheBridge(engine: TestEngine) async throws {
+        try await IntegrationFixture.with(engine: engine) { fixture in
+            let reapAll = "fork or exit 0; 1 while wait != -1; open my $f, q(>), q(/workspace/waited); print $f qq(waited\\n)"
+            let process = try fixture.start(["run", "--agent", "shell", "--", "perl", "-e", reapAll])
+            let ended = try await fixture.waitUntil(timeout: 30) { !process.isRunning }
+            if !ended {
+                kill(process.processIdentifier, SIGTERM)
+                process.waitUntilExit()
+            }
+            #expect(ended, "the agent's `wait` returned")
+            #expect(process.terminationStatus == 0)
+            let written = try? String(contentsOfFile: fixture.project + "/waited", encoding: .utf8)
+            #expect(written == "waited\n")
+        }
+    }
+
     @Test(arguments: TestEngine.allCases) func sigtermToTheLauncherLeavesNoContainer(engine: TestEngine) async throws {
         try await signalTheLauncher(SIGTERM, engine: engine)
     }
