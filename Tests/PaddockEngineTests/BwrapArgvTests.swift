@@ -23,8 +23,8 @@ struct BwrapArgvTests {
             command: ["claude", "--dangerously-skip-permissions"])
     }
 
-    func arguments(_ spec: ContainerSpec, secrets: Bool = true) throws -> [String] {
-        try BwrapEngine.runArguments(spec, layout: layout, sandbox: sandbox, homesDirectory: "/s/homes", hasSecretArguments: secrets)
+    func arguments(_ spec: ContainerSpec) throws -> [String] {
+        try BwrapEngine.runArguments(spec, layout: layout, sandbox: sandbox, homesDirectory: "/s/homes")
     }
 
     @Test func exactArgv() throws {
@@ -47,8 +47,20 @@ struct BwrapArgvTests {
             "--setenv", "HOME", "/home/agent", "--setenv", "HTTP_PROXY", "http://127.0.0.1:3128",
             "--setenv", "IS_SANDBOX", "1", "--setenv", "LANG", "C.UTF-8",
             "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--setenv", "USER", "agent",
-            "--args", "4", "--seccomp", "3", "--", "claude", "--dangerously-skip-permissions",
+            "--seccomp", "3", "--", "claude", "--dangerously-skip-permissions",
         ])
+    }
+
+    /// pid 1 inside is bwrap's own process, readable by the agent: its argv carries the command only. Options (host
+    /// paths) and then the variables' values go through the `--args` pipe, NUL-separated, in that order.
+    @Test func bwrapsArgvShowsNoHostPathNorValue() throws {
+        let run = try arguments(spec())
+        let secrets = BwrapEngine.secretArguments(spec(), environment: ["ANTHROPIC_API_KEY": "sk-secret"])
+        let (argv, options) = BwrapEngine.spawnArguments(run, secrets: secrets)
+        #expect(argv == ["--args", "4", "--", "claude", "--dangerously-skip-permissions"])
+        let separator = try #require(run.firstIndex(of: "--"))
+        #expect(options == (Array(run[..<separator]) + secrets).map { $0 + "\0" }.joined())
+        #expect(!argv.contains { $0.hasPrefix("/home/") || $0.hasPrefix("/s/") || $0.contains("sk-secret") })
     }
 
     @Test func everyNamespaceAndNoNestedUserNamespaces() throws {
@@ -84,7 +96,7 @@ struct BwrapArgvTests {
         let secrets = BwrapEngine.secretArguments(spec(), environment: ["ANTHROPIC_API_KEY": "sk-secret", "OTHER": "x"])
         #expect(secrets == ["--setenv", "ANTHROPIC_API_KEY", "sk-secret"])
         #expect(BwrapEngine.secretArguments(spec(), environment: [:]).isEmpty, "an unset variable is not invented")
-        #expect(try !arguments(spec(passthrough: []), secrets: false).contains("--args"))
+        #expect(try !arguments(spec()).contains("--args"), "the launcher adds it, for options and values alike")
         #expect(try arguments(spec()).suffix(5).prefix(3) == ["--seccomp", "3", "--"])
     }
 

@@ -58,6 +58,9 @@ struct SandboxAttackTests {
                 // crypto code no agent needs. Neither family may open at all.
                 "perl -e 'socket(my $s, 40, 1, 0) and print qq(VSOCK-SOCKET\\n)'",
                 "perl -e 'socket(my $s, 38, 5, 0) and print qq(AF-ALG-SOCKET\\n)'",
+                // pid 1's command line is readable inside: it must not map the host (bwrap's own argv did).
+                // (The path is joined at run time: the script itself is in pid 1's command line on every engine.)
+                "a='\(fixture.home)'; b='/.local/state/paddock'; grep -q -a -- \"$a$b\" /proc/1/cmdline && echo HOST-PATHS-IN-PID1",
                 // Control: the families agents use still open.
                 "perl -e 'socket(my $s, 1, 1, 0) or print qq(NO-UNIX-SOCKET\\n); socket(my $t, 2, 1, 0) or print qq(NO-INET-SOCKET\\n)'",
             ]

@@ -61,9 +61,10 @@ public struct BwrapSandboxPaths: Equatable, Sendable {
 }
 
 extension BwrapEngine {
-    /// The descriptor bwrap reads the seccomp program from, and the one carrying passed-through variables.
+    /// The descriptor bwrap reads the seccomp program from, and the one carrying its options (passed-through
+    /// variables among them).
     public static let seccompDescriptor: Int32 = 3
-    public static let secretArgumentsDescriptor: Int32 = 4
+    public static let optionsDescriptor: Int32 = 4
 
     /// What the image's ENV gives a container; bwrap starts from an empty environment.
     public static let baseEnvironment = [
@@ -74,10 +75,10 @@ extension BwrapEngine {
     /// bwrap's argv (without the executable). Every flag is a security property with a unit test:
     /// new namespaces of every kind with only `lo`, no nested user namespaces, the session leader apart from the
     /// user's terminal, death with the launcher, the host's userland read-only, and nothing else of the host but
-    /// the spec's mounts. Passed-through variables are not here: their values go through `--args` on a pipe.
+    /// the spec's mounts. Passed-through variables are not here: their values go through `--args` on a pipe, as
+    /// do all these options (see `spawnArguments`).
     public static func runArguments(
-        _ spec: ContainerSpec, layout: HostLayout, sandbox: BwrapSandboxPaths, homesDirectory: String,
-        hasSecretArguments: Bool
+        _ spec: ContainerSpec, layout: HostLayout, sandbox: BwrapSandboxPaths, homesDirectory: String
     ) throws -> [String] {
         var arguments = [
             "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
@@ -115,9 +116,17 @@ extension BwrapEngine {
         for name in environment.keys.sorted() {
             arguments += ["--setenv", name, environment[name] ?? ""]
         }
-        if hasSecretArguments { arguments += ["--args", String(secretArgumentsDescriptor)] }
         arguments += ["--seccomp", String(seccompDescriptor), "--"]
         return arguments + spec.command
+    }
+
+    /// What bwrap is started with: its options, then the variables' values, NUL-separated on a pipe it reads with
+    /// `--args`, and only the command on its argv. The sandbox's pid 1 is bwrap's own process, whose command line
+    /// every process inside can read: it shows no host path and no value.
+    public static func spawnArguments(_ runArguments: [String], secrets: [String]) -> (argv: [String], options: String) {
+        let separator = runArguments.firstIndex(of: "--") ?? runArguments.endIndex
+        let options = Array(runArguments[..<separator]) + secrets
+        return (["--args", String(optionsDescriptor)] + runArguments[separator...], options.map { $0 + "\0" }.joined())
     }
 
     /// `--setenv NAME VALUE` for each passed-through variable the launcher has, NUL-separated for `--args`.

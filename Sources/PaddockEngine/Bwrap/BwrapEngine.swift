@@ -92,9 +92,9 @@ public struct BwrapEngine: ContainerEngine {
         }
         let paths = try sandboxPaths(spec.name)
         let secrets = Self.secretArguments(spec, environment: environment)
-        let arguments = try Self.runArguments(
-            spec, layout: HostLayout.probe(), sandbox: paths, homesDirectory: homesDirectory,
-            hasSecretArguments: !secrets.isEmpty)
+        let (arguments, options) = Self.spawnArguments(
+            try Self.runArguments(spec, layout: HostLayout.probe(), sandbox: paths, homesDirectory: homesDirectory),
+            secrets: secrets)
         try prepare(spec, paths: paths, filter: SeccompFilter.compile(for: architecture))
         defer { try? FileManager.default.removeItem(atPath: paths.directory) }
 
@@ -103,14 +103,9 @@ public struct BwrapEngine: ContainerEngine {
             throw PaddockError.fileSystem(path: paths.seccomp, message: "cannot open the seccomp filter: \(String(cString: strerror(errno)))")
         }
         defer { close(seccomp) }
-        var descriptors: [(child: Int32, parent: Int32)] = [(Self.seccompDescriptor, seccomp)]
-        var secretPipe: Int32?
-        if !secrets.isEmpty {
-            let readEnd = try Self.channelHolding(secrets.map { $0 + "\0" }.joined())
-            secretPipe = readEnd
-            descriptors.append((Self.secretArgumentsDescriptor, readEnd))
-        }
-        defer { if let secretPipe { close(secretPipe) } }
+        let optionsPipe = try Self.channelHolding(options)
+        defer { close(optionsPipe) }
+        let descriptors: [(child: Int32, parent: Int32)] = [(Self.seccompDescriptor, seccomp), (Self.optionsDescriptor, optionsPipe)]
 
         // bwrap itself gets only PATH: the sandbox's environment is built by --clearenv/--setenv/--args.
         let bwrapEnvironment = ["PATH=" + (environment["PATH"] ?? "/usr/bin:/bin")]
@@ -176,7 +171,7 @@ public struct BwrapEngine: ContainerEngine {
             guard count > 0 else {
                 close(ends[0])
                 throw PaddockError.invalidArgument(
-                    "The environment variables passed to the sandbox are too large (\(bytes.count) bytes); pass fewer with `env`.")
+                    "bwrap's options and the variables passed to the sandbox are too large (\(bytes.count) bytes); pass fewer with `env`, or fewer `mounts`.")
             }
             written += count
         }
