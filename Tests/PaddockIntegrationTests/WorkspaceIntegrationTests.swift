@@ -106,18 +106,37 @@ struct WorkspaceIntegrationTests {
                 printf '[includeIf "gitdir:/"]\\n path = /workspace/inc\\n' >> .git/config 2>/dev/null && echo INCLUDEIF
                 echo /workspace/elsewhere > .git/commondir 2>/dev/null && echo COMMONDIR
                 (mv .git .git-old && mkdir .git) 2>/dev/null && echo SWAPPED
+                # Issue 10: places git reads that did not exist at the start, and folders holding a read-only mount.
+                sub=$(git rev-parse HEAD); git init -q /tmp/m && git -C /tmp/m -c user.email=a@a -c user.name=a commit -q --allow-empty -m m
+                (mkdir -p .git/modules && cp -R /tmp/m/.git .git/modules/evil && git config -f .git/modules/evil/config core.worktree ../../../evil \
+                  && git config -f .git/modules/evil/config core.fsmonitor \(fixture.project)/evil.sh \
+                  && printf '#!/bin/sh\ntouch \(marker)\n' > .git/modules/evil/hooks/post-checkout && chmod +x .git/modules/evil/hooks/post-checkout) 2>/dev/null && echo MODULES
+                printf '[submodule "evil"]\n\tpath = evil\n\turl = ./nowhere\n' > .gitmodules && git update-index --add --cacheinfo "160000,$(git -C /tmp/m rev-parse HEAD),evil"
+                printf '[core]\n\tfsmonitor = \(fixture.project)/evil.sh\n' > .git/config.worktree 2>/dev/null && echo WORKTREECONFIG
+                (mkdir -p .git/worktrees/x && printf '[core]\n\tfsmonitor = \(fixture.project)/evil.sh\n' > .git/worktrees/x/config.worktree) 2>/dev/null && echo WORKTREES
+                mv .git/objects .git/objects-old 2>/dev/null && echo OBJECTS && mv .git/objects-old .git/objects
+                (mv tools tools-old && mkdir -p tools/hooks && printf '#!/bin/sh\ntouch \(marker)\n' > tools/hooks/post-checkout \
+                  && chmod +x tools/hooks/post-checkout) 2>/dev/null && echo ANCESTOR
                 echo x > tracked.txt && git add tracked.txt && \(Self.commit) -m agent && echo COMMITTED
                 """
             try await fixture.write("#!/bin/sh\ntouch \(marker)\n", to: fixture.project + "/evil.sh")
-            try await fixture.userShell("chmod +x evil.sh")
+            // The user's own settings that make the attacks above worth trying.
+            try await fixture.userShell(
+                "chmod +x evil.sh && mkdir -p tools/hooks && git config core.hooksPath tools/hooks "
+                    + "&& git config extensions.worktreeConfig true")
             let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", attacks])
             #expect(result.status == 0, "\(result.stderr)")
-            for attack in ["HOOK", "FSMONITOR", "SSHCOMMAND", "HOOKSPATH", "INCLUDEIF", "COMMONDIR", "SWAPPED"] {
-                #expect(!result.stdout.contains(attack), "\(attack) succeeded: \(result.stdout)")
+            for attack in [
+                "HOOK", "FSMONITOR", "SSHCOMMAND", "HOOKSPATH", "INCLUDEIF", "COMMONDIR", "SWAPPED", "MODULES",
+                "WORKTREECONFIG", "WORKTREES", "OBJECTS", "ANCESTOR",
+            ] {
+                #expect(!result.stdout.contains(attack + "\n"), "\(attack) succeeded: \(result.stdout)")
             }
             #expect(result.stdout.contains("COMMITTED"), "ordinary git work still works: \(result.stdout)\(result.stderr)")
-            // The host's own git, as the user would run it next.
-            try await fixture.userShell("git status >/dev/null; git checkout -q -b after; git log -1 >/dev/null")
+            // The host's own git, as the user would run it next; the submodule update fails (its URL leads nowhere).
+            try await fixture.userShell(
+                "git status >/dev/null; git checkout -q -b after; git log -1 >/dev/null; "
+                    + "git -c protocol.file.allow=always submodule update --init >/dev/null 2>&1; true")
             #expect(!FileManager.default.fileExists(atPath: marker), "the host's git ran something the agent planted")
         }
     }
