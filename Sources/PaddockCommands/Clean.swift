@@ -7,7 +7,7 @@ extension Paddock {
     struct Clean: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "clean",
-            abstract: "Remove sandboxes whose launcher is gone, clones whose work is safe, and stale build folders.",
+            abstract: "Remove sandboxes whose launcher is gone, check what their sessions left, remove clones whose work is safe and stale build folders.",
             discussion: "Agent homes (logins, history) are kept; remove one with `docker volume rm` if you mean to.")
 
         @OptionGroup var global: GlobalOptions
@@ -37,6 +37,8 @@ extension Paddock {
                 if !dryRun { try? FileManager.default.removeItem(atPath: path) }
             }
             if orphans.isEmpty { print("no orphaned sandboxes") }
+            // With the sandboxes gone, sessions whose launcher died get the guard they never ran.
+            await PendingGuard(context: context).run(dryRun: dryRun)
             try await cleanClones(context, runningSessions: try await context.engine.containers(all: true).compactMap { $0.labels[SessionLabels.session] })
         }
 

@@ -19,6 +19,8 @@ public struct NestedRepositoryReport: Equatable, Sendable {
         /// A directory git takes for a repository on its own (`HEAD` with `objects` and `refs`, or `commondir`):
         /// no `.git` in its name, yet git run inside it obeys its config.
         case bareRepository = "bare repository"
+        /// A folder paddock could not list: git may still open a repository inside it by name.
+        case unreadable = "folder paddock could not read"
     }
 
     public struct Quarantine: Equatable, Sendable {
@@ -65,6 +67,13 @@ public struct NestedRepositoryReport: Equatable, Sendable {
             let renames = entry.renamed.enumerated().map { index, rename in
                 index == 0 ? "to \(rename.to)" : "its \(Self.lastComponent(rename.from)) to \(Self.lastComponent(rename.to))"
             }.joined(separator: " and ")
+            if entry.kind == .unreadable {
+                lines.append(
+                    "Quarantined \(entry.path) (a folder that is not yours and that paddock could not list, while git "
+                        + "could still open a repository inside it by name): renamed \(renames). Nothing was deleted. "
+                        + "Look inside for .git entries before you rename it back.")
+                continue
+            }
             lines.append(
                 "Quarantined \(entry.path) (\(entry.kind.rawValue) created or changed during the session: "
                     + "\(entry.changes.joined(separator: ", "))\(more)): renamed \(renames), so git no longer runs "
@@ -85,7 +94,8 @@ public struct NestedRepositoryReport: Equatable, Sendable {
 /// After a mount-mode session: takes away every nested repository the agent created or changed, so the host's git
 /// never obeys it. A gitlink to `sub` plus `sub/.git/config` with `core.fsmonitor` makes the user's next plain
 /// `git status` in the project run the agent's program; so does any git command run inside such a directory.
-/// The top-level `.git` is protected by `MountModeGuard`'s read-only mounts and is not judged here.
+/// The top-level `.git`, when the project had one, is pinned by `MountModeGuard`'s mounts and is not judged here,
+/// except for the rebase state git writes in ordinary use (there and in each submodule's git directory).
 public struct NestedRepositoryGuard: Sendable {
     /// How long before the session start a change still counts as the session's. File systems store ctime coarsely
     /// (HFS+ to the second, FAT to two seconds, Linux from a clock a tick behind), so a change made just after the
@@ -96,25 +106,31 @@ public struct NestedRepositoryGuard: Sendable {
         self.clockSlack = clockSlack
     }
 
-    /// Finds every `.git` entry (directory, file or link) below `project` other than `project/.git`, and every
-    /// directory git would take for a bare repository, and renames each one created or changed since
+    /// Finds every `.git` entry (directory, file or link) below `project` other than a pinned `project/.git`, and
+    /// every directory git would take for a bare repository, and renames each one created or changed since
     /// `sessionStart` (by ctime, of the entry and of everything inside it or that it points to within the project)
-    /// to `<name>.paddock-quarantined-<sessionID>`. Run it only once the container is gone.
-    public func quarantine(project: String, sessionID: String, sessionStart: Date) throws -> NestedRepositoryReport {
+    /// to `<name>.paddock-quarantined-<sessionID>`. What it cannot read it treats as changed: it lends itself
+    /// access to the user's own folders for the look (and gives their modes back), and takes away whole a folder
+    /// that is not theirs. Run it only once the container is gone.
+    /// - Parameter topLevelGitPinned: `MountModeProtection.topLevelGitPinned`; when false, a `.git` at the top (or
+    ///   the project folder itself shaped as a repository) is the session's and is judged like a nested one.
+    public func quarantine(
+        project: String, sessionID: String, sessionStart: Date, topLevelGitPinned: Bool = true
+    ) throws -> NestedRepositoryReport {
         try WorkspaceName.validate(sessionID, what: "Session id")
         let root = RawPath(FileSystem.canonical(project))
-        let rootDescriptor: Int32
-        switch RawDirectory.open(AT_FDCWD, root) {
-        case .success(let descriptor): rootDescriptor = descriptor
+        let rootDirectory: OpenedDirectory
+        switch RawDirectory.openForScan(AT_FDCWD, root) {
+        case .success(let opened): rootDirectory = opened
         case .failure(let error):
             throw PaddockError.fileSystem(path: root.display, message: "could not be read to look for repositories the "
                 + "session created: \(error). Do not run git in it until you have looked for new .git entries.")
         }
-        defer { close(rootDescriptor) }
+        defer { rootDirectory.close() }
         var scan = NestedRepositoryScan(
-            project: root, threshold: sessionStart.timeIntervalSince1970 - clockSlack,
-            suffix: RawPath(".paddock-quarantined-" + sessionID))
-        scan.walk(rootDescriptor, root, isRoot: true)
+            project: root, topLevelGitPinned: topLevelGitPinned,
+            threshold: sessionStart.timeIntervalSince1970 - clockSlack, suffix: RawPath(".paddock-quarantined-" + sessionID))
+        scan.walk(rootDirectory, root, isRoot: true)
         scan.checkOperationsInProgress()
         return scan.report
     }
@@ -164,21 +180,25 @@ private struct NestedRepositoryScan {
     struct Findings {
         var followed: [String] = []
         var other: [String] = []
+        /// What could not be read: hostile, because git may still reach it by name.
         var unreadable: [String] = []
-        var isEmpty: Bool { followed.isEmpty && other.isEmpty }
+        var isEmpty: Bool { followed.isEmpty && other.isEmpty && unreadable.isEmpty }
     }
 
     let project: RawPath
     let topGit: RawPath
+    /// Whether the project's own `.git` was pinned for the session; otherwise one found now is the session's.
+    let topLevelGitPinned: Bool
     let threshold: Double
     let suffix: RawPath
     var report = NestedRepositoryReport()
     /// Real paths already judged, so links cannot make the walk loop.
     var visited: Set<RawPath> = []
 
-    init(project: RawPath, threshold: Double, suffix: RawPath) {
+    init(project: RawPath, topLevelGitPinned: Bool, threshold: Double, suffix: RawPath) {
         self.project = project
         topGit = project.appending(RawPath(".git"))
+        self.topLevelGitPinned = topLevelGitPinned
         self.threshold = threshold
         self.suffix = suffix
     }
@@ -189,7 +209,8 @@ private struct NestedRepositoryScan {
 
     func isNew(_ status: RawStatus) -> Bool { status.changed >= threshold }
 
-    mutating func walk(_ descriptor: Int32, _ path: RawPath, isRoot: Bool) {
+    mutating func walk(_ directory: OpenedDirectory, _ path: RawPath, isRoot: Bool) {
+        let descriptor = directory.descriptor
         let entries: [(name: RawPath, type: UInt8)]
         switch RawDirectory.entries(descriptor) {
         case .success(let listed): entries = listed
@@ -198,14 +219,16 @@ private struct NestedRepositoryScan {
             return
         }
         let names = Set(entries.map(\.name))
-        if !isRoot, names.contains(RawPath("HEAD")),
+        // The project folder itself can be made a repository only when it had no `.git` of its own: git looks
+        // for `.git` first.
+        if !isRoot || !topLevelGitPinned, names.contains(RawPath("HEAD")),
             names.contains(RawPath("commondir"))
                 || (names.contains(RawPath("objects")) && names.contains(RawPath("refs")))
         {
-            examineBareRepository(descriptor, path)
+            examineBareRepository(directory, path)
         }
         for entry in entries {
-            if isRoot && entry.name == RawPath(".git") { continue }
+            if isRoot && topLevelGitPinned && entry.name == RawPath(".git") { continue }
             if GitDirectoryPaths.isDotGit(entry.name) {
                 examine(descriptor, path, entry.name)
                 continue
@@ -219,76 +242,84 @@ private struct NestedRepositoryScan {
             }
             guard isDirectory else { continue }
             let child = path.appending(entry.name)
-            switch RawDirectory.open(descriptor, entry.name) {
-            case .success(let childDescriptor):
-                walk(childDescriptor, child, isRoot: false)
-                close(childDescriptor)
+            switch RawDirectory.openForScan(descriptor, entry.name) {
+            case .success(let opened):
+                walk(opened, child, isRoot: false)
+                opened.close()
             case .failure(let error):
-                // Without read permission git can still open `dir/.git` by name if it may search the directory.
-                let hidden = RawDirectory.status(descriptor, entry.name + RawPath("/.git"))
-                report.unsure.append(
-                    "Could not read \(relative(child)) (\(error)); "
-                        + ((try? hidden.get()) != nil
-                            ? "it holds a .git that could not be checked. Do not run git inside it before you have read it."
-                            : "a repository inside it was not checked."))
+                examineUnreadable(descriptor, path, entry.name, error)
             }
         }
     }
 
-    /// A `.git` entry below the project.
-    mutating func examine(_ parent: Int32, _ parentPath: RawPath, _ name: RawPath) {
+    /// A folder the scan could not open even with a loan (it is somebody else's). git can still open a path inside
+    /// by name when it may enter the folder, so such a folder is taken away whole; one that neither the user nor
+    /// the agent (never more than the user) could enter, and that the session did not touch, holds nothing new.
+    mutating func examineUnreadable(_ parent: Int32, _ parentPath: RawPath, _ name: RawPath, _ error: Errno) {
         let path = parentPath.appending(name)
-        let status: RawStatus
-        switch RawDirectory.status(parent, name) {
-        case .success(let found): status = found
-        case .failure(let error):
-            report.unsure.append("Could not examine \(relative(path)) (\(error)); do not run git near it before you have.")
+        let status = try? RawDirectory.status(parent, name).get()
+        if let status, !isNew(status), !RawDirectory.canEnter(parent, name) {
+            report.unsure.append(
+                "Could not read \(relative(path)) (\(error)), which is not yours and which you cannot enter; it did not "
+                    + "change during the session. Before you make it readable, look inside for .git entries.")
             return
         }
         var findings = Findings()
-        if isNew(status) { findings.followed.append(relative(path)) }
+        findings.unreadable.append("\(relative(path)) (\(error))")
+        decide(relative(path), .unreadable, findings, parent: parent, parentPath: parentPath, name: name, disarmHead: false)
+    }
+
+    /// A `.git` entry below the project, or at its top when the project had none of its own.
+    mutating func examine(_ parent: Int32, _ parentPath: RawPath, _ name: RawPath) {
+        let path = parentPath.appending(name)
+        var findings = Findings()
         let kind: NestedRepositoryReport.Kind
-        switch status.kind {
-        case .directory:
-            kind = .directory
-            switch RawDirectory.open(parent, name) {
-            case .success(let descriptor):
-                collect(descriptor, path, components: [], mode: .everything, into: &findings)
-                close(descriptor)
-            case .failure(let error): findings.unreadable.append("\(relative(path)) (\(error))")
-            }
-        case .file:
-            kind = .gitFile
-            // git reads `gitdir: <path>`, relative to the directory holding the file, trailing whitespace dropped.
-            let prefix = RawPath("gitdir: ")
-            if let content = RawDirectory.readFile(parent, name, limit: 65536), content.starts(with: prefix) {
-                var target = RawPath(content.dropFirst(prefix.count))
-                while let last = target.last, [9, 10, 13, 32].contains(last) { target.removeLast() }
-                if !target.isEmpty {
-                    follow(target.first == UInt8(ascii: "/") ? target : parentPath.appending(target), into: &findings)
-                }
-            } else if RawDirectory.readFile(parent, name, limit: 1) == nil {
-                findings.unreadable.append("\(relative(path)) (unreadable)")
-            }
-        case .symbolicLink:
-            kind = .symbolicLink
-            follow(path, into: &findings)
-        case .other, .missing:
+        switch RawDirectory.status(parent, name) {
+        case .failure(let error):
+            findings.unreadable.append("\(relative(path)) (\(error))")
             kind = .special
+        case .success(let status):
+            if isNew(status) { findings.followed.append(relative(path)) }
+            switch status.kind {
+            case .directory:
+                kind = .directory
+                switch RawDirectory.openForScan(parent, name) {
+                case .success(let opened):
+                    collect(opened.descriptor, path, components: [], mode: .everything, into: &findings)
+                    opened.close()
+                case .failure(let error): findings.unreadable.append("\(relative(path)) (\(error))")
+                }
+            case .file:
+                kind = .gitFile
+                // git reads `gitdir: <path>`, relative to the directory holding the file, trailing whitespace dropped.
+                let prefix = RawPath("gitdir: ")
+                if let content = RawDirectory.readFile(parent, name, limit: 65536), content.starts(with: prefix) {
+                    var target = RawPath(content.dropFirst(prefix.count))
+                    while let last = target.last, [9, 10, 13, 32].contains(last) { target.removeLast() }
+                    if !target.isEmpty {
+                        follow(target.first == UInt8(ascii: "/") ? target : parentPath.appending(target), into: &findings)
+                    }
+                } else if RawDirectory.readFile(parent, name, limit: 1) == nil {
+                    findings.unreadable.append("\(relative(path)) (unreadable)")
+                }
+            case .symbolicLink:
+                kind = .symbolicLink
+                follow(path, into: &findings)
+            case .other, .missing:
+                kind = .special
+            }
         }
-        decide(relative(path), kind, findings, parent: parent, parentPath: parentPath, name: name,
-            disarmHead: status.kind == .directory)
+        let isDirectory = (try? RawDirectory.status(parent, name).get())?.kind == .directory
+        decide(relative(path), kind, findings, parent: parent, parentPath: parentPath, name: name, disarmHead: isDirectory)
     }
 
     /// A directory git would take for a repository by itself.
-    mutating func examineBareRepository(_ descriptor: Int32, _ path: RawPath) {
+    mutating func examineBareRepository(_ directory: OpenedDirectory, _ path: RawPath) {
         var findings = Findings()
-        if let status = try? RawDirectory.status(descriptor, RawPath(".")).get(), isNew(status) {
-            findings.other.append(relative(path))
-        }
-        collect(descriptor, path, components: [], mode: .everything, into: &findings)
-        decide(relative(path), .bareRepository, findings, parent: descriptor, parentPath: path, name: RawPath("HEAD"),
-            disarmHead: false)
+        if isNew(directory.status) { findings.other.append(relative(path)) }
+        collect(directory.descriptor, path, components: [], mode: .everything, into: &findings)
+        decide(relative(path), .bareRepository, findings, parent: directory.descriptor, parentPath: path,
+            name: RawPath("HEAD"), disarmHead: false)
     }
 
     /// Records what changed inside a git directory (or a part of one), descending without following links; a link
@@ -330,17 +361,21 @@ private struct NestedRepositoryScan {
             case .directory:
                 if mode == .followedOnly && entry.name == RawPath("objects") {
                     // Only `objects/info` matters here; the object files are many and only read.
-                    if let info = try? RawDirectory.open(descriptor, RawPath("objects/info")).get() {
-                        collect(info, path.appending(RawPath("info")), components: childComponents + ["info"],
+                    let info = RawPath("objects/info")
+                    guard (try? RawDirectory.status(descriptor, info).get()) != nil else { continue }
+                    switch RawDirectory.openForScan(descriptor, info) {
+                    case .success(let child):
+                        collect(child.descriptor, path.appending(RawPath("info")), components: childComponents + ["info"],
                             mode: mode, into: &findings)
-                        close(info)
+                        child.close()
+                    case .failure(let error): findings.unreadable.append("\(relative(path))/info (\(error))")
                     }
                     continue
                 }
-                switch RawDirectory.open(descriptor, entry.name) {
+                switch RawDirectory.openForScan(descriptor, entry.name) {
                 case .success(let child):
-                    collect(child, path, components: childComponents, mode: mode, into: &findings)
-                    close(child)
+                    collect(child.descriptor, path, components: childComponents, mode: mode, into: &findings)
+                    child.close()
                 case .failure(let error): findings.unreadable.append("\(relative(path)) (\(error))")
                 }
             case .symbolicLink:
@@ -367,7 +402,7 @@ private struct NestedRepositoryScan {
         guard let real = RawDirectory.realPath(target), visited.insert(real).inserted else { return }
         let mode: Mode
         let components: [String]
-        if real.isInside(topGit) {
+        if real.isInside(topGit) && topLevelGitPinned {
             mode = .followedOnly
             components = RawPath(real.dropFirst(min(real.count, topGit.count + 1))).display.split(separator: "/").map(String.init)
         } else if real.isInside(project) {
@@ -386,37 +421,31 @@ private struct NestedRepositoryScan {
             }
         }
         guard status.kind == .directory else { return }
-        switch RawDirectory.open(AT_FDCWD, real) {
-        case .success(let descriptor):
-            collect(descriptor, real, components: components, mode: mode, into: &findings)
-            close(descriptor)
+        switch RawDirectory.openForScan(AT_FDCWD, real) {
+        case .success(let opened):
+            collect(opened.descriptor, real, components: components, mode: mode, into: &findings)
+            opened.close()
         case .failure(let error): findings.unreadable.append("\(relative(real)) (\(error))")
         }
     }
 
-    /// Renames `name` in `parent` when anything changed; otherwise leaves it and says what could not be checked.
+    /// Renames `name` in `parent` when anything changed or could not be read; otherwise leaves it.
     mutating func decide(
         _ label: String, _ kind: NestedRepositoryReport.Kind, _ findings: Findings, parent: Int32, parentPath: RawPath,
         name: RawPath, disarmHead: Bool
     ) {
-        let unreadable = findings.unreadable.prefix(3).joined(separator: ", ")
         guard !findings.isEmpty else {
-            if findings.unreadable.isEmpty {
-                report.leftAlone.append(label)
-            } else {
-                report.unsure.append(
-                    "Left \(label) in place, but could not check all of it: \(unreadable). Read its config and hooks "
-                        + "before you run git in or above it.")
-            }
+            report.leftAlone.append(label)
             return
         }
-        // What git executes or follows comes first, shallow before deep, a config before its neighbours.
+        // What git executes or follows comes first, shallow before deep, a config before its neighbours; what could
+        // not be read is named as such.
         let followed = findings.followed.sorted {
             let left = ($0.split(separator: "/").count, $0.hasSuffix("/config") ? 0 : 1, $0)
             let right = ($1.split(separator: "/").count, $1.hasSuffix("/config") ? 0 : 1, $1)
             return left < right
         }
-        let changes = followed + findings.other
+        let changes = findings.unreadable.map { "unreadable \($0)" } + followed + findings.other
         var entry = NestedRepositoryReport.Quarantine(
             path: label, kind: kind, renamed: [], changes: Array(changes.prefix(NestedRepositoryReport.shownChanges)),
             changeCount: changes.count)
@@ -428,12 +457,9 @@ private struct NestedRepositoryScan {
             if disarmHead { self.disarmHead(parent, newName, renamedTo, into: &entry) }
         case .failure(let error):
             report.failures.append(
-                "\(relative(renamedFrom)) (\(error)), which changed during the session: "
+                "\(relative(renamedFrom)) (\(error)), which changed during the session or could not be read: "
                     + "\(entry.changes.joined(separator: ", ")). Do not run git in the project until you have removed it.")
             return
-        }
-        if !findings.unreadable.isEmpty {
-            report.unsure.append("Parts of \(label) could not be read: \(unreadable).")
         }
         report.quarantined.append(entry)
     }
@@ -442,11 +468,11 @@ private struct NestedRepositoryScan {
     mutating func disarmHead(
         _ parent: Int32, _ name: RawPath, _ path: RawPath, into entry: inout NestedRepositoryReport.Quarantine
     ) {
-        guard case .success(let directory) = RawDirectory.open(parent, name) else { return }
-        defer { close(directory) }
+        guard case .success(let directory) = RawDirectory.openForScan(parent, name) else { return }
+        defer { directory.close() }
         let head = RawPath("HEAD")
-        guard (try? RawDirectory.status(directory, head).get()) != nil else { return }
-        switch rename(directory, head) {
+        guard (try? RawDirectory.status(directory.descriptor, head).get()) != nil else { return }
+        switch rename(directory.descriptor, head) {
         case .success(let newName):
             entry.renamed.append(.init(from: relative(path.appending(head)), to: relative(path.appending(newName))))
         case .failure(let error):
@@ -471,29 +497,58 @@ private struct NestedRepositoryScan {
     /// An interactive rebase the agent left in progress runs its todo list's `exec` lines on `git rebase
     /// --continue`; the read-only mounts cannot cover this state, which git writes in ordinary use. A rebase, am or
     /// cherry-pick state that the session created or changed is renamed, so `--continue` has nothing to run; the
-    /// user's own work stays where it is (HEAD, index and files are untouched).
+    /// user's own work stays where it is (HEAD, index and files are untouched). The same holds in every
+    /// submodule's git directory under `.git/modules`, which stays writable so the submodule works.
     mutating func checkOperationsInProgress() {
-        guard case .success(let gitDescriptor) = RawDirectory.open(AT_FDCWD, topGit) else { return }
-        defer { close(gitDescriptor) }
+        guard topLevelGitPinned, case .success(let git) = RawDirectory.openForScan(AT_FDCWD, topGit) else { return }
+        checkOperationsInProgress(git, topGit)
+        git.close()
+    }
+
+    mutating func checkOperationsInProgress(_ gitDirectory: OpenedDirectory, _ path: RawPath) {
+        let descriptor = gitDirectory.descriptor
         for name in ["rebase-merge", "rebase-apply", "sequencer"] {
-            let path = topGit.appending(RawPath(name))
-            guard let status = try? RawDirectory.status(path).get() else { continue }
+            let statePath = path.appending(RawPath(name))
+            guard let status = try? RawDirectory.status(descriptor, RawPath(name)).get() else { continue }
             var findings = Findings()
-            if status.kind == .directory, case .success(let descriptor) = RawDirectory.open(gitDescriptor, RawPath(name)) {
-                collect(descriptor, path, components: [name], mode: .everything, into: &findings)
-                close(descriptor)
+            if status.kind == .directory {
+                switch RawDirectory.openForScan(descriptor, RawPath(name)) {
+                case .success(let state):
+                    collect(state.descriptor, statePath, components: [name], mode: .everything, into: &findings)
+                    state.close()
+                case .failure(let error): findings.unreadable.append("\(relative(statePath)) (\(error))")
+                }
             }
-            guard isNew(status) || !findings.isEmpty || !findings.unreadable.isEmpty else { continue }
-            switch rename(gitDescriptor, RawPath(name)) {
+            guard isNew(status) || !findings.isEmpty else { continue }
+            let shown = relative(statePath)
+            switch rename(descriptor, RawPath(name)) {
             case .success(let renamed):
                 report.warnings.append(
-                    "The session left a rebase, am or cherry-pick in progress (.git/\(name)); paddock moved its state "
-                        + "to .git/\(renamed.display) so `--continue` cannot run the agent's `exec` lines on your machine. "
-                        + "Read it there; `git rebase --abort` is not needed.")
+                    "The session left a rebase, am or cherry-pick in progress (\(shown)); paddock moved its state "
+                        + "to \(relative(path.appending(renamed))) so `--continue` cannot run the agent's `exec` lines "
+                        + "on your machine. Read it there; `git rebase --abort` is not needed.")
             case .failure(let error):
                 report.failures.append(
-                    ".git/\(name) (\(error)): a rebase, am or cherry-pick the session left in progress. Do not "
+                    "\(shown) (\(error)): a rebase, am or cherry-pick the session left in progress. Do not "
                         + "`--continue` it before reading its todo list; `--abort` is safe.")
+            }
+        }
+        // Submodules' git directories: `modules/<name>`, a name possibly holding slashes, each with its own modules.
+        checkModules(descriptor, path.appending(RawPath("modules")), name: RawPath("modules"))
+    }
+
+    mutating func checkModules(_ parent: Int32, _ path: RawPath, name: RawPath) {
+        guard case .success(let directory) = RawDirectory.openForScan(parent, name) else { return }
+        defer { directory.close() }
+        guard case .success(let entries) = RawDirectory.entries(directory.descriptor) else { return }
+        for entry in entries where (try? RawDirectory.status(directory.descriptor, entry.name).get())?.kind == .directory {
+            let child = path.appending(entry.name)
+            if (try? RawDirectory.status(directory.descriptor, entry.name + RawPath("/HEAD")).get()) != nil {
+                guard case .success(let module) = RawDirectory.openForScan(directory.descriptor, entry.name) else { continue }
+                checkOperationsInProgress(module, child)
+                module.close()
+            } else {
+                checkModules(directory.descriptor, child, name: entry.name)
             }
         }
     }

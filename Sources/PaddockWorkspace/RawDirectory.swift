@@ -30,8 +30,13 @@ extension RawPath {
 struct RawStatus: Sendable {
     var kind: EntryKind
     var changed: Double
+    /// Permission bits (with set-id and sticky bits), and the owner: whether the scan may lend itself access.
+    var mode: mode_t
+    var owner: uid_t
 
     init(_ info: stat) {
+        mode = info.st_mode & 0o7777
+        owner = info.st_uid
         switch info.st_mode & S_IFMT {
         case S_IFREG: kind = .file
         case S_IFDIR: kind = .directory
@@ -60,12 +65,6 @@ enum RawDirectory {
     }
 
     static func status(_ path: RawPath) -> Result<RawStatus, Errno> { status(AT_FDCWD, path) }
-
-    /// Opens a directory (the last component must not be a link); the caller closes the descriptor.
-    static func open(_ fd: Int32, _ name: RawPath) -> Result<Int32, Errno> {
-        let opened = openat(fd, cString(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        return opened >= 0 ? .success(opened) : .failure(Errno(errno))
-    }
 
     /// The names in a directory with the type `readdir` reports (`DT_UNKNOWN` on file systems that do not say),
     /// without `.` and `..`.
@@ -106,11 +105,77 @@ enum RawDirectory {
         return RawPath(UnsafeRawBufferPointer(start: resolved, count: strlen(resolved)))
     }
 
+    /// Renames within one directory. When that directory is the host user's but not writable to them (the agent
+    /// can chmod its own folders), it is lent u+wx for the rename and given its mode back.
     static func rename(_ fd: Int32, _ from: RawPath, to: RawPath) -> Errno? {
-        let result = renameat(fd, cString(from), fd, cString(to))
-        return result == 0 ? nil : Errno(errno)
+        if renameat(fd, cString(from), fd, cString(to)) == 0 { return nil }
+        let error = Errno(errno)
+        var info = stat()
+        guard error.code == EACCES, fstat(fd, &info) == 0, info.st_uid == geteuid(),
+            fchmod(fd, (info.st_mode & 0o7777) | 0o300) == 0
+        else { return error }
+        defer { fchmod(fd, info.st_mode & 0o7777) }
+        return renameat(fd, cString(from), fd, cString(to)) == 0 ? nil : Errno(errno)
+    }
+
+    /// Opens a directory to list it and look inside. git can open a path inside a folder by name without listing
+    /// it (`chmod 111`), so a folder the scan may not list or enter is hostile, not skipped: when it is the host
+    /// user's (the agent can chmod its own folders), the scan lends itself u+rx and `close` gives the mode back;
+    /// otherwise this fails with EACCES and the caller decides.
+    static func openForScan(_ fd: Int32, _ name: RawPath) -> Result<OpenedDirectory, Errno> {
+        let status: RawStatus
+        switch self.status(fd, name) {
+        case .success(let found): status = found
+        case .failure(let error): return .failure(error)
+        }
+        guard status.kind == .directory else { return .failure(Errno(ENOTDIR)) }
+        let ownsIt = status.owner == geteuid()
+        var lent: mode_t?
+        var opened = openat(fd, cString(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if opened < 0, errno == EACCES, ownsIt, fchmodat(fd, cString(name), status.mode | 0o500, 0) == 0 {
+            lent = status.mode
+            opened = openat(fd, cString(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        }
+        guard opened >= 0 else {
+            let error = Errno(errno)
+            if let lent { fchmodat(fd, cString(name), lent, 0) }
+            return .failure(error)
+        }
+        // Listing needs read permission, looking at what is inside needs search permission.
+        var probe = stat()
+        if lent == nil, fstatat(opened, ".", &probe, AT_SYMLINK_NOFOLLOW) != 0, errno == EACCES {
+            guard ownsIt, fchmod(opened, status.mode | 0o500) == 0 else {
+                close(opened)
+                return .failure(Errno(EACCES))
+            }
+            lent = status.mode
+        }
+        return .success(OpenedDirectory(descriptor: opened, status: status, lentFrom: lent))
+    }
+
+    /// Whether the host user may enter a directory (search permission), for one the scan could not open.
+    static func canEnter(_ fd: Int32, _ name: RawPath) -> Bool {
+        var info = stat()
+        return fstatat(fd, cString(name + RawPath("/.")), &info, AT_SYMLINK_NOFOLLOW) == 0
     }
 }
+
+/// A directory the scan opened, with what it was before the scan touched it.
+struct OpenedDirectory {
+    var descriptor: Int32
+    /// The directory as found: its ctime is the session's doing, not the scan's loan.
+    var status: RawStatus
+    /// The mode to give back, when the scan lent itself access.
+    var lentFrom: mode_t?
+
+    func close() {
+        if let lentFrom { fchmod(descriptor, lentFrom) }
+        _ = closeDescriptor(descriptor)
+    }
+}
+
+/// `close(2)`, under a name `OpenedDirectory.close()` does not shadow.
+private func closeDescriptor(_ descriptor: Int32) -> Int32 { close(descriptor) }
 
 /// An `errno` that prints as the system's message.
 struct Errno: Error, Equatable, Sendable, CustomStringConvertible {

@@ -14,6 +14,16 @@ struct MountModeTests {
             home: "/home/user")
     }
 
+    /// A project with the submodule `vendor/lib`, as the user would have made it; the caller removes `directory`.
+    func projectWithSubmodule(_ label: String) throws -> (directory: TestDirectory, project: String) {
+        let directory = try TestDirectory(label)
+        let project = directory.path + "/p"
+        try makeRepository(project)
+        try makeRepository(directory.path + "/lib")
+        try sh("git -c protocol.file.allow=always submodule --quiet add ../lib vendor/lib", in: project)
+        return (directory, project)
+    }
+
     @Test func coversEverythingGitRunsOrFollowsAndCreatesMissingPiecesHarmlessly() async throws {
         let directory = try TestDirectory("mount")
         defer { directory.remove() }
@@ -24,24 +34,72 @@ struct MountModeTests {
         let protection = try await guardAnswering().protect(project: project)
         let git = project + "/.git"
         let readOnly = Set(protection.mounts.filter(\.readOnly).map(\.target))
+        // Issue 10: also what does not exist yet (a new submodule's or worktree's git directory, a per-worktree
+        // config that extensions.worktreeConfig would read), so nothing new can appear where git looks.
         #expect(
             readOnly == [
                 "/workspace/.git/config", "/workspace/.git/hooks", "/workspace/.git/info", "/workspace/.git/branches",
                 "/workspace/.git/remotes", "/workspace/.git/objects/info", "/workspace/.git/commondir",
+                "/workspace/.git/config.worktree", "/workspace/.git/worktrees", "/workspace/.git/modules",
             ])
+        // Read-write pins hold the folders on the way in place: a folder holding a mount point can still be renamed.
+        #expect(
+            Set(protection.mounts.filter { !$0.readOnly }.map(\.target)) == ["/workspace/.git", "/workspace/.git/objects"])
         #expect(protection.mounts.first == .bind(git, at: "/workspace/.git", readOnly: false))
         #expect(protection.mounts.allSatisfy { $0.source == project + String($0.target.dropFirst("/workspace".count)) })
-        #expect(Set(protection.created) == [git + "/hooks", git + "/info", git + "/branches", git + "/remotes", git + "/commondir"])
+        #expect(
+            Set(protection.created) == [
+                git + "/hooks", git + "/info", git + "/branches", git + "/remotes", git + "/commondir",
+                git + "/config.worktree", git + "/worktrees", git + "/modules",
+            ])
         #expect(try String(contentsOfFile: git + "/commondir", encoding: .utf8) == ".\n")
+        #expect(try String(contentsOfFile: git + "/config.worktree", encoding: .utf8).isEmpty)
+        #expect(protection.warnings.isEmpty, "an empty modules folder is not a project with submodules")
         // What paddock created leaves the user's git working as before.
         #expect(try gitOutput("rev-parse --path-format=absolute --git-common-dir", in: project) == git)
         #expect(try gitOutput("status --porcelain", in: project).isEmpty)
-        try sh("git commit -q --allow-empty -m third && git worktree add -q ../wt && git fsck", in: project)
+        try sh("git config extensions.worktreeConfig true && git status -s && git config --unset extensions.worktreeConfig", in: project)
+        try makeRepository(directory.path + "/lib")
+        try sh(
+            "git -c protocol.file.allow=always submodule --quiet add ../lib lib && git commit -qm lib && git commit -q --allow-empty -m third "
+                + "&& git worktree add -q ../wt && git fsck", in: project)
 
-        // A second run creates nothing and covers the worktrees directory that now exists.
+        // A second run creates nothing but the new submodule's placeholders, and covers what now exists.
         let again = try await guardAnswering().protect(project: project)
-        #expect(again.created.isEmpty)
+        #expect(!again.created.isEmpty && again.created.allSatisfy { $0.hasPrefix(git + "/modules/lib/") })
         #expect(again.mounts.contains(.bind(git + "/worktrees", at: "/workspace/.git/worktrees", readOnly: true)))
+        #expect(again.mounts.contains(.bind(git + "/modules/lib", at: "/workspace/.git/modules/lib", readOnly: false)))
+    }
+
+    /// The attack the pins must survive: renaming a folder that holds a read-only mount moves the mount along,
+    /// and the agent makes a new folder with its own hooks in its place (seen on Docker). Every folder between the
+    /// project and what is protected is pinned in place; inside a read-only mount nothing needs pinning.
+    @Test func pinsEveryFolderOnTheWayToWhatItProtects() async throws {
+        let (directory, project) = try projectWithSubmodule("ancestors")
+        defer { directory.remove() }
+        try sh(
+            """
+            mkdir -p tools/git/hooks etc/git && touch etc/git/extra.cfg && git config core.hooksPath tools/git/hooks \
+              && git config include.path ../etc/git/extra.cfg
+            """, in: project)
+        let listing = try sh("git config --list --show-scope --show-origin -z", in: project)
+        let protection = try await guardAnswering(listing).protect(project: project)
+        let pins = Set(protection.mounts.filter { !$0.readOnly }.map(\.target))
+        let readOnly = Set(protection.mounts.filter(\.readOnly).map(\.target))
+        #expect(readOnly.isSuperset(of: ["/workspace/tools/git/hooks", "/workspace/etc/git/extra.cfg"]))
+        #expect(
+            pins == [
+                "/workspace/.git", "/workspace/.git/objects", "/workspace/tools", "/workspace/tools/git",
+                "/workspace/etc", "/workspace/etc/git", "/workspace/.git/modules/vendor/lib",
+                "/workspace/.git/modules/vendor/lib/objects",
+            ])
+        // `.git/modules/vendor` lies inside the read-only `.git/modules`: a read-write pin there would open it.
+        #expect(!pins.contains("/workspace/.git/modules/vendor"))
+        #expect(protection.mounts.allSatisfy { $0.source == project + String($0.target.dropFirst("/workspace".count)) })
+
+        // A link on the way could be pointed elsewhere by the agent: refused, as links inside .git are.
+        try sh("mv tools real-tools && ln -s real-tools tools", in: project)
+        await #expect(throws: PaddockError.self) { try await guardAnswering(listing).protect(project: project) }
     }
 
     @Test func refusesLinksInsideTheGitDirectory() async throws {
@@ -72,12 +130,8 @@ struct MountModeTests {
     }
 
     @Test func protectsSubmoduleGitDirectories() async throws {
-        let directory = try TestDirectory("modules")
+        let (directory, project) = try projectWithSubmodule("modules")
         defer { directory.remove() }
-        let project = directory.path + "/p"
-        try makeRepository(project)
-        try makeRepository(directory.path + "/lib")
-        try sh("git -c protocol.file.allow=always submodule --quiet add ../lib vendor/lib", in: project)
         let protection = try await guardAnswering().protect(project: project)
         let module = "/workspace/.git/modules/vendor/lib"
         #expect(protection.mounts.contains(.bind(project + "/.git/modules/vendor/lib", at: module, readOnly: false)))

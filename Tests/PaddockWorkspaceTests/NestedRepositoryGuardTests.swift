@@ -5,6 +5,10 @@ import Testing
 
 @testable import PaddockWorkspace
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The nested-repository hole in mount mode, written as attacks on real git first, then the quarantine that closes it.
 @Suite("Nested repositories after a mount-mode session")
 struct NestedRepositoryGuardTests {
@@ -45,6 +49,15 @@ struct NestedRepositoryGuardTests {
               && git -c user.name=Agent -c user.email=agent@example.invalid commit -q -m planted \
               && git config core.fsmonitor "$SCRIPT" && cd "$PROJECT" && git add "$SUB" 2>/dev/null
             """, in: trap.project, environment: ["SUB": path, "SCRIPT": trap.script, "PROJECT": trap.project])
+    }
+
+    /// As the user: the submodule `sub`, cloned from a repository next to the project.
+    func addSubmodule(_ trap: Trap) throws {
+        let upstream = trap.directory.path + "/upstream"
+        try makeRepository(upstream)
+        try sh(
+            "git -c protocol.file.allow=always submodule add -q \"$UPSTREAM\" sub && git commit -qm submodule",
+            in: trap.project, environment: ["UPSTREAM": upstream])
     }
 
     /// The newest ctime of anything at or below `path`, without following links.
@@ -131,11 +144,7 @@ struct NestedRepositoryGuardTests {
     @Test func aSubmodulePointerRewrittenDuringTheSessionIsQuarantined() async throws {
         let trap = try Trap("nested-submodule")
         defer { trap.directory.remove() }
-        let upstream = trap.directory.path + "/upstream"
-        try makeRepository(upstream)
-        try sh(
-            "git -c protocol.file.allow=always submodule add -q \"$UPSTREAM\" sub && git commit -qm submodule",
-            in: trap.project, environment: ["UPSTREAM": upstream])
+        try addSubmodule(trap)
         #expect(try String(contentsOfFile: trap.project + "/sub/.git", encoding: .utf8) == "gitdir: ../.git/modules/sub\n")
 
         let untouched = try NestedRepositoryGuard(clockSlack: 0).quarantine(
@@ -275,5 +284,122 @@ struct NestedRepositoryGuardTests {
         #expect(report.quarantined.map(\.path) == ["node_modules/p150/lib/deep/.git"])
         // Generous: the scan takes tens of milliseconds; only a pathological walk would come near this.
         #expect(elapsed < .seconds(5))
+    }
+}
+
+/// Issue 10: what the scan could not list, what it did not look at, and git directories the session left mid-way.
+extension NestedRepositoryGuardTests {
+    func mode(_ path: String) -> mode_t {
+        var info = stat()
+        return lstat(path, &info) == 0 ? info.st_mode & 0o7777 : 0
+    }
+
+    /// The attack: a nested repository inside a folder the scan cannot list (`chmod 111`); git can still open
+    /// `locked/sub/.git` by name, so the host's `git status` runs its fsmonitor. The scan lends itself read access
+    /// for the look, disarms the repository and gives the folder back its mode.
+    @Test func aNestedRepositoryInAFolderTheScanCannotListIsDisarmed() async throws {
+        let trap = try Trap("nested-unlistable")
+        defer {
+            _ = try? sh("chmod -R u+rwx .", in: trap.directory.path)
+            trap.directory.remove()
+        }
+        let start = Date()
+        try plantNestedRepository(trap, at: "locked/sub")
+        try sh("chmod 111 locked", in: trap.project)
+        _ = try await trap.hostGit(["status", "--porcelain"])
+        #expect(trap.markerExists, "control: git opens locked/sub/.git by name and runs its fsmonitor")
+
+        let report = try asPlainOwner {
+            try NestedRepositoryGuard().quarantine(project: trap.project, sessionID: session, sessionStart: start)
+        }
+        print(report.lines.joined(separator: "\n"))
+        _ = try await trap.hostGit(["status", "--porcelain"])
+        #expect(!trap.markerExists, "the host's git ran the fsmonitor of a repository the scan could not list")
+        #expect(report.quarantined.map(\.path) == ["locked/sub/.git"])
+        #expect(mode(trap.project + "/locked") == 0o111, "the folder keeps the mode the agent gave it")
+        #expect(report.failures.isEmpty)
+    }
+
+    /// A folder that is not the user's and cannot be listed: nothing inside can be checked, so it is taken away
+    /// whole when git could still reach into it; one that nobody here can even enter is left and named.
+    @Test(.enabled(if: geteuid() == 0, "needs root to make a folder owned by someone else"))
+    func aFolderSomeoneElseOwnsThatCannotBeListedIsQuarantinedWhole() async throws {
+        let trap = try Trap("nested-foreign")
+        defer { trap.directory.remove() }
+        try sh("mkdir sealed && chown 12345 sealed && chmod 700 sealed", in: trap.project)
+        let start = Date().addingTimeInterval(0.05)
+        try await Task.sleep(for: .milliseconds(100))
+        try plantNestedRepository(trap, at: "foreign/sub")
+        try sh("chown 12345 foreign && chmod 711 foreign", in: trap.project)
+        _ = try await trap.hostGit(["status", "--porcelain"])
+        #expect(trap.markerExists, "control: the planted repository is live")
+
+        let report = try asPlainOwner {
+            try NestedRepositoryGuard(clockSlack: 0).quarantine(
+                project: trap.project, sessionID: session, sessionStart: start)
+        }
+        print(report.lines.joined(separator: "\n"))
+        _ = try await trap.hostGit(["status", "--porcelain"])
+        #expect(!trap.markerExists)
+        #expect(report.quarantined.map(\.path) == ["foreign"])
+        #expect(exists(trap.project + "/foreign.paddock-quarantined-\(session)/sub/x"), "nothing was deleted")
+        #expect(exists(trap.project + "/sealed"), "a folder nobody here can enter, unchanged, stays")
+        #expect(report.unsure.contains { $0.contains("sealed") })
+    }
+
+    /// The attack: a project that was not a repository when the session started; the agent makes one at its top
+    /// (a `.git`, or the project folder itself shaped as a repository) and the host's `git status` there obeys it.
+    @Test func aRepositoryMadeAtTheTopOfAProjectThatHadNoneIsDisarmed() async throws {
+        for shape in ["dot-git", "bare"] {
+            let trap = try Trap("top-\(shape)")
+            defer { trap.directory.remove() }
+            let plain = trap.directory.path + "/plain"
+            try FileManager.default.createDirectory(atPath: plain + "/src", withIntermediateDirectories: true)
+            try "int main;\n".write(toFile: plain + "/src/main.c", atomically: true, encoding: .utf8)
+            let start = Date()
+            let make =
+                shape == "dot-git"
+                ? "git init -q . && git config core.fsmonitor \"$SCRIPT\""
+                : "git init -q --bare . && git config core.bare false && git config core.worktree \"$PWD\" "
+                    + "&& git config core.fsmonitor \"$SCRIPT\""
+            try sh(make, in: plain, environment: ["SCRIPT": trap.script])
+            try? FileManager.default.removeItem(atPath: trap.marker)
+            _ = try await SubprocessRunner().capture(Command("git", ["status"], workingDirectory: plain))
+            #expect(trap.markerExists, "control (\(shape)): the host's git obeys the new repository")
+
+            let report = try NestedRepositoryGuard().quarantine(
+                project: plain, sessionID: session, sessionStart: start, topLevelGitPinned: false)
+            print(report.lines.joined(separator: "\n"))
+            try? FileManager.default.removeItem(atPath: trap.marker)
+            _ = try await SubprocessRunner().capture(Command("git", ["status"], workingDirectory: plain))
+            #expect(!trap.markerExists, "\(shape): the host's git still obeys the repository the session made")
+            #expect(report.quarantined.map(\.path) == [shape == "dot-git" ? ".git" : "."])
+            #expect(exists(plain + "/src/main.c"))
+        }
+    }
+
+    /// The attack: a rebase left stopped in a submodule's git directory (`.git/modules/sub`, read-write in the
+    /// sandbox so the submodule works), with an `exec` line for the host's `git -C sub rebase --continue`.
+    @Test func aRebaseLeftInASubmoduleCannotRunOnTheHost() async throws {
+        let trap = try Trap("rebase-submodule")
+        defer { trap.directory.remove() }
+        try addSubmodule(trap)
+        // Exactly after the submodule was made, with no slack: the submodule itself is the user's.
+        let start = newestChange(trap.project).addingTimeInterval(0.001)
+        try sh(
+            """
+            git -c user.name=A -c user.email=a@a commit -q --allow-empty -m more \\
+              && GIT_SEQUENCE_EDITOR="sed -i -e '1i break' -e \\"1i exec $SCRIPT\\"" git rebase -q -i HEAD~1 >/dev/null 2>&1
+            test -d ../.git/modules/sub/rebase-merge
+            """, in: trap.project + "/sub", environment: ["SCRIPT": trap.script])
+
+        let report = try NestedRepositoryGuard(clockSlack: 0).quarantine(
+            project: trap.project, sessionID: session, sessionStart: start)
+        print(report.lines.joined(separator: "\n"))
+        #expect(report.quarantined.isEmpty, "the submodule stays usable")
+        #expect(!exists(trap.project + "/.git/modules/sub/rebase-merge"))
+        #expect(exists(trap.project + "/.git/modules/sub/rebase-merge.paddock-quarantined-\(session)/git-rebase-todo"))
+        _ = try await trap.hostGit(["rebase", "--continue"], in: "sub")
+        #expect(!trap.markerExists, "the host's rebase --continue in the submodule ran the agent's exec line")
     }
 }

@@ -89,3 +89,34 @@ func execute(_ argv: [String], in directory: String? = nil, environment: [String
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+#if canImport(Glibc)
+    import Glibc
+
+    // glibc exports the raw system calls; libcap's header is not needed for two functions.
+    @_silgen_name("capget") private func capget(_ header: UnsafeMutableRawPointer, _ data: UnsafeMutableRawPointer) -> Int32
+    @_silgen_name("capset") private func capset(_ header: UnsafeMutableRawPointer, _ data: UnsafeMutableRawPointer) -> Int32
+#endif
+
+/// Runs `body` with the file permissions of a plain user who owns the test's files. As root (as on CI), the calling
+/// thread leaves CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER out of its effective set for the duration:
+/// Linux capabilities belong to a thread, so other tests running meanwhile keep theirs. `body` must not suspend.
+func asPlainOwner<T>(_ body: () throws -> T) throws -> T {
+    #if canImport(Glibc)
+        guard geteuid() == 0 else { return try body() }
+        // struct __user_cap_header_struct { u32 version; int pid; } and two __user_cap_data_struct (version 3).
+        var header: [UInt32] = [0x2008_0522, 0]
+        var saved = [UInt32](repeating: 0, count: 6)
+        guard capget(&header, &saved) == 0 else { throw PaddockError.other("capget: \(String(cString: strerror(errno)))") }
+        var reduced = saved
+        reduced[0] &= ~UInt32((1 << 1) | (1 << 2) | (1 << 3))
+        guard capset(&header, &reduced) == 0 else { throw PaddockError.other("capset: \(String(cString: strerror(errno)))") }
+        defer {
+            var restored = saved
+            if capset(&header, &restored) != 0 { fatalError("could not restore this thread's capabilities") }
+        }
+        return try body()
+    #else
+        return try body()
+    #endif
+}

@@ -19,6 +19,7 @@ struct OrphanReport {
         guard !orphans.isEmpty else { return }
         let names = orphans.map(\.name).joined(separator: ", ")
         context.say(
-            "paddock: \(orphans.count) sandbox(es) outlived their launcher: \(names). Run `paddock clean` to remove them.")
+            "paddock: \(orphans.count) sandbox(es) outlived their launcher: \(names). Run `paddock clean` to remove them "
+                + "and check their projects for git repositories the agent planted; until then do not run git there.")
     }
 }

@@ -56,6 +56,8 @@ struct SessionLauncher {
             async let orphans = OrphanReport(context: context).find()
             _ = try await imageReady
             OrphanReport(context: context).warn(about: (try? await orphans) ?? [])
+            // A session here that was killed before its guard ran: its plants must not outlive this one's start.
+            await PendingGuard(context: context).run(project: project)
 
             if options.carry, preparation.isolation != .clone {
                 throw PaddockError.invalidArgument("--carry goes with --isolate clone: in mount mode the agent already sees your changes.")
@@ -70,7 +72,10 @@ struct SessionLauncher {
         }
         var record = SessionRecord(
             id: id, container: ProjectNaming.containerName(project: project, session: id), project: project,
-            agent: profile.name, image: recipe.tag, launcherPID: HostProcess.currentPID, startedAt: Date())
+            agent: profile.name, image: recipe.tag, launcherPID: HostProcess.currentPID, startedAt: Date(),
+            launcherStart: HostProcess.startToken(pid: HostProcess.currentPID),
+            engine: context.engineChoice?.kind.rawValue, mounted: workspace.mountedRepositories,
+            workspaceStartedAt: workspace.startedAt)
         var effectiveProfile = profile
         if let commandOverride {
             effectiveProfile.command = commandOverride
@@ -93,7 +98,7 @@ struct SessionLauncher {
             request.gatewayDirectory = gateway?.directory
             spec = try SessionPlanner.plan(request) { FileManager.default.fileExists(atPath: $0) }
         } catch {
-            await finish(gateway: gateway, preparation: preparation, workspace: workspace)
+            await finish(gateway: gateway, preparation: preparation, workspace: workspace, record: &record)
             throw error
         }
         context.logger.debug("starting session", metadata: ["session": "\(id)", "container": "\(spec.name)"])
@@ -106,25 +111,30 @@ struct SessionLauncher {
             status = try await context.engine.run(spec)
         } catch {
             _ = await teardown.finish(status: 1)
-            await finish(gateway: gateway, preparation: preparation, workspace: workspace)
+            await finish(gateway: gateway, preparation: preparation, workspace: workspace, record: &record)
             throw error
         }
         let exitCode = await teardown.finish(status: status)
         // The container is gone (run returned, or teardown removed it): only now is the work safe to inspect.
-        await finish(gateway: gateway, preparation: preparation, workspace: workspace)
+        await finish(gateway: gateway, preparation: preparation, workspace: workspace, record: &record)
         record.endedAt = Date()
         record.exitCode = exitCode
         try? record.write(paths: context.paths)
         return exitCode
     }
 
-    /// After the sandbox is gone: close the way out, then land or keep the work.
-    func finish(gateway: GatewayHost?, preparation: WorkspacePreparation, workspace: WorkspacePreparation.Prepared) async {
+    /// After the sandbox is gone: close the way out, then land or keep the work, and record that the guard ran.
+    func finish(
+        gateway: GatewayHost?, preparation: WorkspacePreparation, workspace: WorkspacePreparation.Prepared,
+        record: inout SessionRecord
+    ) async {
         if let gateway {
             let summary = await gateway.stop()
             context.say("paddock: \(summary) — `paddock net log` shows each connection")
         }
         await preparation.finish(workspace)
+        record.guardedAt = Date()
+        try? record.write(paths: context.paths)
     }
 
     /// Applies the project file only when trusted; an interactive user may approve it on the spot.

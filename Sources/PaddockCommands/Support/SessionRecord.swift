@@ -12,6 +12,17 @@ struct SessionRecord: Codable, Equatable {
     var startedAt: Date
     var endedAt: Date?
     var exitCode: Int32?
+    /// Tells a launcher that was killed from one whose pid was reused.
+    var launcherStart: String?
+    /// The engine the sandbox ran on (`EngineKind`), to ask whether it is gone.
+    var engine: String?
+    /// Projects mounted read-write, for the guard after the session; nil in records from before it existed.
+    var mounted: [MountedProject]?
+    /// Taken before the workspace was prepared: what changed after it is the session's.
+    var workspaceStartedAt: Date?
+    /// When the guard ran over `mounted`. A record with `mounted` and no `guardedAt` whose launcher is gone belongs to
+    /// a session that was killed before it could run the guard: `paddock clean` runs it.
+    var guardedAt: Date?
 
     static func path(_ id: SessionID, paths: PaddockPaths) -> String {
         paths.sessionDirectory(id) + "/session.json"
@@ -41,4 +52,11 @@ struct SessionRecord: Codable, Equatable {
             return try? decoder.decode(SessionRecord.self, from: data)
         }.sorted { $0.id < $1.id }
     }
+}
+
+/// A project a mount-mode session could write, as the guard after the session needs it.
+struct MountedProject: Codable, Equatable {
+    var path: String
+    /// `MountModeProtection.topLevelGitPinned`.
+    var topLevelGitPinned: Bool
 }

@@ -23,7 +23,7 @@ struct WorkspacePreparation {
         /// The project itself at /workspace (checked by the planner), or nil when `mounts` carry the workspace.
         var workspaceSource: String?
         var clones: [(sessionID: String, name: String)] = []
-        var mountedRepositories: [String] = []
+        var mountedRepositories: [MountedProject] = []
         var sessionID = ""
         /// Taken before the sandbox starts: anything git-shaped changed after it is the session's doing.
         var startedAt = Date()
@@ -73,7 +73,8 @@ struct WorkspacePreparation {
                 let protection = try await MountModeGuard(git: git, home: context.paths.home)
                     .protect(project: repository.hostPath, target: repository.target)
                 prepared.mounts += protection.mounts
-                prepared.mountedRepositories.append(repository.hostPath)
+                prepared.mountedRepositories.append(
+                    MountedProject(path: repository.hostPath, topLevelGitPinned: protection.topLevelGitPinned))
                 for warning in protection.warnings { context.say("paddock: \(warning)") }
                 if let access = WorkspaceAccess.of(repository.hostPath),
                     let warning = access.warning(
@@ -103,17 +104,7 @@ struct WorkspacePreparation {
     /// (the host's git would obey their config and hooks), land each clone's work or keep the clone. Nothing is
     /// deleted.
     func finish(_ prepared: Prepared) async {
-        for project in prepared.mountedRepositories {
-            do {
-                let report = try NestedRepositoryGuard().quarantine(
-                    project: project, sessionID: prepared.sessionID, sessionStart: prepared.startedAt)
-                for line in report.lines { context.say("paddock: \(line)") }
-            } catch {
-                context.say(
-                    "paddock: could not check \(project) for git repositories the agent planted (\(error)). Before running "
-                        + "git there, look for .git folders and files below the top level.")
-            }
-        }
+        Self.guardMounted(prepared.mountedRepositories, sessionID: prepared.sessionID, since: prepared.startedAt, context: context)
         for clone in prepared.clones {
             do {
                 let report = try await cloneStore.land(sessionID: clone.sessionID, name: clone.name)
@@ -121,6 +112,22 @@ struct WorkspacePreparation {
             } catch {
                 let path = cloneStore.paths(sessionID: clone.sessionID, name: clone.name).clone
                 context.say("paddock: could not land the session's work (\(error)); the clone stays at \(path).")
+            }
+        }
+    }
+
+    /// The guard over mounted projects, for a session that ended here and for one `paddock clean` finishes.
+    static func guardMounted(_ projects: [MountedProject], sessionID: String, since start: Date, context: AppContext) {
+        for project in projects {
+            do {
+                let report = try NestedRepositoryGuard().quarantine(
+                    project: project.path, sessionID: sessionID, sessionStart: start,
+                    topLevelGitPinned: project.topLevelGitPinned)
+                for line in report.lines { context.say("paddock: \(line)") }
+            } catch {
+                context.say(
+                    "paddock: could not check \(project.path) for git repositories the agent planted (\(error)). Before "
+                        + "running git there, look for .git folders and files below the top level.")
             }
         }
     }
