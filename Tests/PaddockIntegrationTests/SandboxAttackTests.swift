@@ -77,6 +77,32 @@ struct SandboxAttackTests {
         }
     }
 
+    /// The user sends output to a log (holding earlier lines) and feeds input from a file: the agent may write its
+    /// output and read its input, but not reopen the launcher's files through /proc/self/fd to read the log's
+    /// earlier lines or write into the input file.
+    @Test(arguments: TestEngine.allCases) func redirectedFilesCannotBeReopened(engine: TestEngine) async throws {
+        try await IntegrationFixture.with(engine: engine) { fixture in
+            let log = fixture.root + "/out.log"
+            let input = fixture.root + "/in.txt"
+            try await fixture.userShell("printf 'EARLIER-LINE\\n' > \(log) && printf 'line-one\\n' > \(input)")
+            let agent = """
+                read line; echo "got $line"
+                timeout 3 grep -q EARLIER-LINE /proc/self/fd/1 2>/dev/null && echo REOPENED-STDOUT
+                timeout 3 grep -q EARLIER-LINE /proc/self/fd/2 2>/dev/null && echo REOPENED-STDERR
+                (timeout 3 sh -c "echo PLANTED > /proc/self/fd/0") 2>/dev/null
+                echo done
+                """
+            let run = try await fixture.userShell(
+                "'\(fixture.binary)' run --agent shell -- sh -c '\(agent)' < \(input) >> \(log) 2>> \(log); echo $?")
+            #expect(run.stdout == "0\n")
+            let written = try String(contentsOfFile: log, encoding: .utf8)
+            #expect(written.hasPrefix("EARLIER-LINE\n"))
+            #expect(written.contains("got line-one\ndone\n"), "\(written)")
+            #expect(!written.contains("REOPENED"), "\(written)")
+            #expect(try String(contentsOfFile: input, encoding: .utf8) == "line-one\n")
+        }
+    }
+
     /// The gateway's socket sits in a read-only bind of a host folder, owned by the host user; every engine must
     /// let the sandbox user connect through it (rootless Podman maps that user with keep-id).
     @Test(arguments: TestEngine.allCases) func theGatewaySocketIsReachableAcrossTheMapping(engine: TestEngine) async throws {

@@ -105,7 +105,9 @@ public struct BwrapEngine: ContainerEngine {
         defer { close(seccomp) }
         let optionsPipe = try Self.channelHolding(options)
         defer { close(optionsPipe) }
-        let descriptors: [(child: Int32, parent: Int32)] = [(Self.seccompDescriptor, seccomp), (Self.optionsDescriptor, optionsPipe)]
+        let relay = try StdioRelay()
+        let descriptors: [(child: Int32, parent: Int32)] =
+            [(Self.seccompDescriptor, seccomp), (Self.optionsDescriptor, optionsPipe)] + relay.childDescriptors
 
         // bwrap itself gets only PATH: the sandbox's environment is built by --clearenv/--setenv/--args.
         let bwrapEnvironment = ["PATH=" + (environment["PATH"] ?? "/usr/bin:/bin")]
@@ -113,15 +115,25 @@ public struct BwrapEngine: ContainerEngine {
         let stopRequested = paths.stopRequested
         let labels = spec.labels
         let name = spec.name
-        return try await HostSpawn.run(
-            executable: bwrap, arguments: arguments, environment: bwrapEnvironment, descriptors: descriptors
-        ) { child in
-            let entry = Record(
+        let status: Int32
+        do {
+            status = try await HostSpawn.run(
+                executable: bwrap, arguments: arguments, environment: bwrapEnvironment, descriptors: descriptors
+            ) { child in
+                relay.childStarted()
+                let entry = Record(
                 name: name, pid: child.pid, startToken: HostProcess.startToken(pid: child.pid), labels: labels, startedAt: Date())
-            try? Self.store(entry, to: record)
-            // A teardown that came before the record existed left this marker instead of a pid to kill.
-            if FileManager.default.fileExists(atPath: stopRequested) { Self.deliver(SIGKILL, to: entry) }
+                try? Self.store(entry, to: record)
+                // A teardown that came before the record existed left this marker instead of a pid to kill.
+                if FileManager.default.fileExists(atPath: stopRequested) { Self.deliver(SIGKILL, to: entry) }
+            }
+        } catch {
+            relay.childStarted()
+            relay.drain()
+            throw error
         }
+        relay.drain()
+        return status
     }
 
     /// The sandbox's files: its /etc, the seccomp program, and the agent's home directory (kept across sessions).
