@@ -62,7 +62,7 @@ struct ImageBuilder {
                 log.write(Data((line + "\n").utf8))
                 tail.append(line)
                 if let step = BuildProgress.step(in: line) {
-                    let text = "paddock: " + step
+                    let text = "paddock: " + SafeText.line(step)
                     if showProgress {
                         FileHandle.standardError.write(Data(("\r\u{1B}[2K" + String(text.prefix(100))).utf8))
                     } else {

@@ -62,7 +62,7 @@ struct PolicyEdit {
         let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
         let edited = try ConfigListEditor.adding(hosts, to: key, inTable: "network", in: text, file: file)
         guard edited != text else {
-            print("already in `network.\(key)` of \(file)")
+            Console.out("already in `network.\(key)` of \(file)")
             return
         }
         do {
@@ -73,6 +73,6 @@ struct PolicyEdit {
             throw PaddockError.fileSystem(path: file, message: "cannot write: \(error)")
         }
         if retrust { try context.configLoader.trust.trust(file: file, content: edited) }
-        print("added \(hosts.joined(separator: ", ")) to `network.\(key)` in \(file); running sessions follow within a second")
+        Console.out("added \(hosts.joined(separator: ", ")) to `network.\(key)` in \(file); running sessions follow within a second")
     }
 }

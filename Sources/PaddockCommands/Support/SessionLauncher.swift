@@ -140,7 +140,7 @@ struct SessionLauncher {
                 throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
             }
             context.say("\(file) is new or changed since you last trusted it. The agent can edit this file.\n\(diff)")
-            FileHandle.standardError.write(Data("Trust this version and continue? [y/N] ".utf8))
+            Console.say("Trust this version and continue? [y/N] ", terminator: "")
             guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
                 throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
             }

@@ -74,7 +74,7 @@ struct WorkspacePreparation {
                     .protect(project: repository.hostPath, target: repository.target)
                 prepared.mounts += protection.mounts
                 prepared.mountedRepositories.append(repository.hostPath)
-                for warning in protection.warnings { context.say("paddock: \(warning)") }
+                for warning in protection.warnings { context.say("paddock: \(SafeText.line(warning))") }
                 if let access = WorkspaceAccess.of(repository.hostPath),
                     let warning = access.warning(
                         path: repository.hostPath,
@@ -93,7 +93,7 @@ struct WorkspacePreparation {
                         target: repository.target, carry: carry, owner: owner))
                 prepared.mounts += session.mounts
                 prepared.clones.append((sessionID.rawValue, session.record.name))
-                for line in session.lines { context.say("paddock: \(line)") }
+                for line in session.lines { context.say("paddock: \(SafeText.line(line))") }
             }
         }
         return prepared
@@ -107,20 +107,20 @@ struct WorkspacePreparation {
             do {
                 let report = try NestedRepositoryGuard().quarantine(
                     project: project, sessionID: prepared.sessionID, sessionStart: prepared.startedAt)
-                for line in report.lines { context.say("paddock: \(line)") }
+                for line in report.lines { context.say("paddock: \(SafeText.line(line))") }
             } catch {
                 context.say(
-                    "paddock: could not check \(project) for git repositories the agent planted (\(error)). Before running "
+                    "paddock: could not check \(project) for git repositories the agent planted (\(SafeText.line("\(error)"))). Before running "
                         + "git there, look for .git folders and files below the top level.")
             }
         }
         for clone in prepared.clones {
             do {
                 let report = try await cloneStore.land(sessionID: clone.sessionID, name: clone.name)
-                for line in report.lines { context.say("paddock: \(line)") }
+                for line in report.lines { context.say("paddock: \(SafeText.line(line))") }
             } catch {
                 let path = cloneStore.paths(sessionID: clone.sessionID, name: clone.name).clone
-                context.say("paddock: could not land the session's work (\(error)); the clone stays at \(path).")
+                context.say("paddock: could not land the session's work (\(SafeText.line("\(error)"))); the clone stays at \(path).")
             }
         }
     }
