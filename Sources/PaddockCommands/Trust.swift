@@ -34,7 +34,14 @@ extension Paddock {
             case .trusted:
                 Console.out("\(file) is already trusted")
             case .neverTrusted(let diff), .changed(let diff):
+                // What is trusted is the text read once and shown here, whatever the file holds by the answer.
                 context.say(diff)
+                if context.stdinIsTerminal, context.stderrIsTerminal {
+                    Console.say("Trust this version of \(file)? [y/N] ", terminator: "")
+                    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                        throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
+                    }
+                }
                 try loader.trust.trust(file: file, content: layer.text)
                 Console.out("trusted \(file) (sha256 \(Hashing.sha256Hex(layer.text).prefix(16))…)")
             }
