@@ -82,6 +82,7 @@ struct SessionLauncher {
             stdinIsTerminal: context.stdinIsTerminal && context.stdoutIsTerminal,
             allowDangerousMounts: options.allowDangerousMounts, imageTag: recipe.tag,
             hostEnvironment: context.environment, additionalMounts: workspace.mounts, paths: context.paths)
+        request.workspaces = workspace.workspaces
 
         var gateway: GatewayHost?
         let spec: ContainerSpec

@@ -24,6 +24,8 @@ struct WorkspacePreparation {
         var workspaceSource: String?
         var clones: [(sessionID: String, name: String)] = []
         var mountedRepositories: [String] = []
+        /// Host folders other than the project that the agent gets read-write (`--repo` folders, clones).
+        var workspaces: [String] = []
         var sessionID = ""
         /// Taken before the sandbox starts: anything git-shaped changed after it is the session's doing.
         var startedAt = Date()
@@ -69,6 +71,7 @@ struct WorkspacePreparation {
                     prepared.workspaceSource = repository.hostPath
                 } else {
                     prepared.mounts.append(.bind(repository.hostPath, at: repository.target, readOnly: false))
+                    prepared.workspaces.append(repository.hostPath)
                 }
                 let protection = try await MountModeGuard(git: git, home: context.paths.home)
                     .protect(project: repository.hostPath, target: repository.target)
@@ -92,6 +95,7 @@ struct WorkspacePreparation {
                         hostPath: repository.hostPath, sessionID: sessionID.rawValue, name: repository.name,
                         target: repository.target, carry: carry, owner: owner))
                 prepared.mounts += session.mounts
+                prepared.workspaces.append(session.paths.clone)
                 prepared.clones.append((sessionID.rawValue, session.record.name))
                 for line in session.lines { context.say("paddock: \(SafeText.line(line))") }
             }
