@@ -21,6 +21,12 @@ enum Console {
     static func say(_ text: String, terminator: String = "\n") {
         FileHandle.standardError.write(Data((SafeText.text(text) + terminator).utf8))
     }
+
+    /// A progress line on a terminal's stderr, replacing the one before: paddock's own carriage return and
+    /// erase-line, then the text on one line.
+    static func progress(_ text: String) {
+        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + SafeText.line(text)).utf8))
+    }
 }
 
 /// swift-log to stderr, one line per entry whatever the message and metadata hold.
