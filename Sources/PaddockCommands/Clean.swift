@@ -28,7 +28,7 @@ extension Paddock {
             for orphan in orphans {
                 let label = orphan.labels[SessionLabels.session] ?? orphan.name
                 if !dryRun { try await context.engine.remove(containers: [orphan.name]) }
-                print("\(dryRun ? "would remove" : "removed") sandbox \(label) (\(orphan.name))")
+                Console.out("\(dryRun ? "would remove" : "removed") sandbox \(SafeText.quoted(label)) (\(SafeText.quoted(orphan.name)))")
             }
             // Build contexts are only needed while a build runs.
             let builds = (try? FileManager.default.contentsOfDirectory(atPath: context.paths.buildDirectory)) ?? []
@@ -36,7 +36,7 @@ extension Paddock {
                 let path = context.paths.buildDirectory + "/" + build
                 if !dryRun { try? FileManager.default.removeItem(atPath: path) }
             }
-            if orphans.isEmpty { print("no orphaned sandboxes") }
+            if orphans.isEmpty { Console.out("no orphaned sandboxes") }
             // With the sandboxes gone, sessions whose launcher died get the guard they never ran.
             await PendingGuard(context: context).run(dryRun: dryRun)
             try await cleanClones(context, runningSessions: try await context.engine.containers(all: true).compactMap { $0.labels[SessionLabels.session] })
@@ -49,17 +49,17 @@ extension Paddock {
             let idle = try await store.list().filter { !runningSessions.contains($0.record.sessionID) }
             if dryRun {
                 for listing in idle {
-                    print("clone \(listing.record.sessionID)/\(listing.record.name): \(listing.status.rawValue)")
+                    Console.out("clone \(listing.record.sessionID)/\(listing.record.name): \(listing.status.rawValue)")
                 }
                 return
             }
             for listing in idle where listing.status == .unlandedCommits {
                 let report = try await store.land(sessionID: listing.record.sessionID, name: listing.record.name)
-                for line in report.lines { context.say("paddock: \(line)") }
+                for line in report.lines { context.say("paddock: \(SafeText.line(line))") }
             }
             for session in Set(idle.map(\.record.sessionID)).sorted() {
                 for decision in try await store.clean(force: force, sessionID: session) {
-                    print("clone \(decision.sessionID)/\(decision.name): \(decision.removed ? "removed" : "kept") (\(decision.reason))")
+                    Console.out("clone \(decision.sessionID)/\(decision.name): \(decision.removed ? "removed" : "kept") (\(decision.reason))")
                 }
             }
         }

@@ -39,8 +39,13 @@ extension Paddock {
             }
             let chosen = repo.map { [$0] } ?? names
             for name in chosen {
-                if chosen.count > 1 { print("# \(name)") }
-                print(try await store.diff(sessionID: session, name: name, extraArguments: gitArguments), terminator: "")
+                if chosen.count > 1 { Console.out("# \(SafeText.quoted(name))") }
+                // The diff shows what the agent wrote, names and contents: git quotes the names, Console escapes
+                // the rest (an escape sequence in a file shows as `\033`). No colour: its sequences would be escaped
+                // too, and the user's git config could ask for them.
+                let diff = try await store.diff(
+                    sessionID: session, name: name, extraArguments: gitArguments + ["--no-color"])
+                Console.out(diff, terminator: "")
             }
         }
     }

@@ -122,12 +122,12 @@ extension Paddock {
             }
 
             if json {
-                print(OutputRenderer.json(checks))
+                Console.json(OutputRenderer.json(checks))
             } else {
                 for check in checks {
                     let mark = check.status == .ok ? "ok  " : (check.status == .warning ? "warn" : "FAIL")
-                    print("\(mark)  \(check.name): \(check.detail)")
-                    if let fix = check.fix { print("      fix: \(fix)") }
+                    Console.out("\(mark)  \(check.name): \(check.detail)")
+                    if let fix = check.fix { Console.out("      fix: \(fix)") }
                 }
             }
             if checks.contains(where: { $0.status == .failed }) { throw ExitCode(1) }

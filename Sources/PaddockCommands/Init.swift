@@ -65,7 +65,7 @@ extension Paddock {
                 throw PaddockError.fileSystem(path: file, message: "cannot write: \(error)")
             }
             try loader.trust.trust(file: file, content: Self.template)
-            print("wrote and trusted \(file)")
+            Console.out("wrote and trusted \(file)")
         }
     }
 }

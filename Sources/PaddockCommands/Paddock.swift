@@ -33,7 +33,7 @@ public struct Paddock: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as PaddockError {
-            FileHandle.standardError.write(Data("paddock: \(error)\n".utf8))
+            Console.say("paddock: \(error)")
             Foundation.exit(error.exitCode)
         } catch {
             exit(withError: error)

@@ -50,9 +50,9 @@ extension Paddock {
             }
             rows.sort { $0.session < $1.session }
             if json {
-                print(OutputRenderer.json(rows))
+                Console.json(OutputRenderer.json(rows))
             } else {
-                print(
+                Console.out(
                     OutputRenderer.table(
                         headers: ["SESSION", "AGENT", "STATE", "PROJECT"],
                         rows: rows.map { [$0.session, $0.agent, $0.state, $0.project] }))

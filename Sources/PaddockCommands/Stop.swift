@@ -27,7 +27,7 @@ extension Paddock {
                     try? await context.engine.stop(container: container.name, timeoutSeconds: 10)
                 }
                 try await context.engine.remove(containers: [container.name])
-                print("stopped \(container.labels[SessionLabels.session] ?? container.name)")
+                Console.out("stopped \(SafeText.quoted(container.labels[SessionLabels.session] ?? container.name))")
             }
         }
     }

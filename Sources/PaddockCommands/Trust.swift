@@ -24,7 +24,7 @@ extension Paddock {
             let status = try loader.trust.status(file: file, content: layer.text)
             if check {
                 switch status {
-                case .trusted: print("\(file) is trusted")
+                case .trusted: Console.out("\(file) is trusted")
                 case .neverTrusted(let diff), .changed(let diff):
                     throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
                 }
@@ -32,11 +32,18 @@ extension Paddock {
             }
             switch status {
             case .trusted:
-                print("\(file) is already trusted")
+                Console.out("\(file) is already trusted")
             case .neverTrusted(let diff), .changed(let diff):
+                // What is trusted is the text read once and shown here, whatever the file holds by the answer.
                 context.say(diff)
+                if context.stdinIsTerminal, context.stderrIsTerminal {
+                    Console.say("Trust this version of \(file)? [y/N] ", terminator: "")
+                    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                        throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
+                    }
+                }
                 try loader.trust.trust(file: file, content: layer.text)
-                print("trusted \(file) (sha256 \(Hashing.sha256Hex(layer.text).prefix(16))…)")
+                Console.out("trusted \(file) (sha256 \(Hashing.sha256Hex(layer.text).prefix(16))…)")
             }
         }
     }

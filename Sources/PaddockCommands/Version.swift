@@ -7,7 +7,7 @@ extension Paddock {
             commandName: "version", abstract: "Print paddock's version.")
 
         func run() async throws {
-            print("paddock \(PaddockVersion.current)")
+            Console.out("paddock \(PaddockVersion.current)")
         }
     }
 }

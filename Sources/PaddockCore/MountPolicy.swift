@@ -30,10 +30,10 @@ public struct MountPolicy: Sendable {
     /// How many entries of a mounted folder are searched for sockets before the search gives up.
     public static let socketSearchLimit = 10_000
 
-    /// Engine sockets and their usual folders.
+    /// Engine sockets and their usual folders, and the engines' storage (which holds every sandbox's home).
     public static let socketPaths = [
         "/var/run/docker.sock", "/run/docker.sock", "/var/run/podman", "/run/podman", "/run/containerd",
-        "/var/run/containerd", "/run/user",
+        "/var/run/containerd", "/run/user", "/var/lib/docker", "/var/lib/containers",
     ]
 
     /// Why `path` must not be mounted, or nil when it may be.
@@ -108,14 +108,14 @@ public struct MountPolicy: Sendable {
     /// Expands `~` and resolves against the project, then follows symlinks, so a link cannot smuggle a
     /// secret past the check.
     public static func resolve(_ path: String, home: String, relativeTo base: String) -> String {
-        var expanded = path
-        if expanded == "~" {
-            expanded = home
-        } else if expanded.hasPrefix("~/") {
-            expanded = home + expanded.dropFirst(1)
-        } else if !expanded.hasPrefix("/") {
-            expanded = base + "/" + expanded
-        }
-        return ((expanded as NSString).standardizingPath as NSString).resolvingSymlinksInPath
+        ((expand(path, home: home, relativeTo: base) as NSString).standardizingPath as NSString).resolvingSymlinksInPath
+    }
+
+    /// The path as the user wrote it, made absolute: `~` expanded, a relative path put under `base`; nothing
+    /// else touched (a `..` after a link means what the kernel makes of it, see `PathResolution`).
+    public static func expand(_ path: String, home: String, relativeTo base: String) -> String {
+        if path == "~" { return home }
+        if path.hasPrefix("~/") { return home + path.dropFirst(1) }
+        return path.hasPrefix("/") ? path : base + "/" + path
     }
 }

@@ -17,6 +17,8 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
     case untrustedProjectConfig(file: String, diff: String)
     /// A mount would hand the sandbox something it must never see.
     case dangerousMount(path: String, reason: String)
+    /// A mount's path leads through a place the agent can write, so the agent would decide what it shows.
+    case redirectableMount(path: String, through: String, area: String)
     /// The user asked for something that cannot be done as asked.
     case invalidArgument(String)
     /// The image build failed; the full log is at `log`.
@@ -60,6 +62,15 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
                 Refusing to mount \(path) into the sandbox: \(reason).
                 Remove it from `mounts`, or pass --allow-dangerous-mounts if you really mean to hand it to the agent.
                 """
+        case .redirectableMount(let path, let through, let area):
+            return """
+                Refusing to mount \(SafeText.quoted(path)): its path goes through \(SafeText.quoted(through)), inside \
+                \(area), which the agent can write. A link or a renamed folder there would decide what the sandbox \
+                gets (a session could point it at ~/.claude, ~/.profile or the project's .git), now or between \
+                paddock's check and the engine's mount.
+                Mount a folder the agent cannot write, by its real path (or copy what the agent needs into the \
+                project). --allow-dangerous-mounts does not override this.
+                """
         case .invalidArgument(let message):
             return message
         case .imageBuildFailed(let log, let tail):
@@ -84,7 +95,7 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
         case .engineUnavailable, .engineCannotStart: return 69  // EX_UNAVAILABLE
         case .engineCommandFailed, .imageBuildFailed, .git, .other: return 70  // EX_SOFTWARE
         case .fileSystem: return 74  // EX_IOERR
-        case .untrustedProjectConfig, .dangerousMount: return 77  // EX_NOPERM
+        case .untrustedProjectConfig, .dangerousMount, .redirectableMount: return 77  // EX_NOPERM
         }
     }
 }

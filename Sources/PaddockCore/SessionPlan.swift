@@ -24,6 +24,9 @@ public struct SessionRequest: Sendable {
     /// Mounts other parts of paddock prepared (repositories, git protections, clones, the gateway socket). The
     /// launcher checks the user's paths among them against `MountPolicy` before preparing them.
     public var additionalMounts: [Mount]
+    /// The host folders among `additionalMounts` that the agent gets read-write as its workspace (`--repo`
+    /// folders, clones): places the agent can write, like the project.
+    public var workspaces: [String] = []
     public var additionalEnvironment: [String: String]
     /// The host folder holding the gateway's socket; nil for a session with no way out at all.
     public var gatewayDirectory: String?
@@ -74,9 +77,11 @@ public enum SessionPlanner {
     /// The hardened container for one session. Pure: every check that can fail happens here, before anything runs.
     /// `fileExists` answers for host paths (read-only host files are mounted only when present); `socketInside`
     /// finds a unix socket at or under a host path. It searches the live machine unless a caller says otherwise, so
-    /// a caller that forgets it gets the refusal, not a silent pass.
+    /// a caller that forgets it gets the refusal, not a silent pass. `resolvePath` resolves a host path on this
+    /// machine, remembering each entry it looked up (see `PathResolution`).
     public static func plan(
         _ request: SessionRequest, socketInside: (String) -> String? = { MountPolicy.findSocket(at: $0) },
+        resolvePath: (String) -> PathResolution = { PathResolution.resolve($0) },
         fileExists: (String) -> Bool
     ) throws -> ContainerSpec {
         let policy = MountPolicy(home: request.hostHome, paddockPaths: request.paths)
@@ -88,8 +93,40 @@ public enum SessionPlanner {
             return path
         }
 
+        // Where the agent can write: the project (mounted now or in any other session), the workspaces paddock
+        // prepared, and read-write extra mounts. An entry there, renamed or swapped for a link, would decide what
+        // a path through it leads to, today or between this check and the engine's mount; nothing the user named
+        // may pass through one. The engine gets the real path, which passes through none.
+        let extras = request.config.mounts.map { extra in
+            (extra, resolvePath(MountPolicy.expand(extra.path, home: request.hostHome, relativeTo: request.projectRoot)))
+        }
+        var writable = [WritableArea(path: resolvePath(request.projectRoot).real, name: "the project")]
+        if let workspace = request.workspaceSource {
+            writable.append(WritableArea(path: resolvePath(workspace).real, name: "the project"))
+        }
+        for workspace in request.workspaces {
+            writable.append(WritableArea(path: resolvePath(workspace).real, name: "the workspace \(SafeText.quoted(workspace))"))
+        }
+        for (extra, resolution) in extras where extra.readWrite {
+            writable.append(WritableArea(path: resolution.real, name: "the read-write mount \(SafeText.quoted(extra.path))"))
+        }
+        func refuseRedirectable(_ written: String, _ resolution: PathResolution, besidesProject: Bool = false) throws {
+            // `--repo` folders may sit in the project's folder when it is not mounted itself: that is what
+            // `--repo` is for. They must not sit in one another or in a read-write mount.
+            let areas = besidesProject && request.workspaceSource == nil ? Array(writable.dropFirst()) : writable
+            for entry in resolution.entries + [resolution.real] {
+                if let area = areas.first(where: { entry.hasPrefix($0.path == "/" ? "/" : $0.path + "/") }) {
+                    throw PaddockError.redirectableMount(path: written, through: entry, area: area.name)
+                }
+            }
+        }
+        for workspace in request.workspaces {
+            try refuseRedirectable(workspace, resolvePath(workspace), besidesProject: true)
+        }
+
         var mounts: [Mount] = []
         if let workspace = request.workspaceSource {
+            try refuseRedirectable(workspace, resolvePath(workspace))
             // The project is not searched for sockets: its own (a dev server's, say) are the user's to judge, and
             // searching a large tree on every start would cost more than the rest of the start together.
             try policy.check(workspace, allowDangerous: request.allowDangerousMounts)
@@ -100,11 +137,13 @@ public enum SessionPlanner {
         for relative in request.profile.readOnlyHostFiles {
             let hostPath = request.hostHome + "/" + relative
             guard fileExists(hostPath) else { continue }
-            let resolved = MountPolicy.resolve(hostPath, home: request.hostHome, relativeTo: request.hostHome)
-            mounts.append(.bind(try checked(resolved), at: home + "/" + relative, readOnly: true))
+            let resolution = resolvePath(hostPath)
+            try refuseRedirectable(hostPath, resolution)
+            mounts.append(.bind(try checked(resolution.real), at: home + "/" + relative, readOnly: true))
         }
-        for extra in request.config.mounts {
-            let resolved = MountPolicy.resolve(extra.path, home: request.hostHome, relativeTo: request.projectRoot)
+        for (extra, resolution) in extras {
+            let resolved = resolution.real
+            try refuseRedirectable(extra.path, resolution)
             guard fileExists(resolved) else {
                 throw PaddockError.invalidArgument(
                     "The mount \(extra.path) does not exist on this machine (resolved to \(resolved)). Create it or remove it from `mounts`.")
@@ -162,6 +201,12 @@ public enum SessionPlanner {
             command: request.gatewayDirectory == nil
                 ? request.profile.argv(userArguments: request.userArguments)
                 : GatewayAccess.wrap(request.profile.argv(userArguments: request.userArguments)))
+    }
+
+    /// A place the agent can write, by its real path.
+    struct WritableArea {
+        var path: String
+        var name: String
     }
 
     static func validateTarget(_ target: String) throws {

@@ -69,7 +69,7 @@ struct RefSnapshot: Equatable, Sendable {
                     let text = (try? FileSystem.readRegularFile(gitDirectory + "/refs/" + relative))
                         .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
                     if let text, isObjectID(text, format: format) { snapshot.refs["refs/" + relative] = text }
-                default: snapshot.problems.append("refs/\(relative) is a link or special file")
+                default: snapshot.problems.append("\(SafeText.quoted("refs/" + relative)) is a link or special file")
                 }
             }
         }
@@ -140,7 +140,9 @@ extension CloneStore {
         guard FileSystem.kind(objects) == .directory else { return ["its objects directory is missing"] }
         var problems: [String] = []
         FileSystem.walk(objects) { relative, kind in
-            if kind != .file && kind != .directory { problems.append("objects/\(relative) is a link or special file") }
+            if kind != .file && kind != .directory {
+                problems.append("\(SafeText.quoted("objects/" + relative)) is a link or special file")
+            }
         }
         for name in ["info/alternates", "info/http-alternates"] where FileSystem.kind(objects + "/" + name) != .missing {
             let lines = (try? FileSystem.readRegularFile(objects + "/" + name))

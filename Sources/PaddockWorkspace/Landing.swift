@@ -101,9 +101,10 @@ extension CloneStore {
         var lines = ["\(paths.clone) is kept: it holds work that is not in the host repository."]
         if !state.changes.isEmpty { lines.append("  \(state.changes.count) uncommitted or untracked paths.") }
         if !state.otherWork.isEmpty {
-            lines.append("  Commits off the session branch: \(state.otherWork.joined(separator: ", ")).")
+            // Ref names are the agent's (it can write ref files with any bytes in their names).
+            lines.append("  Commits off the session branch: \(state.otherWork.map(SafeText.quoted).joined(separator: ", ")).")
         }
-        for problem in state.problems { lines.append("  Not inspected automatically: \(problem).") }
+        for problem in state.problems { lines.append("  Not inspected automatically: \(SafeText.line(problem)).") }
         lines += [
             "  See the changes with `paddock diff \(sessionID)`; copy the files you want from that directory.",
             "  Do not run git inside it: the agent controlled its .git (hooks, config) and your git would obey them.",

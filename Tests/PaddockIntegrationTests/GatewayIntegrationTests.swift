@@ -110,6 +110,8 @@ struct GatewayIntegrationTests {
             let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
             defer { process.terminate() }
             let container = try await sessionContainer(fixture)
+            // Running, not only created: `docker exec` into a container that is still starting prints nothing.
+            let session = try #require(try await fixture.runningSessionID())
             let url = "http://late.test:\(origin.port)/hello.txt"
             // Listed is not yet running: exec fails until the container has started, so ask until it answers.
             let deniedBefore = try await fixture.waitUntil(timeout: 15) {
@@ -117,7 +119,6 @@ struct GatewayIntegrationTests {
             }
             #expect(deniedBefore, "late.test is denied before the allow")
 
-            let session = try #require(try await fixture.runningSessionID())
             let allow = try await fixture.paddock(["allow", "--session", session, "late.test:\(origin.port)"])
             #expect(allow.status == 0, "\(allow.stderr)")
             let opened = try await fixture.waitUntil(timeout: 15) {
@@ -180,6 +181,47 @@ struct GatewayIntegrationTests {
             let script = "test -e /run/paddock/gateway.sock && echo SOCKET; echo proxy=${HTTP_PROXY:-none}; curl -s --max-time 5 http://origin.test:\(origin.port)/ && echo OUT || echo offline"
             let result = try await fixture.paddock(["run", "--offline", "--agent", "shell", "--", "sh", "-c", script])
             #expect(result.stdout == "proxy=none\noffline\n", "\(result.stdout)\(result.stderr)")
+        }
+    }
+}
+
+extension GatewayIntegrationTests {
+    /// The agent edits paddock.toml during the session (so the project file is no longer trusted); the user's
+    /// denies, for the session and globally, must still reach the session at once, and the agent's widening not.
+    @Test func theUsersDenyReachesASessionWhoseProjectFileTheAgentEdited() async throws {
+        try await withOrigin { fixture, origin in
+            try await fixture.write("[network]\nallow = []\n", to: fixture.project + "/paddock.toml")
+            #expect(try await fixture.paddock(["trust"]).status == 0)
+            let process = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
+            defer { process.terminate() }
+            let container = try await sessionContainer(fixture)
+            let session = try #require(try await fixture.runningSessionID())
+            func status(_ host: String) async throws -> String {
+                try await inside(fixture, container, "curl -s -o /dev/null -w '%{http_code}' http://\(host):\(origin.port)/hello.txt").stdout
+            }
+            #expect(try await status("origin.test") == "200")
+            let allow = try await fixture.paddock(["allow", "--session", session, "late.test:\(origin.port)"])
+            #expect(allow.status == 0, "\(allow.stderr)")
+            #expect(try await fixture.waitUntil(timeout: 5) { try await status("late.test") == "200" })
+
+            let edit = try await inside(
+                fixture, container, "printf '[network]\\nallow = [\"denied.test:\(origin.port)\"]\\n' > /workspace/paddock.toml && echo EDITED")
+            #expect(edit.stdout == "EDITED\n", "\(edit.stderr)")
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await status("denied.test") == "403", "the agent's widening is held back")
+
+            let deny = try await fixture.paddock(["deny", "--session", session, "late.test"])
+            #expect(deny.status == 0, "\(deny.stderr)")
+            #expect(try await fixture.waitUntil(timeout: 5) { try await status("late.test") == "403" },
+                "the user's session deny reaches the session")
+
+            let global = try await fixture.paddock(["deny", "--global", "origin.test"])
+            #expect(global.status == 0, "\(global.stderr)")
+            #expect(try await fixture.waitUntil(timeout: 5) { try await status("origin.test") == "403" },
+                "the user's global deny reaches the session")
+            #expect(try await status("denied.test") == "403", "still held back")
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
         }
     }
 }

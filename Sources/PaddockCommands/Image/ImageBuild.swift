@@ -27,7 +27,7 @@ extension Paddock.ImageCommand {
             let recipe = try builder.recipe(for: config, profile: profile)
             // Asking for a build means building, even when the hash says it is current.
             try await builder.ensure(recipe, force: true, noCache: noCache, pull: pull)
-            print(recipe.tag)
+            Console.out(recipe.tag)
         }
     }
 }

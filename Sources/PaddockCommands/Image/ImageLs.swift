@@ -14,9 +14,9 @@ extension Paddock.ImageCommand {
             let context = try await AppContext.live(global, engine: nil)
             let images = try await context.engine.images(withLabel: ImageRecipe.contextLabel)
             if json {
-                print(OutputRenderer.json(images))
+                Console.json(OutputRenderer.json(images))
             } else {
-                print(
+                Console.out(
                     OutputRenderer.table(
                         headers: ["IMAGE", "CREATED", "SIZE"], rows: images.map { [$0.reference, $0.created, $0.size] }))
             }

@@ -60,11 +60,13 @@ extension Paddock.NetCommand {
                 guard let record = try? decoder.decode(ConnectionRecord.self, from: Data(line)) else { continue }
                 if denied, record.decision == .allow { continue }
                 if json {
-                    print(String(decoding: line, as: UTF8.self))
+                    Console.json(String(decoding: line, as: UTF8.self))
                 } else {
-                    let target = record.port.map { "\(record.host):\($0)" } ?? record.host
+                    // For a request the gateway could not read, `host` is what the agent sent.
+                    let host = SafeText.quoted(record.host)
+                    let target = record.port.map { "\(host):\($0)" } ?? host
                     let bytes = "↑\(record.bytesUp) ↓\(record.bytesDown)"
-                    print([record.time, record.protocol, target, record.decision.rawValue, record.rule, bytes,
+                    Console.out([record.time, record.protocol, target, record.decision.rawValue, SafeText.quoted(record.rule), bytes,
                            String(format: "%.0fms", record.durationMs)].joined(separator: "  "))
                 }
             }

@@ -27,7 +27,7 @@ extension Paddock.PolicyCommand {
             } catch {
                 throw PaddockError.invalidArgument("\(target) is not a target paddock would accept: \(error)")
             }
-            print(check.description)
+            Console.out(check.description)
             if !check.decision.isAllowed { throw ExitCode(1) }
         }
     }

@@ -29,12 +29,12 @@ extension Paddock.PolicyCommand {
             rows += policy.deny.map { Row(list: "deny", rule: "\($0.rule)", source: "\($0.source)") }
             rows += policy.hosts.keys.sorted().map { Row(list: "hosts", rule: "\($0) = \(policy.hosts[$0].map { "\($0)" } ?? "")", source: "[network.hosts]") }
             if json {
-                print(OutputRenderer.json(rows))
+                Console.json(OutputRenderer.json(rows))
                 return
             }
-            if policy.offline { print("offline: nothing is reachable") }
-            print(OutputRenderer.table(headers: ["LIST", "RULE", "FROM"], rows: rows.map { [$0.list, $0.rule, $0.source] }))
-            print("Everything else is denied; so are IP literals without a CIDR rule, and private, loopback and link-local addresses.")
+            if policy.offline { Console.out("offline: nothing is reachable") }
+            Console.out(OutputRenderer.table(headers: ["LIST", "RULE", "FROM"], rows: rows.map { [$0.list, $0.rule, $0.source] }))
+            Console.out("Everything else is denied; so are IP literals without a CIDR rule, and private, loopback and link-local addresses.")
         }
     }
 }

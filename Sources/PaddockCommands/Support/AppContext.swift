@@ -93,20 +93,18 @@ struct AppContext: Sendable {
 
     /// Writes a line for the user to stderr: stdout is for the command's real output.
     func say(_ message: String) {
-        FileHandle.standardError.write(Data((message + "\n").utf8))
+        Console.say(message)
     }
 }
 
 enum PaddockLogging {
     private static let once = BootstrapOnce()
 
-    /// swift-log to stderr; `--debug` or PADDOCK_DEBUG=1 shows detail.
+    /// swift-log to stderr, escaped like every other output; `--debug` or PADDOCK_DEBUG=1 shows detail.
     static func bootstrap(debug: Bool) -> Logger {
         once.run {
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = debug ? .debug : .notice
-                return handler
+                SafeLogHandler(label: label, logLevel: debug ? .debug : .notice)
             }
         }
         var logger = Logger(label: "paddock")

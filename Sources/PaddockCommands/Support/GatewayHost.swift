@@ -23,7 +23,8 @@ final class GatewayHost: Sendable {
         source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: (uid: UInt32, gid: UInt32),
         logger: Logger
     ) async throws -> GatewayHost {
-        let policy = try source.policy()
+        let layers = try source.files.read()
+        let policy = try source.policy(layers)
         let sessionDirectory = paths.sessionDirectory(sessionID)
         var directory = sessionDirectory + "/gateway"
         // A unix socket path must fit in sun_path (104 bytes on macOS): fall back to a short private folder.
@@ -59,7 +60,7 @@ final class GatewayHost: Sendable {
             _ = chown(socket, sandboxUser.uid, sandboxUser.gid)
         }
         chmod(directory, 0o700)
-        let watcher = Task { await Self.follow(source: source, store: gateway.policies, logger: logger) }
+        let watcher = Task { await Self.follow(source: source, layers: layers, store: gateway.policies, logger: logger) }
         return GatewayHost(directory: directory, logPath: logPath, gateway: gateway, log: log, watcher: watcher)
     }
 
@@ -80,18 +81,24 @@ final class GatewayHost: Sendable {
         return gateway.summary.line
     }
 
-    /// Polls the policy's files once a second; a change reaches the running gateway at once. A project file that
-    /// is no longer trusted, or a config that no longer parses, leaves the policy as it was: it never widens
-    /// without the user's say.
-    static func follow(source: NetworkPolicySource, store: PolicyStore, logger: Logger) async {
-        var lastSeen = fingerprint(source.watchedFiles)
+    /// Polls the policy's files once a second; a change reaches the running gateway at once. Each layer is
+    /// re-read on its own: a project file the agent edited (no longer trusted) keeps its last trusted version in
+    /// force, a file that no longer parses keeps its last good one, and every other layer still applies, so the
+    /// user's `paddock deny` always reaches the session while the agent's widening never does.
+    static func follow(source: NetworkPolicySource, layers start: NetworkLayers, store: PolicyStore, logger: Logger) async {
+        let files = source.files
+        var layers = start
+        var lastSeen = fingerprint(files.watchedFiles)
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
-            let now = fingerprint(source.watchedFiles)
+            let now = fingerprint(files.watchedFiles)
             guard now != lastSeen else { continue }
             lastSeen = now
+            let (next, held) = files.reload(layers)
+            for note in held { logger.notice("network policy: \(note)") }
             do {
-                store.update(try source.policy())
+                store.update(try source.policy(next))
+                layers = next
                 logger.debug("network policy reloaded")
             } catch {
                 logger.notice("network policy unchanged: \(error)")

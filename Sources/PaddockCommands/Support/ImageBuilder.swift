@@ -62,17 +62,17 @@ struct ImageBuilder {
                 log.write(Data((line + "\n").utf8))
                 tail.append(line)
                 if let step = BuildProgress.step(in: line) {
-                    let text = "paddock: " + step
+                    let text = "paddock: " + SafeText.line(step)
                     if showProgress {
-                        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + String(text.prefix(100))).utf8))
+                        Console.progress(String(text.prefix(100)))
                     } else {
-                        FileHandle.standardError.write(Data((String(text.prefix(160)) + "\n").utf8))
+                        Console.say(String(text.prefix(160)))
                     }
                 }
             }
-            if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+            if showProgress { Console.progress("") }
         } catch {
-            if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+            if showProgress { Console.say("") }
             throw PaddockError.imageBuildFailed(log: logPath, tail: tail.lines.joined(separator: "\n"))
         }
         context.say("paddock: image \(recipe.tag) ready")

@@ -17,7 +17,7 @@ struct OrphanReport {
 
     func warn(about orphans: [ContainerSummary]) {
         guard !orphans.isEmpty else { return }
-        let names = orphans.map(\.name).joined(separator: ", ")
+        let names = orphans.map { SafeText.quoted($0.name) }.joined(separator: ", ")
         context.say(
             "paddock: \(orphans.count) sandbox(es) outlived their launcher: \(names). Run `paddock clean` to remove them "
                 + "and check their projects for git repositories the agent planted; until then do not run git there.")

@@ -1,8 +1,12 @@
 import Foundation
+import PaddockCore
 
 /// One renderer for listings: an aligned table for people, JSON lines for programs.
 enum OutputRenderer {
+    /// Every cell is quoted (`SafeText.quoted`): cells carry names the agent chose, and one line per row must stay
+    /// one line.
     static func table(headers: [String], rows: [[String]]) -> String {
+        let rows = rows.map { $0.map(SafeText.quoted) }
         var widths = headers.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count {

@@ -38,7 +38,7 @@ struct PendingGuard {
                 continue
             }
             if dryRun {
-                print("would check \(names) for git repositories session \(record.id) planted")
+                Console.out("would check \(names) for git repositories session \(record.id) planted")
                 continue
             }
             context.say("paddock: session \(record.id) ended without its launcher; checking \(names) for git repositories it planted")

@@ -38,7 +38,7 @@ struct PolicyEdit {
             }
         }
         let file: String
-        var retrust = false
+        var trust: TrustStore?
         if let session = scope.session.flatMap(SessionID.init) {
             guard FileManager.default.fileExists(atPath: context.paths.sessionDirectory(session)) else {
                 throw PaddockError.notFound("No session \(session.rawValue). `paddock ps` lists the running ones.")
@@ -48,31 +48,15 @@ struct PolicyEdit {
             file = context.paths.globalConfigFile
         } else {
             file = context.configLoader.projectFile(forProject: context.projectRoot)
-            // Only a file the user already trusts may be edited and re-trusted: otherwise paddock would bless
-            // whatever the agent wrote into it.
-            if let text = try? String(contentsOfFile: file, encoding: .utf8) {
-                switch try context.configLoader.trust.status(file: file, content: text) {
-                case .trusted: break
-                case .neverTrusted(let diff), .changed(let diff):
-                    throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
-                }
-            }
-            retrust = true
+            trust = context.configLoader.trust
         }
-        let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
-        let edited = try ConfigListEditor.adding(hosts, to: key, inTable: "network", in: text, file: file)
-        guard edited != text else {
-            print("already in `network.\(key)` of \(file)")
+        let changed = try ConfigFileEdit.apply(file: file, trust: trust) { text in
+            try ConfigListEditor.adding(hosts, to: key, inTable: "network", in: text, file: file)
+        }
+        guard changed else {
+            Console.out("already in `network.\(key)` of \(file)")
             return
         }
-        do {
-            try FileManager.default.createDirectory(
-                atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try edited.write(toFile: file, atomically: true, encoding: .utf8)
-        } catch {
-            throw PaddockError.fileSystem(path: file, message: "cannot write: \(error)")
-        }
-        if retrust { try context.configLoader.trust.trust(file: file, content: edited) }
-        print("added \(hosts.joined(separator: ", ")) to `network.\(key)` in \(file); running sessions follow within a second")
+        Console.out("added \(hosts.joined(separator: ", ")) to `network.\(key)` in \(file); running sessions follow within a second")
     }
 }

@@ -89,6 +89,7 @@ struct SessionLauncher {
             stdinIsTerminal: context.stdinIsTerminal && context.stdoutIsTerminal,
             allowDangerousMounts: options.allowDangerousMounts, imageTag: recipe.tag,
             hostEnvironment: context.environment, additionalMounts: workspace.mounts, paths: context.paths)
+        request.workspaces = workspace.workspaces
 
         var gateway: GatewayHost?
         let spec: ContainerSpec
@@ -145,20 +146,17 @@ struct SessionLauncher {
             loaded.effective = options.configLayer.merged(over: files.effective)
             return loaded
         }
-        do {
+        guard context.stdinIsTerminal, context.stderrIsTerminal else {
             return try loader.load(projectRoot: project, flags: options.configLayer)
-        } catch PaddockError.untrustedProjectConfig(let file, let diff) {
-            guard context.stdinIsTerminal, context.stderrIsTerminal else {
-                throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
-            }
-            context.say("\(file) is new or changed since you last trusted it. The agent can edit this file.\n\(diff)")
-            FileHandle.standardError.write(Data("Trust this version and continue? [y/N] ".utf8))
-            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
-            }
-            let content = try String(contentsOfFile: file, encoding: .utf8)
-            try loader.trust.trust(file: file, content: content)
-            return try loader.load(projectRoot: project, flags: options.configLayer)
+        }
+        return try loader.load(projectRoot: project, flags: options.configLayer) { review in
+            let why = review.changedSinceApproval
+                ? "changed again while you were deciding (the version you approved is trusted, not this one)"
+                : "is new or changed since you last trusted it"
+            context.say("\(review.file) \(why). The agent can edit this file.\n\(review.diff)")
+            Console.say("Trust this version and continue? [y/N] ", terminator: "")
+            guard let answer = readLine() else { return false }
+            return ["y", "yes"].contains(answer.lowercased())
         }
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 import PaddockCore
 
 /// Where a session's network policy comes from, read fresh whenever it may have changed: the global file, the
-/// project file in its trusted form only, the session's own file (`paddock allow --session`), and the flags.
+/// project file in its trusted form only, the session's own file (`paddock allow --session`), and the flags; each
+/// layer on its own (`NetworkLayerFiles`).
 struct NetworkPolicySource: Sendable {
     var paths: PaddockPaths
     var projectRoot: String
@@ -14,24 +15,21 @@ struct NetworkPolicySource: Sendable {
         paths.sessionDirectory(id) + "/network.toml"
     }
 
-    /// The files whose change may change the policy.
-    var watchedFiles: [String] {
-        var files = [paths.globalConfigFile, projectRoot + "/" + ProjectLocator.projectFileName]
-        if let sessionID { files.append(Self.sessionFile(sessionID, paths: paths)) }
-        return files
+    /// The layers' files: global, project (applied only in a trusted form), session.
+    var files: NetworkLayerFiles {
+        NetworkLayerFiles(
+            globalFile: paths.globalConfigFile, projectFile: projectRoot + "/" + ProjectLocator.projectFileName,
+            sessionFile: sessionID.map { Self.sessionFile($0, paths: paths) }, trust: TrustStore(directory: paths.trustDirectory),
+            flags: flags.network)
     }
 
-    /// The merged `[network]` table in force. An untrusted project file throws, as at start.
-    func networkConfig() throws -> NetworkConfig {
-        var config = try ConfigLoader(paths: paths).load(projectRoot: projectRoot, flags: PaddockConfig()).effective
-        if let sessionID, let session = try ConfigLoader.layer(at: Self.sessionFile(sessionID, paths: paths)) {
-            config = session.config.merged(over: config)
-        }
-        return flags.merged(over: config).network
-    }
-
+    /// The policy in force now. An untrusted project file throws, as at start.
     func policy() throws -> NetworkPolicy {
-        try Self.policy(for: try networkConfig(), profile: profile, home: paths.home)
+        try policy(files.read())
+    }
+
+    func policy(_ layers: NetworkLayers) throws -> NetworkPolicy {
+        try Self.policy(for: layers.merged, profile: profile, home: paths.home)
     }
 
     static func policy(for network: NetworkConfig, profile: AgentProfile, home: String) throws -> NetworkPolicy {

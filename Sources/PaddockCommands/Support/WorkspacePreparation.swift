@@ -24,6 +24,8 @@ struct WorkspacePreparation {
         var workspaceSource: String?
         var clones: [(sessionID: String, name: String)] = []
         var mountedRepositories: [MountedProject] = []
+        /// Host folders other than the project that the agent gets read-write (`--repo` folders, clones).
+        var workspaces: [String] = []
         var sessionID = ""
         /// Taken before the sandbox starts: anything git-shaped changed after it is the session's doing.
         var startedAt = Date()
@@ -69,13 +71,14 @@ struct WorkspacePreparation {
                     prepared.workspaceSource = repository.hostPath
                 } else {
                     prepared.mounts.append(.bind(repository.hostPath, at: repository.target, readOnly: false))
+                    prepared.workspaces.append(repository.hostPath)
                 }
                 let protection = try await MountModeGuard(git: git, home: context.paths.home)
                     .protect(project: repository.hostPath, target: repository.target)
                 prepared.mounts += protection.mounts
                 prepared.mountedRepositories.append(
                     MountedProject(path: repository.hostPath, topLevelGitPinned: protection.topLevelGitPinned))
-                for warning in protection.warnings { context.say("paddock: \(warning)") }
+                for warning in protection.warnings { context.say("paddock: \(SafeText.line(warning))") }
                 if let access = WorkspaceAccess.of(repository.hostPath),
                     let warning = access.warning(
                         path: repository.hostPath,
@@ -93,8 +96,9 @@ struct WorkspacePreparation {
                         hostPath: repository.hostPath, sessionID: sessionID.rawValue, name: repository.name,
                         target: repository.target, carry: carry, owner: owner))
                 prepared.mounts += session.mounts
+                prepared.workspaces.append(session.paths.clone)
                 prepared.clones.append((sessionID.rawValue, session.record.name))
-                for line in session.lines { context.say("paddock: \(line)") }
+                for line in session.lines { context.say("paddock: \(SafeText.line(line))") }
             }
         }
         return prepared
@@ -108,10 +112,10 @@ struct WorkspacePreparation {
         for clone in prepared.clones {
             do {
                 let report = try await cloneStore.land(sessionID: clone.sessionID, name: clone.name)
-                for line in report.lines { context.say("paddock: \(line)") }
+                for line in report.lines { context.say("paddock: \(SafeText.line(line))") }
             } catch {
                 let path = cloneStore.paths(sessionID: clone.sessionID, name: clone.name).clone
-                context.say("paddock: could not land the session's work (\(error)); the clone stays at \(path).")
+                context.say("paddock: could not land the session's work (\(SafeText.line("\(error)"))); the clone stays at \(path).")
             }
         }
     }
@@ -123,10 +127,10 @@ struct WorkspacePreparation {
                 let report = try NestedRepositoryGuard().quarantine(
                     project: project.path, sessionID: sessionID, sessionStart: start,
                     topLevelGitPinned: project.topLevelGitPinned)
-                for line in report.lines { context.say("paddock: \(line)") }
+                for line in report.lines { context.say("paddock: \(SafeText.line(line))") }
             } catch {
                 context.say(
-                    "paddock: could not check \(project.path) for git repositories the agent planted (\(error)). Before "
+                    "paddock: could not check \(project.path) for git repositories the agent planted (\(SafeText.line("\(error)"))). Before "
                         + "running git there, look for .git folders and files below the top level.")
             }
         }

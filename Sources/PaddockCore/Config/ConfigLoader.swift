@@ -47,6 +47,20 @@ public struct ConfigLoader: Sendable {
 
     /// Throws `untrustedProjectConfig` when the project file is not trusted in its current form.
     public func load(projectRoot: String, flags: PaddockConfig) throws -> LoadedConfig {
+        switch try attempt(projectRoot: projectRoot, flags: flags) {
+        case .loaded(let loaded): return loaded
+        case .untrusted(let review): throw PaddockError.untrustedProjectConfig(file: review.file, diff: review.diff)
+        }
+    }
+
+    enum Attempt {
+        case loaded(LoadedConfig)
+        case untrusted(TrustReview)
+    }
+
+    /// One read of each file: the project file's trust is decided on the bytes read, and those same bytes are
+    /// parsed, so nothing the agent writes in between can be applied.
+    func attempt(projectRoot: String, flags: PaddockConfig) throws -> Attempt {
         var effective = PaddockConfig()
         if let global = try Self.layer(at: paths.globalConfigFile) {
             effective = global.config.merged(over: effective)
@@ -59,12 +73,49 @@ public struct ConfigLoader: Sendable {
             case .trusted:
                 effective = try ConfigParser.parse(projectText, file: projectPath).merged(over: effective)
             case .neverTrusted(let diff), .changed(let diff):
-                throw PaddockError.untrustedProjectConfig(file: projectPath, diff: diff)
+                return .untrusted(TrustReview(file: projectPath, content: projectText, diff: diff))
             }
         }
         effective = flags.merged(over: effective)
-        return LoadedConfig(
-            effective: effective, globalFile: paths.globalConfigFile, projectFile: projectPath,
-            projectFileExists: projectText != nil)
+        return .loaded(
+            LoadedConfig(
+                effective: effective, globalFile: paths.globalConfigFile, projectFile: projectPath,
+                projectFileExists: projectText != nil))
+    }
+}
+
+/// An untrusted project file as put to the user for approval.
+public struct TrustReview: Equatable, Sendable {
+    public var file: String
+    /// The bytes read, from which `diff` was made: what the user approves.
+    public var content: String
+    /// Against the version last trusted (or an empty file).
+    public var diff: String
+    /// The user approved a version already, and the file changed again before it could be applied.
+    public var changedSinceApproval = false
+
+    public var sha256: String { Hashing.sha256Hex(content) }
+}
+
+extension ConfigLoader {
+    /// `load`, except that an untrusted project file is first put to `approve` (the interactive prompt, which
+    /// waits for the user: whatever the agent does to the file meanwhile happens inside that call). An approval
+    /// trusts exactly the bytes shown; the file is then read again and applied only if it still holds them,
+    /// otherwise its new form is shown for approval in turn. Bytes nobody saw are never trusted.
+    public func load(projectRoot: String, flags: PaddockConfig, approve: (TrustReview) throws -> Bool) throws -> LoadedConfig {
+        var approvedOne = false
+        while true {
+            switch try attempt(projectRoot: projectRoot, flags: flags) {
+            case .loaded(let loaded):
+                return loaded
+            case .untrusted(var review):
+                review.changedSinceApproval = approvedOne
+                guard try approve(review) else {
+                    throw PaddockError.untrustedProjectConfig(file: review.file, diff: review.diff)
+                }
+                try trust.trust(file: review.file, content: review.content)
+                approvedOne = true
+            }
+        }
     }
 }

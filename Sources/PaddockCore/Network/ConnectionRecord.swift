@@ -88,30 +88,7 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
 
     private static func appendField(_ name: StaticString, _ value: String?, to out: inout [UInt8], first: Bool = false) {
         appendKey(name, to: &out, first: first)
-        if let value { appendJSONString(value, to: &out) } else { out.append(contentsOf: "null".utf8) }
-    }
-
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
-    static func appendJSONString(_ value: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
-            case UInt8(ascii: "\n"): out.append(contentsOf: "\\n".utf8)
-            case UInt8(ascii: "\r"): out.append(contentsOf: "\\r".utf8)
-            case UInt8(ascii: "\t"): out.append(contentsOf: "\\t".utf8)
-            case 0..<0x20, 0x7F:
-                // Other control characters as \u00XX; bytes of multi-byte UTF-8 sequences are all >= 0x80.
-                out.append(contentsOf: "\\u00".utf8)
-                out.append(hexDigits[Int(byte >> 4)])
-                out.append(hexDigits[Int(byte & 0xF)])
-            default:
-                out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        if let value { SafeText.appendJSONString(value, to: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
     private static func appendDecimal(_ value: UInt64, to out: inout [UInt8], width: Int = 1) {

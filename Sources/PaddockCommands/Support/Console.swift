@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import PaddockCore
+
+/// The only way paddock's commands write to the terminal. Messages carry names the agent chose (paths, refs, hosts,
+/// git's output, file contents), so every write passes through `SafeText`: a value the agent planted can never
+/// drive the user's terminal, whichever message forgot to quote it. Values inside a message should still be
+/// `SafeText.quoted`, which also escapes line breaks and shows where the value ends.
+enum Console {
+    /// The command's real output, on stdout.
+    static func out(_ text: String, terminator: String = "\n") {
+        FileHandle.standardOutput.write(Data((SafeText.text(text) + terminator).utf8))
+    }
+
+    /// JSON for programs, on stdout: controls JSONEncoder leaves raw are escaped as `\uXXXX`.
+    static func json(_ encoded: String) {
+        FileHandle.standardOutput.write(Data((SafeText.json(encoded) + "\n").utf8))
+    }
+
+    /// A message for the user, on stderr.
+    static func say(_ text: String, terminator: String = "\n") {
+        FileHandle.standardError.write(Data((SafeText.text(text) + terminator).utf8))
+    }
+
+    /// A progress line on a terminal's stderr, replacing the one before: paddock's own carriage return and
+    /// erase-line, then the text on one line.
+    static func progress(_ text: String) {
+        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + SafeText.line(text)).utf8))
+    }
+}
+
+/// swift-log to stderr, one line per entry whatever the message and metadata hold.
+struct SafeLogHandler: LogHandler {
+    var label: String
+    var logLevel: Logger.Level = .notice
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        var text = "\(label): \(event.level): \(event.message)"
+        if !merged.isEmpty {
+            text += " " + merged.keys.sorted().map { "\($0)=\(SafeText.quoted("\(merged[$0] ?? "")"))" }.joined(separator: " ")
+        }
+        FileHandle.standardError.write(Data((SafeText.line(text) + "\n").utf8))
+    }
+}
