@@ -62,6 +62,7 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
         try sync.addHandlers(
             [
                 HTTPResponseEncoder(configuration: encoderConfiguration),
+                RequestDecoderFeed(),
                 ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
                 HTTPProxyHandler(),
             ], position: .after(self))

@@ -18,6 +18,13 @@ final class UpstreamHTTPHandler: ChannelDuplexHandler {
         self.clientChannel = clientChannel
     }
 
+    /// The exchange is over: what happens to this connection now (a close, or bytes the origin sends unasked)
+    /// concerns no client, and it is read freely again.
+    func detach() {
+        client = nil
+        clientChannel = nil
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }

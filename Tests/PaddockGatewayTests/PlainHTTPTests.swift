@@ -1,0 +1,190 @@
+import Foundation
+import NIOCore
+import PaddockCore
+import PaddockTestSupport
+import Testing
+
+@testable import PaddockGateway
+
+/// Absolute-URI (`http://`) requests end to end on 127.0.0.1: every byte an origin sends reaches the client, in
+/// every framing an origin uses and however slowly the client reads; oversized heads and upgrades get an answer.
+@Suite("Gateway plain-HTTP path")
+struct PlainHTTPTests {
+    /// How the client asks: HTTP/1.1 kept alive (curl's default), `Connection: close`, or HTTP/1.0 (`curl -0`).
+    enum ClientShape: String, Sendable, CaseIterable, CustomStringConvertible {
+        case keepAlive
+        case connectionClose
+        case http10
+
+        var description: String { rawValue }
+    }
+
+    static let size = 8 << 20
+
+    static func request(_ port: Int, _ shape: ClientShape, path: String = "/") -> String {
+        let url = "http://origin.test:\(port)\(path)"
+        switch shape {
+        case .keepAlive: return "GET \(url) HTTP/1.1\r\nHost: origin.test:\(port)\r\n\r\n"
+        case .connectionClose: return "GET \(url) HTTP/1.1\r\nHost: origin.test:\(port)\r\nConnection: close\r\n\r\n"
+        case .http10: return "GET \(url) HTTP/1.0\r\nHost: origin.test:\(port)\r\n\r\n"
+        }
+    }
+
+    static func header(_ name: String, in head: String) -> String? {
+        for line in head.split(separator: "\r\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == name {
+                return parts[1].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return nil
+    }
+
+    /// One response: its head, then the body framed the way the head says (no length: until the gateway closes).
+    static func readResponse(_ client: inout Conversation, pausing pause: Duration = .zero) async throws -> (
+        head: String, body: ByteBuffer
+    ) {
+        let head = try await client.read(throughBytes: "\r\n\r\n")
+        if let length = header("content-length", in: head).flatMap(Int.init) {
+            // A response cut short by the origin ends early: take what arrived before the close.
+            do {
+                let body = pause > .zero ? try await client.read(count: length, pausing: pause) : try await client.read(count: length)
+                return (head, body)
+            } catch {
+                return (head, try await client.readBytesToEnd())
+            }
+        }
+        if header("transfer-encoding", in: head)?.lowercased() == "chunked" {
+            return (head, try await client.readChunkedBody(pausing: pause))
+        }
+        return (head, try await client.readBytesToEnd(pausing: pause))
+    }
+
+    static func expectWhole(_ body: ByteBuffer, _ size: Int, _ comment: Comment? = nil) {
+        #expect(body.readableBytes == size, comment)
+        // A mismatch in 8 MiB would print both buffers: say only whether they differ.
+        let expected = BulkPayload.bytes(size)
+        let differs = body.withUnsafeReadableBytes { got in
+            expected.withUnsafeReadableBytes { want in
+                zip(got, want).contains { $0 != $1 }
+            }
+        }
+        #expect(!differs, "the bytes differ from what the origin sent")
+    }
+
+    static var downloadShapes: [(BulkFraming, ClientShape)] {
+        BulkFraming.allCases.flatMap { framing in
+            ClientShape.allCases.compactMap { client in
+                // An origin answering an HTTP/1.0 request in chunks would itself be broken.
+                framing == .chunkedThenClose && client == .http10 ? nil : (framing, client)
+            }
+        }
+    }
+
+    @Test("a download arrives whole", arguments: downloadShapes)
+    func downloadArrivesWhole(_ framing: BulkFraming, _ shape: ClientShape) async throws {
+        let origin = try await Origin.bulk(framing, size: Self.size)
+        defer { Task { await origin.close() } }
+        let (allow, hosts) = LoopbackTests.originPolicy(origin.port)
+        try await GatewayFixture.with(allow: allow, hosts: hosts) { gateway in
+            try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                try await client.send(Self.request(origin.port, shape))
+                let (head, body) = try await Self.readResponse(&client)
+                #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"))
+                Self.expectWhole(body, Self.size, "\(framing), \(shape)")
+                // A body that ends with the origin's close, or a client that asked, ends the connection.
+                if framing == .closeDelimited || shape != .keepAlive {
+                    #expect(Self.header("connection", in: head) == "close")
+                }
+                if framing == .closeDelimited || framing == .cutShort || shape != .keepAlive {
+                    #expect(try await client.isClosed())
+                }
+            }
+            let record = try #require(try await gateway.records(atLeast: 1).first)
+            #expect(record.decision == .allow)
+            #expect(record.bytesDown == UInt64(Self.size))
+        }
+    }
+
+    /// The client takes 16 KiB at a time with a pause after each read, so most of the body waits in the gateway
+    /// behind backpressure when the origin is already done (and, for the close shapes, gone).
+    @Test("a slow reader gets every byte", arguments: BulkFraming.allCases)
+    func slowReaderGetsEveryByte(_ framing: BulkFraming) async throws {
+        let origin = try await Origin.bulk(framing, size: Self.size)
+        defer { Task { await origin.close() } }
+        let (allow, hosts) = LoopbackTests.originPolicy(origin.port)
+        try await GatewayFixture.with(allow: allow, hosts: hosts) { gateway in
+            try await Connect.tcpSmallBuffer(port: gateway.port) { (client: inout Conversation) async throws in
+                try await client.send(Self.request(origin.port, .keepAlive))
+                let (head, body) = try await Self.readResponse(&client, pausing: .milliseconds(1))
+                #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"))
+                Self.expectWhole(body, Self.size, "\(framing)")
+                guard framing != .closeDelimited && framing != .cutShort else {
+                    #expect(try await client.isClosed())
+                    return
+                }
+                // The kept-alive client connection carries a second download just as whole (over the same origin
+                // connection when the origin keeps it, a new one otherwise).
+                try await client.send(Self.request(origin.port, .keepAlive, path: "/size/3000000"))
+                let (_, second) = try await Self.readResponse(&client, pausing: .milliseconds(1))
+                Self.expectWhole(second, 3_000_000, "second download on the same connection")
+            }
+        }
+    }
+
+    /// The shape the report measured: Python's `http.server` serving a file (HTTP/1.0, `Content-Length`, close).
+    @Test func pythonHTTPServerFileArrivesWhole() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("pgw-py-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let origin = try await OriginServer.start(root: root)
+        defer { origin.stop() }
+        try Data(BulkPayload.bytes(Self.size).readableBytesView).write(to: URL(fileURLWithPath: root + "/big.bin"))
+        let (allow, hosts) = LoopbackTests.originPolicy(origin.port)
+        try await GatewayFixture.with(allow: allow, hosts: hosts) { gateway in
+            for shape in ClientShape.allCases {
+                try await Connect.tcpSmallBuffer(port: gateway.port) { (client: inout Conversation) async throws in
+                    try await client.send(Self.request(origin.port, shape, path: "/big.bin"))
+                    let (head, body) = try await Self.readResponse(&client, pausing: .microseconds(200))
+                    #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"))
+                    Self.expectWhole(body, Self.size, "\(shape)")
+                }
+            }
+        }
+    }
+
+    // MARK: Answers
+
+    enum StillSending: String, Sendable, CaseIterable, CustomStringConvertible {
+        case deniedPost
+        case deniedConnectWithEarlyBytes
+
+        var description: String { rawValue }
+
+        var request: String {
+            let body = String(repeating: "b", count: 1 << 20)
+            switch self {
+            case .deniedPost:
+                return "POST http://denied.test/upload HTTP/1.1\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            case .deniedConnectWithEarlyBytes:
+                // Bytes right behind the CONNECT, as from a client that sends its TLS hello without waiting.
+                return "CONNECT denied.test:443 HTTP/1.1\r\n\r\n" + body
+            }
+        }
+
+        var status: String { "HTTP/1.1 403 Forbidden\r\n" }
+    }
+
+    /// The gateway answers while the client is still sending; the client reads only later. Closing with that
+    /// input unread would reset the connection, and the reset discards the answer waiting in the client's kernel.
+    @Test("a refusal reaches a client that is still sending", arguments: StillSending.allCases)
+    func refusalReachesAClientStillSending(_ shape: StillSending) async throws {
+        try await GatewayFixture.with(allow: ["good.test"]) { gateway in
+            let outcome = try await LazyReader.exchange(
+                port: gateway.port, sending: Array(shape.request.utf8), waiting: .milliseconds(300))
+            let text = String(decoding: outcome.received, as: UTF8.self)
+            #expect(text.hasPrefix(shape.status), "\(text.prefix(100).debugDescription), errno \(outcome.failure.map(String.init) ?? "none")")
+            #expect(text.contains("paddock"))
+            #expect(outcome.failure == nil, "the connection was reset")
+        }
+    }
+}
