@@ -184,9 +184,16 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// What to answer for a decoder error.
+    /// What to answer for a decoder error: an oversized request line or header section has its own status.
     private func refusal(for error: Error, _ context: ChannelHandlerContext) -> (Refusal, reason: String) {
-        (.badRequest("malformed HTTP request: \(error)"), "malformed HTTP request: \(error)")
+        guard let parserError = error as? HTTPParserError, case .headerOverflow = parserError else {
+            return (.badRequest("malformed HTTP request: \(error)"), "malformed HTTP request: \(error)")
+        }
+        let feed = try? context.pipeline.syncOperations.handler(type: RequestDecoderFeed.self)
+        if feed?.overflowIsInRequestLine() ?? false {
+            return (.uriTooLong, "request line longer than \(HTTPHeadLimit.description)")
+        }
+        return (.headersTooLarge, "request header fields larger than \(HTTPHeadLimit.description)")
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

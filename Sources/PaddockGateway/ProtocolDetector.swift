@@ -63,7 +63,10 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
             [
                 HTTPResponseEncoder(configuration: encoderConfiguration),
                 RequestDecoderFeed(),
-                ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                ByteToMessageHandler(
+                    HTTPRequestDecoder(
+                        leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop,
+                        limitConfiguration: HTTPHeadLimit.decoder)),
                 HTTPProxyHandler(),
             ], position: .after(self))
         context.fireChannelRead(data)

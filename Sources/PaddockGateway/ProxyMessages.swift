@@ -56,6 +56,10 @@ enum Refusal: Sendable {
     case connectFailed(NetworkTarget?, String)
     case connectTimedOut(NetworkTarget)
     case overloaded
+    /// The request line is over `HTTPHeadLimit`.
+    case uriTooLong
+    /// The header section is over `HTTPHeadLimit`.
+    case headersTooLarge
 }
 
 /// Byte counts of a finished tunnel.

@@ -110,6 +110,14 @@ enum HTTPRefusal {
         case .overloaded:
             status = .serviceUnavailable
             body = "paddock gateway: too many connections\n"
+        case .uriTooLong:
+            status = .uriTooLong
+            body = "paddock gateway: the request line is longer than \(HTTPHeadLimit.description), the most the gateway "
+                + "reads.\nSend a shorter URL (large data belongs in a request body).\n"
+        case .headersTooLarge:
+            status = .requestHeaderFieldsTooLarge
+            body = "paddock gateway: the request's header fields are larger than \(HTTPHeadLimit.description), the most "
+                + "the gateway reads.\nSend fewer or smaller header fields.\n"
         }
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.utf8.count))

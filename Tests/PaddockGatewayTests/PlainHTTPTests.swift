@@ -152,11 +152,92 @@ struct PlainHTTPTests {
         }
     }
 
-    // MARK: Answers
+    // MARK: Oversized heads
+
+    enum OversizedHead: String, Sendable, CaseIterable, CustomStringConvertible {
+        case requestLine
+        case connectLine
+        case manyHeaders
+        case oneHugeHeader
+        case connectHeaders
+        case requestLineAfterAKeptAliveRequest
+        case requestLinePipelined
+
+        var description: String { rawValue }
+
+        var status: String {
+            switch self {
+            case .requestLine, .connectLine, .requestLineAfterAKeptAliveRequest, .requestLinePipelined:
+                return "HTTP/1.1 414 URI Too Long\r\n"
+            case .manyHeaders, .oneHugeHeader, .connectHeaders:
+                return "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            }
+        }
+
+        /// 2 MB of header fields, as many lines of 1 KB.
+        static let manyFields = (0..<2000).map { "X-Filler-\($0): " + String(repeating: "f", count: 1000) + "\r\n" }.joined()
+
+        func request(_ port: Int) -> String {
+            let longPath = "/" + String(repeating: "a", count: 200 * 1024)
+            switch self {
+            case .requestLine, .requestLineAfterAKeptAliveRequest, .requestLinePipelined:
+                return "GET http://origin.test:\(port)\(longPath) HTTP/1.1\r\nHost: origin.test\r\n\r\n"
+            case .connectLine:
+                return "CONNECT " + String(repeating: "a", count: 200 * 1024) + ".test:443 HTTP/1.1\r\n\r\n"
+            case .manyHeaders:
+                return "GET http://origin.test:\(port)/ HTTP/1.1\r\n" + Self.manyFields + "\r\n"
+            case .oneHugeHeader:
+                return "GET http://origin.test:\(port)/ HTTP/1.1\r\nX-Huge: " + String(repeating: "h", count: 2 << 20)
+                    + "\r\n\r\n"
+            case .connectHeaders:
+                return "CONNECT origin.test:\(port) HTTP/1.1\r\n" + Self.manyFields + "\r\n"
+            }
+        }
+    }
+
+    /// The gateway answers while the client is still sending: the answer must survive (a close with unread input
+    /// would reset the connection and discard it), and the connection then ends.
+    @Test("an oversized request head gets 414 or 431 and a close", arguments: OversizedHead.allCases)
+    func oversizedHeadIsAnswered(_ shape: OversizedHead) async throws {
+        let origin = try await Origin.http()
+        defer { Task { await origin.close() } }
+        let (allow, hosts) = LoopbackTests.originPolicy(origin.port)
+        try await GatewayFixture.with(allow: allow, hosts: hosts) { gateway in
+            try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                let normal = "GET http://origin.test:\(origin.port)/first HTTP/1.1\r\n\r\n"
+                if shape == .requestLineAfterAKeptAliveRequest {
+                    try await client.send(normal)
+                    let head = try await client.readHead()
+                    #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"))
+                    _ = try await client.read(count: LoopbackTests.contentLength(head))
+                }
+                let writer = client.outbound
+                let request = (shape == .requestLinePipelined ? normal : "") + shape.request(origin.port)
+                let sending = Task { try? await writer.write(ByteBuffer(string: request)) }
+                if shape == .requestLinePipelined {
+                    let head = try await client.readHead()
+                    #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"), "the request before the oversized one is answered")
+                    _ = try await client.read(count: LoopbackTests.contentLength(head))
+                }
+                let head = try await client.readHead()
+                #expect(head.hasPrefix(shape.status), "\(head.prefix(200).debugDescription)")
+                #expect(head.contains("Connection: close\r\n"))
+                let body = String(buffer: try await client.read(count: LoopbackTests.contentLength(head)))
+                #expect(body.hasPrefix("paddock gateway: "))
+                #expect(body.contains("KiB"))
+                #expect(try await client.isClosed())
+                _ = await sending.value
+            }
+            let records = try await gateway.records(atLeast: 1)
+            #expect(records.last?.decision == .invalid)
+        }
+    }
 
     enum StillSending: String, Sendable, CaseIterable, CustomStringConvertible {
         case deniedPost
         case deniedConnectWithEarlyBytes
+        case longRequestLine
+        case hugeHeaders
 
         var description: String { rawValue }
 
@@ -168,10 +249,20 @@ struct PlainHTTPTests {
             case .deniedConnectWithEarlyBytes:
                 // Bytes right behind the CONNECT, as from a client that sends its TLS hello without waiting.
                 return "CONNECT denied.test:443 HTTP/1.1\r\n\r\n" + body
+            case .longRequestLine:
+                return OversizedHead.requestLine.request(80)
+            case .hugeHeaders:
+                return OversizedHead.manyHeaders.request(80)
             }
         }
 
-        var status: String { "HTTP/1.1 403 Forbidden\r\n" }
+        var status: String {
+            switch self {
+            case .deniedPost, .deniedConnectWithEarlyBytes: return "HTTP/1.1 403 Forbidden\r\n"
+            case .longRequestLine: return OversizedHead.requestLine.status
+            case .hugeHeaders: return OversizedHead.manyHeaders.status
+            }
+        }
     }
 
     /// The gateway answers while the client is still sending; the client reads only later. Closing with that
