@@ -126,11 +126,15 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             forward = try ForwardRequest(head)
         } catch {
-            refuse(context, "\(head.method) \(head.uri)", .badRequest(error.description), reason: error.description)
+            let refusal: Refusal = error.isUnsupported ? .notSupported(error.description) : .badRequest(error.description)
+            refuse(context, "\(head.method) \(head.uri)", refusal, reason: error.description)
             return
         }
+        // After a request that asks to upgrade, the decoder parses nothing more on this connection: the answer
+        // must end it, or the client's next request would wait forever.
         let exchange = Exchange(
-            head: forward.head, clientKeepAlive: head.isKeepAlive, expectsContinue: forward.expectsContinue)
+            head: forward.head, clientKeepAlive: head.isKeepAlive && !forward.asksUpgrade,
+            expectsContinue: forward.expectsContinue)
         state = .awaitingUpstream(exchange)
         context.pipeline.syncOperations.completeHandshake()
         context.fireChannelRead(wrapInboundOut(.forward(forward.target, forward.head)))
@@ -324,6 +328,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, case .forwarding(let exchange) = state, exchange.upstream === upstream else { return }
         switch part {
         case .head(var head):
+            if head.status == .switchingProtocols {
+                // The upgrade was not forwarded; whatever the origin switched to cannot pass a plain request.
+                let reason = "the origin answered 101 Switching Protocols, and an upgraded connection cannot pass "
+                    + "through a plain http:// proxy request (use CONNECT)"
+                abortExchange(context, exchange, error: reason)
+                respondAndClose(context, HTTPRefusal.response(for: .connectFailed(nil, reason)))
+                return
+            }
             exchange.responseStarted = true
             exchange.upstreamReusable = head.isKeepAlive
             ForwardRequest.removeHopByHopHeaders(&head.headers)
@@ -445,15 +457,27 @@ struct ForwardRequest {
     let target: NetworkTarget
     let head: HTTPRequestHead
     let expectsContinue: Bool
+    /// The client asked to switch protocols; the request goes on without `Upgrade` (it is hop by hop).
+    let asksUpgrade: Bool
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String
+        /// Well-formed, but something a plain proxy request cannot do (answered 501 rather than 400).
+        var isUnsupported = false
     }
+
+    static let webSocketHint =
+        "WebSockets do not work through a plain http:// proxy request (the gateway does not pass protocol upgrades). "
+        + "Open them through a CONNECT tunnel instead: use wss://, or a client that tunnels ws:// with CONNECT "
+        + "through the proxy (HTTPS_PROXY)."
 
     init(_ original: HTTPRequestHead) throws(Invalid) {
         let uri = original.uri
         let lower = uri.prefix(8).lowercased()
         guard lower.hasPrefix("http://") else {
+            if lower.hasPrefix("ws://") || lower.hasPrefix("wss://") {
+                throw Invalid(description: Self.webSocketHint, isUnsupported: true)
+            }
             if lower.hasPrefix("https://") {
                 throw Invalid(description: "https:// URLs go through CONNECT (HTTPS_PROXY), not as plain requests")
             }
@@ -474,6 +498,12 @@ struct ForwardRequest {
             throw Invalid(description: error.description)
         }
         var headers = original.headers
+        let upgrades = Self.tokens(headers, "upgrade")
+        // A WebSocket handshake without its upgrade is useless to the client; refuse it before the origin sees it.
+        if upgrades.contains(where: { $0 == "websocket" || $0.hasPrefix("websocket/") }) {
+            throw Invalid(description: Self.webSocketHint, isUnsupported: true)
+        }
+        asksUpgrade = !upgrades.isEmpty
         expectsContinue = headers["expect"].contains { $0.lowercased() == "100-continue" }
         headers.remove(name: "expect")
         Self.removeHopByHopHeaders(&headers)
@@ -482,12 +512,15 @@ struct ForwardRequest {
         head = HTTPRequestHead(version: original.version, method: original.method, uri: originForm, headers: headers)
     }
 
+    /// The comma-separated values of every `name` field, trimmed and lower-cased.
+    static func tokens(_ headers: HTTPHeaders, _ name: String) -> [String] {
+        headers[name].flatMap { $0.split(separator: ",") }.map { String($0).trimmingCharacters(in: " \t").lowercased() }
+    }
+
     /// RFC 9110 §7.6.1: `Connection` and the fields it names, plus the classic hop-by-hop set. The framing fields
     /// stay: the codecs on both sides frame the body by them.
     static func removeHopByHopHeaders(_ headers: inout HTTPHeaders) {
-        let named = headers["connection"].flatMap { $0.split(separator: ",") }.map {
-            String($0).trimmingCharacters(in: " \t").lowercased()
-        }
+        let named = tokens(headers, "connection")
         for name in named where name != "content-length" && name != "transfer-encoding" {
             headers.remove(name: name)
         }

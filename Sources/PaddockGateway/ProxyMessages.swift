@@ -60,6 +60,8 @@ enum Refusal: Sendable {
     case uriTooLong
     /// The header section is over `HTTPHeadLimit`.
     case headersTooLarge
+    /// Well-formed, but beyond what the gateway does (the reason says what to do instead).
+    case notSupported(String)
 }
 
 /// Byte counts of a finished tunnel.

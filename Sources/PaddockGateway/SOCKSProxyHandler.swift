@@ -163,6 +163,7 @@ final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .connectTimedOut: return .hostUnreachable
         case .overloaded: return .serverFailure
         case .uriTooLong, .headersTooLarge: return .serverFailure  // HTTP only
+        case .notSupported: return .commandUnsupported
         }
     }
 }

@@ -118,6 +118,9 @@ enum HTTPRefusal {
             status = .requestHeaderFieldsTooLarge
             body = "paddock gateway: the request's header fields are larger than \(HTTPHeadLimit.description), the most "
                 + "the gateway reads.\nSend fewer or smaller header fields.\n"
+        case .notSupported(let reason):
+            status = .notImplemented
+            body = "paddock gateway: \(reason)\n"
         }
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.utf8.count))

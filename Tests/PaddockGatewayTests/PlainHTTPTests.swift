@@ -278,4 +278,66 @@ struct PlainHTTPTests {
             #expect(outcome.failure == nil, "the connection was reset")
         }
     }
+
+    // MARK: Upgrades
+
+    @Test func webSocketUpgradeIsRefusedBeforeTheOrigin() async throws {
+        let accepted = Counter()
+        let origin = try await Origin.upgrading(accepted: accepted)
+        defer { Task { await origin.close() } }
+        let (allow, hosts) = LoopbackTests.originPolicy(origin.port)
+        try await GatewayFixture.with(allow: allow, hosts: hosts) { gateway in
+            try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                try await client.send(
+                    "GET http://origin.test:\(origin.port)/chat HTTP/1.1\r\nHost: origin.test\r\n"
+                        + "Upgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                let head = try await client.readHead()
+                #expect(head.hasPrefix("HTTP/1.1 501 Not Implemented\r\n"), "\(head.debugDescription)")
+                let body = String(buffer: try await client.read(count: LoopbackTests.contentLength(head)))
+                #expect(body.contains("CONNECT"))
+                #expect(body.contains("wss://"))
+                #expect(try await client.isClosed())
+            }
+            #expect(try await gateway.records(atLeast: 1).first?.decision == .invalid)
+        }
+        #expect(accepted.value == 0, "the origin was contacted")
+    }
+
+    /// Sends an `Upgrade: h2c` request to `origin` through a gateway; returns the answer, and whether the gateway
+    /// then closed the connection.
+    func h2cUpgrade(to origin: Origin) async throws -> (head: String, body: String, closed: Bool) {
+        defer { Task { await origin.close() } }
+        let (allow, hosts) = LoopbackTests.originPolicy(origin.port)
+        return try await GatewayFixture.with(allow: allow, hosts: hosts) { gateway in
+            try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                try await client.send(
+                    "GET http://origin.test:\(origin.port)/h2c HTTP/1.1\r\nHost: origin.test\r\nUpgrade: h2c\r\n"
+                        + "Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+                let head = try await client.readHead()
+                let body = String(buffer: try await client.read(count: LoopbackTests.contentLength(head)))
+                return (head, body, try await client.isClosed())
+            }
+        }
+    }
+
+    /// The gateway drops `Upgrade` (hop by hop); an origin that switches protocols anyway gets no tunnel through a
+    /// plain request, and the client gets an answer instead of a `101` it cannot use.
+    @Test func anUpgradeTheOriginGrantsAnywayIsNotRelayed() async throws {
+        let (head, body, closed) = try await h2cUpgrade(to: try await Origin.upgrading(accepted: Counter()))
+        #expect(head.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(head.debugDescription)")
+        #expect(body.contains("101"))
+        #expect(!body.contains("hello"))
+        #expect(closed)
+    }
+
+    /// An origin that ignores the (dropped) upgrade answers normally; the gateway's request parser stops after an
+    /// upgrade request, so the connection must end after that answer rather than go dead.
+    @Test func anIgnoredUpgradeIsAnsweredAndTheConnectionEnds() async throws {
+        let (head, body, closed) = try await h2cUpgrade(to: try await Origin.http())
+        #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(head.lowercased().contains("connection: close\r\n"))
+        #expect(body.hasPrefix("method=GET uri=/h2c"))
+        #expect(closed)
+    }
 }

@@ -403,3 +403,32 @@ final class BulkHTTPHandler: ChannelInboundHandler {
         }
     }
 }
+
+/// Answers every request with `101 Switching Protocols` and then talks WebSocket-ish bytes: an origin that upgrades
+/// whether or not the request still asked for it. Counts the connections it accepted.
+final class UpgradingHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let accepted: Counter
+
+    init(accepted: Counter) {
+        self.accepted = accepted
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        accepted.increment()
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + "\u{81}\u{05}hello")), promise: nil)
+    }
+}
+
+extension Origin {
+    static func upgrading(accepted: Counter) async throws -> Origin {
+        try await start { [UpgradingHTTPHandler(accepted: accepted)] }
+    }
+}
