@@ -83,7 +83,8 @@ struct HTTPConnectHead: Equatable {
         }
     }
 
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
+    /// RFC 9110 `tchar`.
+    static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
             UInt8(ascii: "0")...UInt8(ascii: "9"):
@@ -145,7 +146,9 @@ final class HTTPConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        // Nothing more is read until the tunnel exists; the splice asks for the next read itself.
+        // Nothing more is read until the tunnel exists (the splice asks for the next read itself), except to drain
+        // a refused client (`channelRead` drops it).
+        if case .closing = state { context.read() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -163,9 +166,11 @@ final class HTTPConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.awaitingTunnel, .refuse(let refusal)):
             state = .closing
             let (head, body) = HTTPRefusal.response(for: refusal)
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(Self.serialize(head, body, context.channel.allocator)))
-                .whenComplete { _ in channel.close(promise: nil) }
+            let written = context.writeAndFlush(wrapOutboundOut(Self.serialize(head, body, context.channel.allocator)))
+            // Bytes the client sent behind its CONNECT are still unread: drain them, or the close resets the answer.
+            context.channel.closeGracefully(after: written)
+            early = nil
+            context.read()
         case (.awaitingTunnel, .startTunnel(let upstream, let completion)):
             state = .closing
             context.writeAndFlush(wrapOutboundOut(Self.established), promise: nil)

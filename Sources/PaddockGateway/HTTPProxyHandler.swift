@@ -4,7 +4,8 @@ import PaddockCore
 
 /// The HTTP/1.1 proxy protocol: CONNECT becomes a tunnel; an absolute-URI request is forwarded to the origin, and
 /// every request on a kept-alive connection goes to the async code for its own decision. Reads from the client
-/// are held while a decision is pending and while the origin cannot take more.
+/// are held while a decision is pending and while the origin cannot take more. Nothing the origin sent is lost:
+/// every way this connection ends first lets what is queued for the client go out (see `endConnection`).
 final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = ProxyEvent
@@ -29,6 +30,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             self.clientKeepAlive = clientKeepAlive
             self.expectsContinue = expectsContinue
         }
+
+        /// The origin connection's handler stops reporting to this exchange (it may be closed or reused later).
+        func detachUpstream() {
+            (try? upstream?.pipeline.syncOperations.handler(type: UpstreamHTTPHandler.self))?.detach()
+        }
     }
 
     private enum State {
@@ -40,11 +46,23 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case closing
     }
 
+    /// What arrived behind the request in flight: parts of pipelined requests, or the decoder's verdict that the
+    /// next one is broken (answered in its turn, after the responses before it).
+    private enum Queued {
+        case part(HTTPServerRequestPart)
+        case broken(Refusal, reason: String)
+    }
+
     private var state = State.idle
     private var context: ChannelHandlerContext?
-    /// Parts of pipelined requests that arrived while an earlier one was still being answered.
-    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var queued = CircularBuffer<Queued>()
     private var pendingRead = false
+    /// The decoder failed; it reports every later byte as another error.
+    private var decoderFailed = false
+    /// The client shut its side: answer what it asked, then end the connection.
+    private var clientInputEnded = false
+    /// `endConnection` ran: nothing more is written.
+    private var ending = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -76,14 +94,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             break  // CONNECT carries no body; the decoder stops parsing after it.
         case .awaitingUpstream(let exchange):
             if exchange.requestEnded {
-                queued.append(part)
+                queued.append(.part(part))
             } else {
                 exchange.parts.append(part)
                 if case .end = part { exchange.requestEnded = true }
             }
         case .forwarding(let exchange):
             if exchange.requestEnded {
-                queued.append(part)
+                queued.append(.part(part))
             } else {
                 sendUpstream(part, exchange)
             }
@@ -96,7 +114,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             do {
                 target = try NetworkTarget(authority: head.uri)
             } catch {
-                badRequest(context, "CONNECT \(head.uri)", error.description)
+                refuse(context, "CONNECT \(head.uri)", .badRequest(error.description), reason: error.description)
                 return
             }
             state = .awaitingTunnel
@@ -108,11 +126,15 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             forward = try ForwardRequest(head)
         } catch {
-            badRequest(context, "\(head.method) \(head.uri)", "\(error)")
+            let refusal: Refusal = error.isUnsupported ? .notSupported(error.description) : .badRequest(error.description)
+            refuse(context, "\(head.method) \(head.uri)", refusal, reason: error.description)
             return
         }
+        // After a request that asks to upgrade, the decoder parses nothing more on this connection: the answer
+        // must end it, or the client's next request would wait forever.
         let exchange = Exchange(
-            head: forward.head, clientKeepAlive: head.isKeepAlive, expectsContinue: forward.expectsContinue)
+            head: forward.head, clientKeepAlive: head.isKeepAlive && !forward.asksUpgrade,
+            expectsContinue: forward.expectsContinue)
         state = .awaitingUpstream(exchange)
         context.pipeline.syncOperations.completeHandshake()
         context.fireChannelRead(wrapInboundOut(.forward(forward.target, forward.head)))
@@ -138,23 +160,59 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if decoderFailed { return }
+        decoderFailed = true
+        let (refusal, reason) = refusal(for: error, context)
         switch state {
         case .idle:
-            badRequest(context, "HTTP request", "malformed HTTP request: \(error)")
-        case .awaitingTunnel, .awaitingUpstream, .forwarding, .tunnel:
-            // Mid-exchange a response may already be on its way: the only safe answer is to close.
-            state = .closing
-            context.fireChannelRead(
-                wrapInboundOut(.invalid(.http, request: "HTTP request", reason: "malformed HTTP: \(error)")))
-            context.close(promise: nil)
+            refuse(context, "HTTP request", refusal, reason: reason)
+        case .awaitingUpstream(let exchange), .forwarding(let exchange):
+            if exchange.requestEnded {
+                // The request in flight is whole; the broken one came after it and is answered in its turn.
+                queued.append(.broken(refusal, reason: reason))
+                return
+            }
+            // The request's own body is broken: the origin can never get it whole.
+            context.fireChannelRead(wrapInboundOut(.invalid(.http, request: "HTTP request body", reason: reason)))
+            abortExchange(context, exchange, error: reason)
+            if exchange.responseStarted {
+                endConnection(context)
+            } else {
+                respondAndClose(context, HTTPRefusal.response(for: refusal))
+            }
+        case .awaitingTunnel, .tunnel:
+            context.fireChannelRead(wrapInboundOut(.invalid(.http, request: "HTTP request", reason: reason)))
+            endConnection(context)
         case .closing:
             break
         }
     }
 
+    /// What to answer for a decoder error: an oversized request line or header section has its own status.
+    private func refusal(for error: Error, _ context: ChannelHandlerContext) -> (Refusal, reason: String) {
+        guard let parserError = error as? HTTPParserError, case .headerOverflow = parserError else {
+            return (.badRequest("malformed HTTP request: \(error)"), "malformed HTTP request: \(error)")
+        }
+        let feed = try? context.pipeline.syncOperations.handler(type: RequestDecoderFeed.self)
+        if feed?.overflowIsInRequestLine() ?? false {
+            return (.uriTooLong, "request line longer than \(HTTPHeadLimit.description)")
+        }
+        return (.headersTooLarge, "request header fields larger than \(HTTPHeadLimit.description)")
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            clientInputEnded = true
+            // Between requests there is nothing left to answer; otherwise the exchange ends the connection.
+            if case .idle = state { endConnection(context) }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         switch state {
         case .forwarding(let exchange), .awaitingUpstream(let exchange):
+            exchange.detachUpstream()
             exchange.upstream?.close(promise: nil)
         default:
             break
@@ -175,7 +233,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func read(context: ChannelHandlerContext) {
         switch state {
-        case .idle, .tunnel:
+        case .idle, .tunnel, .closing:
+            // While closing, reads drain what the client still sends (dropped unparsed by the decoder feed).
             context.read()
         case .forwarding(let exchange) where !exchange.requestEnded:
             if exchange.upstream?.isWritable ?? false {
@@ -183,7 +242,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             } else {
                 pendingRead = true
             }
-        case .awaitingTunnel, .awaitingUpstream, .forwarding, .closing:
+        case .awaitingTunnel, .awaitingUpstream, .forwarding:
             pendingRead = true
         }
     }
@@ -213,6 +272,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 try TunnelSplice.splice(
                     client: context, upstream: upstream, completion: completion,
                     thenRemoving: [
+                        try sync.context(handlerType: RequestDecoderFeed.self),
                         try sync.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self),
                         try sync.context(handlerType: HTTPResponseEncoder.self),
                     ])
@@ -233,6 +293,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard upstream.eventLoop === context.eventLoop,
             let handler = try? upstream.pipeline.syncOperations.handler(type: UpstreamHTTPHandler.self)
         else {
+            upstream.close(promise: nil)
             respondAndClose(context, HTTPRefusal.response(for: .connectFailed(nil, "the origin connection is unusable")))
             return
         }
@@ -267,6 +328,14 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, case .forwarding(let exchange) = state, exchange.upstream === upstream else { return }
         switch part {
         case .head(var head):
+            if head.status == .switchingProtocols {
+                // The upgrade was not forwarded; whatever the origin switched to cannot pass a plain request.
+                let reason = "the origin answered 101 Switching Protocols, and an upgraded connection cannot pass "
+                    + "through a plain http:// proxy request (use CONNECT)"
+                abortExchange(context, exchange, error: reason)
+                respondAndClose(context, HTTPRefusal.response(for: .connectFailed(nil, reason)))
+                return
+            }
             exchange.responseStarted = true
             exchange.upstreamReusable = head.isKeepAlive
             ForwardRequest.removeHopByHopHeaders(&head.headers)
@@ -305,47 +374,80 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func upstreamClosed(_ upstream: Channel) {
         guard let context, case .forwarding(let exchange) = state, exchange.upstream === upstream else { return }
+        let reason = exchange.responseStarted
+            ? "the origin closed the connection before the response was complete"
+            : "the origin closed the connection without answering"
+        abortExchange(context, exchange, error: reason)
         if exchange.responseStarted {
-            // A response cut short cannot be repaired; the client learns from the closed connection.
-            state = .closing
-            context.close(promise: nil)
+            // A response cut short cannot be repaired: the client gets every byte that came, then the close.
+            endConnection(context)
         } else {
-            respondAndClose(context, HTTPRefusal.response(for: .connectFailed(nil, "the origin closed the connection without answering")))
+            respondAndClose(context, HTTPRefusal.response(for: .connectFailed(nil, reason)))
         }
     }
 
+    /// The response went out whole. The exchange is over before anyone hears of it: the decision handler closes an
+    /// origin connection it will not reuse right away, and that close must not find this exchange still open.
     private func finishExchange(_ context: ChannelHandlerContext, _ exchange: Exchange) {
+        let keepAlive = exchange.clientKeepAlive && !clientInputEnded
+        state = keepAlive ? .idle : .closing
+        exchange.detachUpstream()
         context.fireChannelRead(
             wrapInboundOut(
                 .exchangeFinished(
                     bytesUp: exchange.up, bytesDown: exchange.down,
-                    reusable: exchange.upstreamReusable && exchange.requestEnded)))
-        guard exchange.clientKeepAlive else {
-            state = .closing
-            context.close(promise: nil)
+                    reusable: exchange.upstreamReusable && exchange.requestEnded, error: nil)))
+        guard keepAlive else {
+            endConnection(context)
             return
         }
-        state = .idle
-        while case .idle = state, let part = queued.popFirst() {
-            handle(context, part)
+        while case .idle = state, let next = queued.popFirst() {
+            switch next {
+            case .part(let part): handle(context, part)
+            case .broken(let refusal, let reason): refuse(context, "HTTP request", refusal, reason: reason)
+            }
         }
         resumeReading(context)
     }
 
-    // MARK: Answers
+    /// The exchange cannot complete: log it, and let the decision handler close the origin connection.
+    private func abortExchange(_ context: ChannelHandlerContext, _ exchange: Exchange, error: String) {
+        state = .closing
+        exchange.detachUpstream()
+        context.fireChannelRead(
+            wrapInboundOut(
+                .exchangeFinished(bytesUp: exchange.up, bytesDown: exchange.down, reusable: false, error: error)))
+    }
 
-    private func badRequest(_ context: ChannelHandlerContext, _ request: String, _ reason: String) {
+    // MARK: Answers and the end
+
+    private func refuse(_ context: ChannelHandlerContext, _ request: String, _ refusal: Refusal, reason: String) {
         context.fireChannelRead(wrapInboundOut(.invalid(.http, request: request, reason: reason)))
-        respondAndClose(context, HTTPRefusal.response(for: .badRequest(reason)))
+        respondAndClose(context, HTTPRefusal.response(for: refusal))
     }
 
     private func respondAndClose(_ context: ChannelHandlerContext, _ response: (HTTPResponseHead, ByteBuffer)) {
-        if case .closing = state { return }
-        state = .closing
+        guard !ending else { return }
         context.write(wrapOutboundOut(.head(response.0)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(response.1))), promise: nil)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        context.write(wrapOutboundOut(.end(nil)), promise: nil)
+        endConnection(context)
+    }
+
+    /// The only way this handler ends a connection it can still write to: what is queued for the client goes out
+    /// first, then the connection shuts and lingers (`Channel.closeGracefully`), dropping what the client still
+    /// sends before it reaches the decoder.
+    private func endConnection(_ context: ChannelHandlerContext) {
+        state = .closing
+        guard !ending else { return }
+        ending = true
+        (try? context.pipeline.syncOperations.handler(type: RequestDecoderFeed.self))?.discardFromNowOn()
+        // An empty body part is a no-op for the encoder, and its promise completes after every earlier write.
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: written)
+        context.channel.closeGracefully(after: written.futureResult)
+        pendingRead = false
+        context.read()
     }
 }
 
@@ -355,15 +457,27 @@ struct ForwardRequest {
     let target: NetworkTarget
     let head: HTTPRequestHead
     let expectsContinue: Bool
+    /// The client asked to switch protocols; the request goes on without `Upgrade` (it is hop by hop).
+    let asksUpgrade: Bool
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String
+        /// Well-formed, but something a plain proxy request cannot do (answered 501 rather than 400).
+        var isUnsupported = false
     }
+
+    static let webSocketHint =
+        "WebSockets do not work through a plain http:// proxy request (the gateway does not pass protocol upgrades). "
+        + "Open them through a CONNECT tunnel instead: use wss://, or a client that tunnels ws:// with CONNECT "
+        + "through the proxy (HTTPS_PROXY)."
 
     init(_ original: HTTPRequestHead) throws(Invalid) {
         let uri = original.uri
         let lower = uri.prefix(8).lowercased()
         guard lower.hasPrefix("http://") else {
+            if lower.hasPrefix("ws://") || lower.hasPrefix("wss://") {
+                throw Invalid(description: Self.webSocketHint, isUnsupported: true)
+            }
             if lower.hasPrefix("https://") {
                 throw Invalid(description: "https:// URLs go through CONNECT (HTTPS_PROXY), not as plain requests")
             }
@@ -384,6 +498,12 @@ struct ForwardRequest {
             throw Invalid(description: error.description)
         }
         var headers = original.headers
+        let upgrades = Self.tokens(headers, "upgrade")
+        // A WebSocket handshake without its upgrade is useless to the client; refuse it before the origin sees it.
+        if upgrades.contains(where: { $0 == "websocket" || $0.hasPrefix("websocket/") }) {
+            throw Invalid(description: Self.webSocketHint, isUnsupported: true)
+        }
+        asksUpgrade = !upgrades.isEmpty
         expectsContinue = headers["expect"].contains { $0.lowercased() == "100-continue" }
         headers.remove(name: "expect")
         Self.removeHopByHopHeaders(&headers)
@@ -392,12 +512,15 @@ struct ForwardRequest {
         head = HTTPRequestHead(version: original.version, method: original.method, uri: originForm, headers: headers)
     }
 
+    /// The comma-separated values of every `name` field, trimmed and lower-cased.
+    static func tokens(_ headers: HTTPHeaders, _ name: String) -> [String] {
+        headers[name].flatMap { $0.split(separator: ",") }.map { String($0).trimmingCharacters(in: " \t").lowercased() }
+    }
+
     /// RFC 9110 §7.6.1: `Connection` and the fields it names, plus the classic hop-by-hop set. The framing fields
     /// stay: the codecs on both sides frame the body by them.
     static func removeHopByHopHeaders(_ headers: inout HTTPHeaders) {
-        let named = headers["connection"].flatMap { $0.split(separator: ",") }.map {
-            String($0).trimmingCharacters(in: " \t").lowercased()
-        }
+        let named = tokens(headers, "connection")
         for name in named where name != "content-length" && name != "transfer-encoding" {
             headers.remove(name: name)
         }

@@ -62,7 +62,11 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
         try sync.addHandlers(
             [
                 HTTPResponseEncoder(configuration: encoderConfiguration),
-                ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                RequestDecoderFeed(),
+                ByteToMessageHandler(
+                    HTTPRequestDecoder(
+                        leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop,
+                        limitConfiguration: HTTPHeadLimit.decoder)),
                 HTTPProxyHandler(),
             ], position: .after(self))
         context.fireChannelRead(data)

@@ -16,9 +16,9 @@ enum ProxyEvent: Sendable {
     case tunnel(ProxyProtocol, NetworkTarget)
     /// A plain HTTP request (absolute URI) with the head already rewritten for the origin.
     case forward(NetworkTarget, HTTPRequestHead)
-    /// The response to the last forwarded request has been passed on. `reusable` says whether the upstream
-    /// connection may carry another request.
-    case exchangeFinished(bytesUp: UInt64, bytesDown: UInt64, reusable: Bool)
+    /// The response to the last forwarded request has been passed on, or, with an `error`, the exchange was cut
+    /// short. `reusable` says whether the upstream connection may carry another request.
+    case exchangeFinished(bytesUp: UInt64, bytesDown: UInt64, reusable: Bool, error: String?)
     /// The client sent something unreadable; the handler has already answered and is closing.
     case invalid(ProxyProtocol?, request: String, reason: String)
 }
@@ -56,6 +56,12 @@ enum Refusal: Sendable {
     case connectFailed(NetworkTarget?, String)
     case connectTimedOut(NetworkTarget)
     case overloaded
+    /// The request line is over `HTTPHeadLimit`.
+    case uriTooLong
+    /// The header section is over `HTTPHeadLimit`.
+    case headersTooLarge
+    /// Well-formed, but beyond what the gateway does (the reason says what to do instead).
+    case notSupported(String)
 }
 
 /// Byte counts of a finished tunnel.

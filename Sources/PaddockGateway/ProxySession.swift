@@ -156,11 +156,11 @@ final class ProxyDecisionHandler: ChannelDuplexHandler {
             tunnel(context, proto, target)
         case .forward(let target, _):
             forward(context, target)
-        case .exchangeFinished(let up, let down, let reusable):
+        case .exchangeFinished(let up, let down, let reusable, let error):
             if let done = inFlight {
                 session.recorder.record(
                     done.wallClock, .http, done.target, decision: done.decision, resolved: done.resolved,
-                    started: done.started, bytesUp: up, bytesDown: down)
+                    started: done.started, bytesUp: up, bytesDown: down, error: error)
             }
             inFlight = nil
             if !reusable {

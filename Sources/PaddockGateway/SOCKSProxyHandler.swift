@@ -162,6 +162,8 @@ final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .connectFailed: return .refused
         case .connectTimedOut: return .hostUnreachable
         case .overloaded: return .serverFailure
+        case .uriTooLong, .headersTooLarge: return .serverFailure  // HTTP only
+        case .notSupported: return .commandUnsupported
         }
     }
 }

@@ -18,6 +18,13 @@ final class UpstreamHTTPHandler: ChannelDuplexHandler {
         self.clientChannel = clientChannel
     }
 
+    /// The exchange is over: what happens to this connection now (a close, or bytes the origin sends unasked)
+    /// concerns no client, and it is read freely again.
+    func detach() {
+        client = nil
+        clientChannel = nil
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
@@ -103,6 +110,17 @@ enum HTTPRefusal {
         case .overloaded:
             status = .serviceUnavailable
             body = "paddock gateway: too many connections\n"
+        case .uriTooLong:
+            status = .uriTooLong
+            body = "paddock gateway: the request line is longer than \(HTTPHeadLimit.description), the most the gateway "
+                + "reads.\nSend a shorter URL (large data belongs in a request body).\n"
+        case .headersTooLarge:
+            status = .requestHeaderFieldsTooLarge
+            body = "paddock gateway: the request's header fields are larger than \(HTTPHeadLimit.description), the most "
+                + "the gateway reads.\nSend fewer or smaller header fields.\n"
+        case .notSupported(let reason):
+            status = .notImplemented
+            body = "paddock gateway: \(reason)\n"
         }
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.utf8.count))

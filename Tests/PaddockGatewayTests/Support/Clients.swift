@@ -229,3 +229,132 @@ extension Conversation {
         return code
     }
 }
+
+extension Connect {
+    /// Like `tcp`, with a small receive buffer: the kernel holds little for this client, so a client that reads
+    /// slowly makes the gateway's writes back up and its backpressure engage.
+    static func tcpSmallBuffer<T>(port: Int, _ body: (inout Conversation) async throws -> T) async throws -> T {
+        let client = try await bootstrap()
+            .channelOption(.socketOption(.so_rcvbuf), value: 16 * 1024)
+            .connect(host: "127.0.0.1", port: port) { wrap($0) }
+        return try await converse(client, body)
+    }
+}
+
+extension Conversation {
+    /// Reads through the first `marker`, matching bytes: `read(until:)` searches a String, and binary data behind
+    /// the marker can shift where a String search says it ends.
+    mutating func read(throughBytes marker: String) async throws -> String {
+        let needle = Array(marker.utf8)
+        var searched = 0
+        while true {
+            let view = received.readableBytesView
+            if view.count >= needle.count {
+                let last = view.count - needle.count
+                var offset = max(0, searched - needle.count)
+                while offset <= last {
+                    let start = view.index(view.startIndex, offsetBy: offset)
+                    if view[start..<view.index(start, offsetBy: needle.count)].elementsEqual(needle) {
+                        return received.readString(length: offset + needle.count) ?? ""
+                    }
+                    offset += 1
+                }
+                searched = view.count
+            }
+            guard var next = try await iterator.next() else {
+                throw TestTimeout(description: "EOF before \(marker.debugDescription)")
+            }
+            received.writeBuffer(&next)
+        }
+    }
+
+    /// Reads exactly `count` bytes, pausing `pause` after every read from the socket.
+    mutating func read(count: Int, pausing pause: Duration) async throws -> ByteBuffer {
+        while received.readableBytes < count {
+            guard var next = try await iterator.next() else {
+                throw TestTimeout(description: "EOF after \(received.readableBytes) of \(count) bytes")
+            }
+            received.writeBuffer(&next)
+            try await Task.sleep(for: pause)
+        }
+        return received.readSlice(length: count) ?? ByteBuffer()
+    }
+
+    /// Everything until the peer closes, as bytes, pausing `pause` after every read (none by default).
+    mutating func readBytesToEnd(pausing pause: Duration = .zero) async throws -> ByteBuffer {
+        while var next = try await iterator.next() {
+            received.writeBuffer(&next)
+            if pause > .zero { try await Task.sleep(for: pause) }
+        }
+        sawEOF = true
+        return received.readSlice(length: received.readableBytes) ?? ByteBuffer()
+    }
+
+    /// A chunked body through its last chunk and the (empty) trailer section.
+    mutating func readChunkedBody(pausing pause: Duration = .zero) async throws -> ByteBuffer {
+        var body = ByteBuffer()
+        while true {
+            let line = try await read(throughBytes: "\r\n")
+            // Not `dropLast(2)`: "\r\n" is a single Character.
+            guard let size = Int(line.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) else {
+                throw TestTimeout(description: "bad chunk line \(line.prefix(40).debugDescription) after \(body.readableBytes) bytes")
+            }
+            if size == 0 {
+                _ = try await read(throughBytes: "\r\n")
+                return body
+            }
+            var chunk = pause > .zero ? try await read(count: size, pausing: pause) : try await read(count: size)
+            body.writeBuffer(&chunk)
+            guard String(buffer: try await read(count: 2)) == "\r\n" else {
+                throw TestTimeout(description: "chunk not followed by CRLF")
+            }
+        }
+    }
+}
+
+/// A blocking socket, for what NIO's client hides: it sends everything, then does not read for a while, so the
+/// gateway's answer waits in this side's kernel buffer, where a reset from the gateway would discard it.
+enum LazyReader {
+    struct Outcome {
+        var received: [UInt8]
+        /// `errno` of the read or write that failed (ECONNRESET when the gateway reset the connection).
+        var failure: Int32?
+    }
+
+    static func exchange(port: Int, sending bytes: [UInt8], waiting pause: Duration) async throws -> Outcome {
+        try await Task.detached {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw ChannelError.operationUnsupported }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(port).bigEndian
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            guard connected else { throw ChannelError.connectTimeout(.seconds(0)) }
+            var outcome = Outcome(received: [], failure: nil)
+            var sent = 0
+            while sent < bytes.count {
+                let count = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if count <= 0 {
+                    outcome.failure = errno
+                    break
+                }
+                sent += count
+            }
+            try await Task.sleep(for: pause)
+            var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if count < 0 { outcome.failure = errno }
+                if count <= 0 { break }
+                outcome.received += buffer[..<count]
+            }
+            return outcome
+        }.value
+    }
+}

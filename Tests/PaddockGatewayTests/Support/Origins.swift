@@ -294,3 +294,141 @@ struct ReservedPort {
         close(descriptor)
     }
 }
+
+/// How `BulkHTTPHandler` frames its answer; the shapes origins in the wild use.
+enum BulkFraming: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// `HTTP/1.0`, no length: the body ends when the origin closes (Python's `http.server` on a stream).
+    case closeDelimited
+    /// `HTTP/1.0` with `Content-Length`, then close (Python's `http.server` serving a file).
+    case contentLengthThenClose
+    /// `HTTP/1.1` chunked, then close.
+    case chunkedThenClose
+    /// `HTTP/1.1` with `Content-Length`, and the connection stays open for the next request.
+    case contentLengthKeepAlive
+    /// Announces twice the length, sends `payload` and closes: a download cut short by the origin.
+    case cutShort
+
+    var description: String { rawValue }
+}
+
+extension Origin {
+    /// Answers every request with `BulkPayload.bytes(size)` framed as `framing`, written as fast as the origin's
+    /// socket takes it (the whole body is queued at once, like a server writing a file), then closed where the
+    /// framing says so. `/size/N` in the request path asks for N bytes instead.
+    static func bulk(_ framing: BulkFraming, size: Int) async throws -> Origin {
+        try await start { [BulkHTTPHandler(framing: framing, size: size)] }
+    }
+}
+
+enum BulkPayload {
+    static let limit = 16 << 20
+    private static let pattern = make(limit)
+
+    /// Deterministic, position-dependent bytes (up to `limit`): a lost, repeated or reordered slice shows.
+    static func bytes(_ count: Int) -> ByteBuffer {
+        pattern.getSlice(at: 0, length: min(count, limit)) ?? ByteBuffer()
+    }
+
+    private static func make(_ count: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(count)
+        var state: UInt32 = 0x9E37_79B9
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
+            for index in 0..<count {
+                state = state &* 1_664_525 &+ 1_013_904_223
+                pointer[index] = UInt8(truncatingIfNeeded: state >> 24)
+            }
+            return count
+        }
+        return buffer
+    }
+}
+
+final class BulkHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let framing: BulkFraming
+    private let size: Int
+    private var pending = ByteBuffer()
+
+    init(framing: BulkFraming, size: Int) {
+        self.framing = framing
+        self.size = size
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        pending.writeBuffer(&buffer)
+        while let text = pending.getString(at: pending.readerIndex, length: pending.readableBytes),
+            let end = text.range(of: "\r\n\r\n")
+        {
+            let head = String(text[..<end.upperBound])
+            pending.moveReaderIndex(forwardBy: head.utf8.count)
+            let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+            let size = path.hasPrefix("/size/") ? Int(path.dropFirst("/size/".count)) ?? self.size : self.size
+            respond(context, BulkPayload.bytes(size))
+        }
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ body: ByteBuffer) {
+        let head: String
+        switch framing {
+        case .closeDelimited: head = "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
+        case .contentLengthThenClose: head = "HTTP/1.0 200 OK\r\nContent-Length: \(body.readableBytes)\r\n\r\n"
+        case .chunkedThenClose: head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        case .contentLengthKeepAlive: head = "HTTP/1.1 200 OK\r\nContent-Length: \(body.readableBytes)\r\n\r\n"
+        case .cutShort: head = "HTTP/1.1 200 OK\r\nContent-Length: \(body.readableBytes * 2)\r\n\r\n"
+        }
+        context.write(wrapOutboundOut(ByteBuffer(string: head)), promise: nil)
+        let slice = 64 * 1024
+        var offset = 0
+        while offset < body.readableBytes {
+            let length = min(slice, body.readableBytes - offset)
+            let part = body.getSlice(at: body.readerIndex + offset, length: length) ?? ByteBuffer()
+            if framing == .chunkedThenClose {
+                context.write(wrapOutboundOut(ByteBuffer(string: String(length, radix: 16) + "\r\n")), promise: nil)
+                context.write(wrapOutboundOut(part), promise: nil)
+                context.write(wrapOutboundOut(ByteBuffer(string: "\r\n")), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(part), promise: nil)
+            }
+            offset += length
+        }
+        if framing == .chunkedThenClose { context.write(wrapOutboundOut(ByteBuffer(string: "0\r\n\r\n")), promise: nil) }
+        let channel = context.channel
+        let keepOpen = framing == .contentLengthKeepAlive
+        // Closed only once every byte is with the kernel, as a server does when it closes after a response.
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in
+            if !keepOpen { channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Answers every request with `101 Switching Protocols` and then talks WebSocket-ish bytes: an origin that upgrades
+/// whether or not the request still asked for it. Counts the connections it accepted.
+final class UpgradingHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let accepted: Counter
+
+    init(accepted: Counter) {
+        self.accepted = accepted
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        accepted.increment()
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + "\u{81}\u{05}hello")), promise: nil)
+    }
+}
+
+extension Origin {
+    static func upgrading(accepted: Counter) async throws -> Origin {
+        try await start { [UpgradingHTTPHandler(accepted: accepted)] }
+    }
+}
