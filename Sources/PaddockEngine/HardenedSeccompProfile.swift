@@ -17,6 +17,8 @@ public enum HardenedSeccompProfile {
     /// AF_UNIX, AF_INET, AF_INET6, AF_NETLINK. Not AF_VSOCK (a VM engine's host listens there: Docker Desktop's,
     /// Apple's), not AF_ALG (kernel crypto code), nor the rest that autoload rarely audited protocol modules.
     public static let socketFamilies: [UInt64] = [1, 2, 10, 16]
+    /// Bumped whenever `derive` changes what it writes.
+    static let derivation = "v2"
 
     public static func derive(fromDefault data: Data) throws -> Data {
         guard var profile = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
@@ -63,9 +65,11 @@ public enum HardenedSeccompProfile {
             throw PaddockError.other(
                 "Podman's default seccomp profile \(defaultProfile) is missing; paddock derives its own from it. Install containers-common (it comes with podman).")
         }
-        let profile = try derive(fromDefault: base)
-        let path = directory + "/seccomp.json"
-        if FileManager.default.contents(atPath: path) != profile {
+        // Named for the default it came from and for this derivation, so a session start finds it made and skips
+        // the JSON work; a changed default or a new paddock gets a new file.
+        let path = directory + "/seccomp-\(derivation)-\(Hashing.sha256Hex(base).prefix(16)).json"
+        if !FileManager.default.fileExists(atPath: path) {
+            let profile = try derive(fromDefault: base)
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 try profile.write(to: URL(fileURLWithPath: path), options: .atomic)
