@@ -389,6 +389,27 @@ struct SessionIntegrationTests {
             #expect(result.stdout.contains("ok    engine: \(flavor)"), "\(result.stdout)\(result.stderr)")
             #expect(result.stdout.contains("requested by `engine` in the configuration"))
             #expect(result.stdout.contains("disk:"))
+            // On a host whose cgroups crun refuses (this CI machine's kind), doctor says what paddock does about it.
+            let layout = CgroupLayout.live()
+            if engine == .podman, layout.crunRefuses {
+                #expect(result.stdout.contains("warn  engine limits: this host's cgroups are \(layout.summary)"), "\(result.stdout)")
+                #expect(result.stdout.contains("so paddock runs Podman with runc"), "\(result.stdout)")
+            }
+            if engine == .podman, !layout.rootlessLimitsEnforced, layout != .unknown {
+                #expect(result.stdout.contains("cannot enforce memory, CPU or process limits"), "\(result.stdout)")
+            }
+        }
+    }
+
+    /// A session on such a host says so before it starts, and still runs.
+    @Test func aPodmanSessionOnAHybridHostSaysWhatItLoses() async throws {
+        let layout = CgroupLayout.live()
+        try await IntegrationFixture.with(engine: .podman) { fixture in
+            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let said = result.stderr.contains("paddock: rootless Podman cannot enforce memory, CPU or process limits")
+            #expect(said == (!layout.rootlessLimitsEnforced && layout != .unknown), "\(result.stderr)")
+            #expect(result.stderr.contains("runs Podman with runc") == layout.crunRefuses, "\(result.stderr)")
         }
     }
 }
