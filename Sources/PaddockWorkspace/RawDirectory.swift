@@ -33,10 +33,15 @@ struct RawStatus: Sendable {
     /// Permission bits (with set-id and sticky bits), and the owner: whether the scan may lend itself access.
     var mode: mode_t
     var owner: uid_t
+    /// Which file it is: what a later open must find again before it acts.
+    var device: UInt64
+    var inode: UInt64
 
     init(_ info: stat) {
         mode = info.st_mode & 0o7777
         owner = info.st_uid
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
         switch info.st_mode & S_IFMT {
         case S_IFREG: kind = .file
         case S_IFDIR: kind = .directory
@@ -132,15 +137,18 @@ enum RawDirectory {
         let ownsIt = status.owner == geteuid()
         var lent: mode_t?
         var opened = openat(fd, cString(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if opened < 0, errno == EACCES, ownsIt, fchmodat(fd, cString(name), status.mode | 0o500, 0) == 0 {
-            lent = status.mode
-            opened = openat(fd, cString(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if opened < 0, errno == EACCES, ownsIt {
+            // Lend access through a descriptor, never by name: a second session's agent may swap the name for a
+            // link to one of the user's files between the failed open and the chmod (chmod follows links).
+            switch lendAccess(fd, name, status: status) {
+            case .success(let descriptor):
+                lent = status.mode
+                opened = descriptor
+            case .failure(let error):
+                return .failure(error)
+            }
         }
-        guard opened >= 0 else {
-            let error = Errno(errno)
-            if let lent { fchmodat(fd, cString(name), lent, 0) }
-            return .failure(error)
-        }
+        guard opened >= 0 else { return .failure(Errno(errno)) }
         // Listing needs read permission, looking at what is inside needs search permission.
         var probe = stat()
         if lent == nil, fstatat(opened, ".", &probe, AT_SYMLINK_NOFOLLOW) != 0, errno == EACCES {
@@ -151,6 +159,33 @@ enum RawDirectory {
             lent = status.mode
         }
         return .success(OpenedDirectory(descriptor: opened, status: status, lentFrom: lent))
+    }
+
+    /// Opens `name` as the very directory `status` describes, lending it u+rx on the way; the chmod goes through
+    /// the descriptor's /proc entry, so it lands on that inode whatever the name points to by then.
+    static func lendAccess(_ fd: Int32, _ name: RawPath, status: RawStatus) -> Result<Int32, Errno> {
+        #if os(Linux)
+            // O_PATH (010000000 on every Linux architecture; Glibc's module does not export it): a handle that
+            // needs no permission on the directory itself.
+            let handle = openat(fd, cString(name), 0o10000000 | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard handle >= 0 else { return .failure(Errno(errno)) }
+            defer { _ = closeDescriptor(handle) }
+            var info = stat()
+            guard fstat(handle, &info) == 0, info.st_uid == geteuid(), UInt64(info.st_ino) == status.inode,
+                UInt64(info.st_dev) == status.device
+            else { return .failure(Errno(EACCES)) }
+            let byDescriptor = "/proc/self/fd/\(handle)"
+            guard chmod(byDescriptor, status.mode | 0o500) == 0 else { return .failure(Errno(errno)) }
+            let opened = openat(handle, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard opened >= 0 else {
+                let error = Errno(errno)
+                chmod(byDescriptor, status.mode)
+                return .failure(error)
+            }
+            return .success(opened)
+        #else
+            return .failure(Errno(EACCES))
+        #endif
     }
 
     /// Whether the host user may enter a directory (search permission), for one the scan could not open.
