@@ -42,7 +42,8 @@ struct PendingGuard {
                 continue
             }
             context.say("paddock: session \(record.id) ended without its launcher; checking \(names) for git repositories it planted")
-            WorkspacePreparation.guardMounted(mounted, sessionID: record.id.rawValue, since: start, context: context)
+            guard WorkspacePreparation.guardMounted(mounted, sessionID: record.id.rawValue, since: start, context: context)
+            else { continue }
             record.guardedAt = Date()
             do {
                 try record.write(paths: context.paths)

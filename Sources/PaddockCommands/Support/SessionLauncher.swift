@@ -133,8 +133,7 @@ struct SessionLauncher {
             let summary = await gateway.stop()
             context.say("paddock: \(summary) — `paddock net log` shows each connection")
         }
-        await preparation.finish(workspace)
-        record.guardedAt = Date()
+        if await preparation.finish(workspace) { record.guardedAt = Date() }
         try? record.write(paths: context.paths)
     }
 

@@ -106,9 +106,10 @@ struct WorkspacePreparation {
 
     /// After the container is gone: disarm git repositories the agent planted or changed inside a mounted project
     /// (the host's git would obey their config and hooks), land each clone's work or keep the clone. Nothing is
-    /// deleted.
-    func finish(_ prepared: Prepared) async {
-        Self.guardMounted(prepared.mountedRepositories, sessionID: prepared.sessionID, since: prepared.startedAt, context: context)
+    /// deleted. Returns whether the guard checked every mounted project (false leaves it pending for `clean`).
+    func finish(_ prepared: Prepared) async -> Bool {
+        let guarded = Self.guardMounted(
+            prepared.mountedRepositories, sessionID: prepared.sessionID, since: prepared.startedAt, context: context)
         for clone in prepared.clones {
             do {
                 let report = try await cloneStore.land(sessionID: clone.sessionID, name: clone.name)
@@ -118,10 +119,14 @@ struct WorkspacePreparation {
                 context.say("paddock: could not land the session's work (\(SafeText.line("\(error)"))); the clone stays at \(path).")
             }
         }
+        return guarded
     }
 
     /// The guard over mounted projects, for a session that ended here and for one `paddock clean` finishes.
-    static func guardMounted(_ projects: [MountedProject], sessionID: String, since start: Date, context: AppContext) {
+    /// False when a project could not be checked: the session stays pending, and `paddock clean` tries again.
+    @discardableResult
+    static func guardMounted(_ projects: [MountedProject], sessionID: String, since start: Date, context: AppContext) -> Bool {
+        var checkedAll = true
         for project in projects {
             do {
                 let report = try NestedRepositoryGuard().quarantine(
@@ -129,10 +134,12 @@ struct WorkspacePreparation {
                     topLevelGitPinned: project.topLevelGitPinned)
                 for line in report.lines { context.say("paddock: \(SafeText.line(line))") }
             } catch {
+                checkedAll = false
                 context.say(
                     "paddock: could not check \(project.path) for git repositories the agent planted (\(SafeText.line("\(error)"))). Before "
-                        + "running git there, look for .git folders and files below the top level.")
+                        + "running git there, look for .git folders and files below the top level; `paddock clean` tries again.")
             }
         }
+        return checkedAll
     }
 }
