@@ -26,6 +26,21 @@ public struct DockerEngine: ContainerEngine {
 
     public var name: String { (executable as NSString).lastPathComponent }
 
+    /// Said before every session and by `doctor` when paddock's own seccomp profile cannot be made here. Linux only:
+    /// a distribution's Docker can be old, while the Mac's engines (Docker Desktop and the like) run 23 or later.
+    public var limitations: [String] {
+        #if os(Linux)
+            guard stateDirectory != nil, !FileManager.default.fileExists(atPath: defaultSeccompProfile) else { return [] }
+            return [
+                "\(defaultSeccompProfile) (containers-common) is missing, so sandboxes run with Docker's built-in seccomp "
+                    + "profile, which in some versions lets AF_VSOCK sockets open (Docker Engine 23 and later refuse them). "
+                    + "Install containers-common (`sudo apt-get install containers-common`) for paddock's own profile."
+            ]
+        #else
+            return []
+        #endif
+    }
+
     // MARK: argv, as pure functions tests can assert
 
     /// `docker run …` for a session. Every hardening flag here is a security property with a unit test.

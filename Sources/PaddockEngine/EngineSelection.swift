@@ -181,8 +181,9 @@ public enum EngineFactory {
                     .map(DockerAPI.init(socketPath:)), stateDirectory: stateDirectory)
         case .podman:
             let cgroups = CgroupLayout.live()
-            // Podman finds runc in the sbin folders too, which a user's PATH often lacks.
-            let runc = ExecutableLookup.find("runc", path: (environment["PATH"] ?? "") + ":/usr/local/sbin:/usr/sbin:/sbin")
+            // The system's runc only: a PATH entry can lie inside a project the agent writes (direnv's `PATH_add`),
+            // and the OCI runtime runs on the host.
+            let runc = ExecutableLookup.find("runc", path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
             return PodmanEngine(
                 executable: environment["PADDOCK_PODMAN"] ?? "podman", runner: runner, stateDirectory: stateDirectory,
                 cgroups: cgroups, runtime: PodmanRuntimeChoice.choose(layout: cgroups, runcPath: runc))

@@ -12,13 +12,13 @@ public enum HardenedSeccompProfile {
     /// new namespaces (the way to kernel code only namespace root reaches), joining namespaces, kernel keyrings.
     /// `socket` and `socketcall` come back below with their families checked.
     static let refusedSyscalls: Set<String> = [
-        "clone", "clone3", "unshare", "setns", "keyctl", "add_key", "request_key", "socket", "socketcall",
+        "clone", "clone3", "unshare", "setns", "keyctl", "add_key", "request_key", "socket", "socketcall", "socketpair",
     ]
     /// AF_UNIX, AF_INET, AF_INET6, AF_NETLINK. Not AF_VSOCK (a VM engine's host listens there: Docker Desktop's,
     /// Apple's), not AF_ALG (kernel crypto code), nor the rest that autoload rarely audited protocol modules.
     public static let socketFamilies: [UInt64] = [1, 2, 10, 16]
     /// Bumped whenever `derive` changes what it writes.
-    static let derivation = "v2"
+    static let derivation = "v3"
 
     public static func derive(fromDefault data: Data) throws -> Data {
         guard var profile = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
@@ -30,7 +30,7 @@ public enum HardenedSeccompProfile {
             guard let names = rule["names"] as? [String] else { return rule }
             // Socket rules go whatever their action: libseccomp refuses a profile whose rules for one syscall
             // overlap with different actions, and paddock's own below say everything about socket.
-            let socketRule = names.contains { $0 == "socket" || $0 == "socketcall" }
+            let socketRule = names.contains { $0 == "socket" || $0 == "socketcall" || $0 == "socketpair" }
             guard rule["action"] as? String == "SCMP_ACT_ALLOW" || socketRule else { return rule }
             let kept = names.filter { !refusedSyscalls.contains($0) }
             if kept.isEmpty { return nil }
@@ -53,6 +53,8 @@ public enum HardenedSeccompProfile {
             if family == 16 { conditions.append(["index": 2, "value": 9, "valueTwo": 0, "op": "SCMP_CMP_NE"]) }
             hardened.append(["names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": conditions])
         }
+        // socketpair creates the family's sockets before failing for any but AF_UNIX: only AF_UNIX, then.
+        hardened.append(["names": ["socketpair"], "action": "SCMP_ACT_ALLOW", "args": [["index": 0, "value": 1, "valueTwo": 0, "op": "SCMP_CMP_EQ"]]])
         profile["syscalls"] = hardened
         return try JSONSerialization.data(withJSONObject: profile, options: [.sortedKeys])
     }

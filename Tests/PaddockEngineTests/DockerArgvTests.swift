@@ -180,6 +180,12 @@ struct DockerSeccompTests {
         _ = try await DockerEngine(runner: changed, stateDirectory: state, defaultSeccompProfile: base).run(spec)
         #expect(changed.commands.first?.argv.contains(argv[option]) == false)
 
+        // Without the file to derive from, the fallback to Docker's own profile is said, not silent.
+        #expect(DockerEngine(runner: runner, stateDirectory: state, defaultSeccompProfile: base).limitations.isEmpty)
+        let missing = DockerEngine(runner: runner, stateDirectory: state, defaultSeccompProfile: state + "/missing.json")
+        #expect(missing.limitations.count == 1)
+        #expect(missing.limitations.first?.contains("built-in seccomp profile") == true)
+
         let without = RecordingRunner()
         _ = try await DockerEngine(runner: without, stateDirectory: state, defaultSeccompProfile: state + "/missing.json").run(spec)
         #expect(!(without.commands.first?.argv ?? []).contains { $0.hasPrefix("seccomp=") })

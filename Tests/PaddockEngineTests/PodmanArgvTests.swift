@@ -95,9 +95,12 @@ struct PodmanArgvTests {
         #expect(allowed.isDisjoint(with: ["clone", "clone3", "unshare", "setns", "keyctl", "add_key", "request_key"]))
         // socket only for AF_UNIX, AF_INET, AF_INET6 and netlink (not its audit protocol); no socketcall at all,
         // and no other rule that names either (libseccomp refuses overlapping rules with different actions).
-        #expect(allowed.isDisjoint(with: ["socket", "socketcall"]))
+        #expect(allowed.isDisjoint(with: ["socket", "socketcall", "socketpair"]))
         let socketRules = rules.filter { ($0["names"] as? [String] ?? []).contains { $0 == "socket" || $0 == "socketcall" } }
         #expect(socketRules.allSatisfy { $0["names"] as? [String] == ["socket"] && $0["action"] as? String == "SCMP_ACT_ALLOW" })
+        let pairRules = rules.filter { ($0["names"] as? [String] ?? []).contains("socketpair") }
+        #expect(pairRules.count == 1)
+        #expect(((pairRules.first?["args"] as? [[String: Any]])?.first?["value"] as? NSNumber)?.uint64Value == 1, "AF_UNIX only")
         let families = socketRules.compactMap { rule -> UInt64? in
             let first = (rule["args"] as? [[String: Any]])?.first
             guard first?["index"] as? Int == 0, first?["op"] as? String == "SCMP_CMP_EQ" else { return nil }

@@ -169,6 +169,10 @@ struct SeccompFilterTests {
         for family: UInt64 in [0, 3, 17, 38, 40, 44, 46, 0xFFFF_FFFF] {
             #expect(try vm.run(nr: socket, arch: architecture.auditArch, args: [family, 1, 0]) == eafnosupport, "family \(family)")
         }
+        let socketpair = try nr("socketpair", architecture)
+        #expect(try vm.run(nr: socketpair, arch: architecture.auditArch, args: [1, 1, 0]) == Self.allow)
+        #expect(try vm.run(nr: socketpair, arch: architecture.auditArch, args: [40, 1, 0]) == eafnosupport)
+        #expect(try vm.run(nr: socketpair, arch: architecture.auditArch, args: [38, 5, 0]) == eafnosupport)
         // The high half of the argument cannot dress AF_VSOCK up as AF_INET: the kernel reads an int.
         #expect(try vm.run(nr: socket, arch: architecture.auditArch, args: [0x1_0000_0028, 1, 0]) == eafnosupport)
     }

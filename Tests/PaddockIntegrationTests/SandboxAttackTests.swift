@@ -58,6 +58,8 @@ struct SandboxAttackTests {
                 // crypto code no agent needs. Neither family may open at all.
                 "perl -e 'socket(my $s, 40, 1, 0) and print qq(VSOCK-SOCKET\\n)'",
                 "perl -e 'socket(my $s, 38, 5, 0) and print qq(AF-ALG-SOCKET\\n)'",
+                // socketpair runs the family's socket code before it fails for any but AF_UNIX.
+                "perl -e 'socketpair(my $a, my $b, 40, 1, 0) or $! != 95 or print qq(VSOCK-SOCKETPAIR-CREATED\\n)'",
                 // pid 1's command line is readable inside: it must not map the host (bwrap's own argv did).
                 // (The path is joined at run time: the script itself is in pid 1's command line on every engine.)
                 "a='\(fixture.home)'; b='/.local/state/paddock'; grep -q -a -- \"$a$b\" /proc/1/cmdline && echo HOST-PATHS-IN-PID1",

@@ -27,7 +27,10 @@ final class StdioRelay: @unchecked Sendable {
                 var ends: [Int32] = [0, 0]
                 let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
                 guard socketpair(AF_UNIX, type, 0, &ends) == 0 else {
-                    throw PaddockError.other("cannot create a socket pair for the sandbox's output: \(String(cString: strerror(errno)))")
+                    let reason = String(cString: strerror(errno))
+                    // The copies already started end when their child ends close.
+                    childStarted()
+                    throw PaddockError.other("cannot create a socket pair for the sandbox's output (\(reason)); close other programs' files and try again.")
                 }
                 // ends[0] goes to the child; ends[1] stays here.
                 let (childEnd, ownEnd) = (ends[0], ends[1])
