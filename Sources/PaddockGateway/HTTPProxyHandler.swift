@@ -401,13 +401,30 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             endConnection(context)
             return
         }
-        while case .idle = state, let next = queued.popFirst() {
+        // A queued head starts the next exchange; its body and end are queued behind it and belong to it, so the
+        // queue drains while that exchange still takes request parts, not only while idle.
+        while let next = queued.first, takesQueued(next) {
+            queued.removeFirst()
             switch next {
             case .part(let part): handle(context, part)
             case .broken(let refusal, let reason): refuse(context, "HTTP request", refusal, reason: reason)
             }
         }
         resumeReading(context)
+    }
+
+    /// Whether the state now takes the oldest queued entry: any entry when idle; a part of the request in flight
+    /// while that request has not ended.
+    private func takesQueued(_ entry: Queued) -> Bool {
+        switch state {
+        case .idle:
+            return true
+        case .awaitingUpstream(let exchange), .forwarding(let exchange):
+            if case .part = entry { return !exchange.requestEnded }
+            return false
+        case .awaitingTunnel, .tunnel, .closing:
+            return false
+        }
     }
 
     /// The exchange cannot complete: log it, and let the decision handler close the origin connection.

@@ -83,6 +83,30 @@ struct LoopbackTests {
         }
     }
 
+    /// Three requests in one write, two with bodies: each reaches the origin whole, in turn, on a kept-alive
+    /// connection, and each gets its own answer (the queue used to stop at the next head and strand its body).
+    @Test func pipelinedRequestsWithBodiesEachReachTheOrigin() async throws {
+        let origin = try await Origin.http()
+        defer { Task { await origin.close() } }
+        let (allow, hosts) = Self.originPolicy(origin.port)
+        try await GatewayFixture.with(allow: allow, hosts: hosts) { gateway in
+            try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                let base = "http://origin.test:\(origin.port)"
+                try await client.send(
+                    "POST \(base)/one HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 5\r\n\r\nhello"
+                        + "POST \(base)/two HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 3\r\n\r\nabc"
+                        + "GET \(base)/three HTTP/1.1\r\nHost: origin.test\r\n\r\n")
+                for (path, body) in [("/one", 5), ("/two", 3), ("/three", 0)] {
+                    let head = try await client.readHead()
+                    #expect(head.hasPrefix("HTTP/1.1 200"), "\(path): \(head)")
+                    #expect(!head.lowercased().contains("connection: close"), "\(path): \(head)")
+                    let text = String(buffer: try await client.read(count: Self.contentLength(head)))
+                    #expect(text.contains("uri=\(path) ") && text.contains("body=\(body) "), "\(text)")
+                }
+            }
+        }
+    }
+
     @Test func connectCarriesTLSToTheOriginByName() async throws {
         let certificate = try TestCertificate.make()
         let origin = try await Origin.http(tls: try certificate.serverContext())
