@@ -66,6 +66,18 @@ public enum SessionLabels {
     public static let launcherStart = "paddock.launcher-start"
     public static let agent = "paddock.agent"
     public static let homeVolume = "paddock.home-volume"
+
+    /// Which of these label sets (one per container) belongs to the session of `project` that started last; a
+    /// session label that is no id paddock makes never wins.
+    public static func latest(of project: String, among labelSets: [[String: String]]) -> Int? {
+        let candidates = labelSets.indices.compactMap { index -> (SessionID, Int)? in
+            guard labelSets[index][self.project] == project,
+                let id = labelSets[index][session].flatMap(SessionID.init)
+            else { return nil }
+            return (id, index)
+        }
+        return candidates.max { $0.0 < $1.0 }?.1
+    }
 }
 
 public enum SessionPlanner {

@@ -163,12 +163,62 @@ struct SessionPlanTests {
         let early = SessionID.make(at: Date(timeIntervalSince1970: 1_800_000_000), random: &generator)
         let late = SessionID.make(at: Date(timeIntervalSince1970: 1_800_000_120), random: &generator)
         #expect(early < late)
-        #expect(early.rawValue.count == 18)
-        #expect(early.rawValue.hasPrefix("20270115-0800-"))
+        #expect(early.rawValue.count == 20)
+        #expect(early.rawValue.hasPrefix("20270115-080000-00"))
         #expect(SessionID(early.rawValue) == early)
     }
 
-    @Test(arguments: ["", "-rf", "20261121-0521-K3F9", "20261121-0521-k3f", "../../etc", "20261121-0521-k3f9/x", "2026112a-0521-k3f9"])
+    /// The issue: three sessions started in one minute, and ids sorted by minute then by a random suffix, so "the
+    /// latest" was whichever drew the largest suffix. Random draws that favour the earlier sessions must not matter.
+    @Test func sessionsOfOneMinuteSortInTheOrderTheyStarted() throws {
+        struct Descending: RandomNumberGenerator {
+            var state: UInt64 = .max
+            mutating func next() -> UInt64 {
+                defer { state = state &- (1 << 60) }
+                return state
+            }
+        }
+        var random = Descending()
+        let starts = [1_800_000_000.0, 1_800_000_000.01, 1_800_000_000.52, 1_800_000_007.3, 1_800_000_059.99]
+        let ids = starts.map { SessionID.make(at: Date(timeIntervalSince1970: $0), random: &random) }
+        #expect(ids.sorted() == ids, "\(ids)")
+        #expect(ids.map(\.rawValue).sorted() == ids.map(\.rawValue), "string order is start order too (ls, sort)")
+        #expect(Set(ids.map { $0.rawValue.prefix(13) }).count == 1, "all in one minute: \(ids)")
+    }
+
+    /// Records written before the new shape keep working: accepted, and ordered as the start of their minute.
+    @Test func olderIdsAreAcceptedAndSortAtTheStartOfTheirMinute() throws {
+        let old = try #require(SessionID("20270115-0800-zzzz"))
+        var generator = SystemRandomNumberGenerator()
+        let sameMinute = SessionID.make(at: Date(timeIntervalSince1970: 1_800_000_000), random: &generator)
+        let minuteBefore = try #require(SessionID("20270115-075959-99zz"))
+        #expect(minuteBefore < old && old < sameMinute)
+        #expect(try #require(SessionID("20270115-0801-0000")) > sameMinute)
+        let decoded = try JSONDecoder().decode([SessionID].self, from: Data(#"["20261121-0521-k3f9"]"#.utf8))
+        #expect(decoded.map(\.rawValue) == ["20261121-0521-k3f9"])
+    }
+
+    /// `net log`, `exec` and `stop` with no id take this project's latest start, never another project's session
+    /// and never a label that is not an id paddock made.
+    @Test func latestIsTheLastStartOfThisProject() {
+        let sets: [[String: String]] = [
+            [SessionLabels.project: "/p", SessionLabels.session: "20270115-080000-41zz"],
+            [SessionLabels.project: "/p", SessionLabels.session: "20270115-080000-42aa"],
+            [SessionLabels.project: "/other", SessionLabels.session: "20270115-090000-00aa"],
+            [SessionLabels.project: "/p", SessionLabels.session: "20270115-0800-zzzz"],
+            [SessionLabels.project: "/p", SessionLabels.session: "29991231-235959-99zz/../x"],
+            [SessionLabels.project: "/p"],
+        ]
+        #expect(SessionLabels.latest(of: "/p", among: sets) == 1)
+        #expect(SessionLabels.latest(of: "/other", among: sets) == 2)
+        #expect(SessionLabels.latest(of: "/none", among: sets) == nil)
+    }
+
+    @Test(arguments: [
+        "", "-rf", "20261121-0521-K3F9", "20261121-0521-k3f", "../../etc", "20261121-0521-k3f9/x", "2026112a-0521-k3f9",
+        "20261121-052133-4xk3", "20261121-052133-41K3", "20261121-052133-41k", "20261121-05213-341k3",
+        "20261121-052133-41k3-", "20261121-052133-41k3\n",
+    ])
     func rejectsAnythingElse(text: String) {
         #expect(SessionID(text) == nil)
     }
