@@ -115,6 +115,13 @@ public enum SessionPlanner {
             let resolved = MountPolicy.resolve(hostPath, home: request.hostHome, relativeTo: request.hostHome)
             mounts.append(.bind(try checked(resolved), at: home + "/" + relative, readOnly: true))
         }
+        var settingsLayerPresent = false
+        if let layer = request.profile.settingsLayer, fileExists(request.hostHome + "/" + layer.hostFile) {
+            let hostPath = request.hostHome + "/" + layer.hostFile
+            let resolved = MountPolicy.resolve(hostPath, home: request.hostHome, relativeTo: request.hostHome)
+            mounts.append(.bind(try checked(resolved), at: layer.sandboxPath, readOnly: true))
+            settingsLayerPresent = true
+        }
         for extra in request.config.mounts {
             let resolved = MountPolicy.resolve(extra.path, home: request.hostHome, relativeTo: request.projectRoot)
             guard fileExists(resolved) else {
@@ -149,6 +156,8 @@ public enum SessionPlanner {
             passthrough.append("TERM")
         }
 
+        let command = request.profile.withSetup(
+            request.profile.argv(userArguments: request.userArguments, settingsLayerPresent: settingsLayerPresent))
         return ContainerSpec(
             name: ProjectNaming.containerName(project: request.projectRoot, session: request.sessionID),
             image: request.imageTag,
@@ -171,9 +180,7 @@ public enum SessionPlanner {
             pidsLimit: request.config.resources.pids ?? defaultPidsLimit,
             interactive: true,
             tty: request.stdinIsTerminal,
-            command: request.gatewayDirectory == nil
-                ? request.profile.argv(userArguments: request.userArguments)
-                : GatewayAccess.wrap(request.profile.argv(userArguments: request.userArguments)))
+            command: request.gatewayDirectory == nil ? command : GatewayAccess.wrap(command))
     }
 
     static func validateTarget(_ target: String) throws {

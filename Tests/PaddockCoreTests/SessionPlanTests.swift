@@ -22,7 +22,7 @@ struct SessionPlanTests {
         #expect(spec.mounts[1].source.hasPrefix("paddock-home-my-app-"))
         #expect(spec.name == "paddock-my-app-20261121-0521-k3f9")
         #expect(spec.user.uid == 1234 && spec.user.gid == 5678)
-        #expect(spec.command == ["claude", "--dangerously-skip-permissions", "-c"])
+        #expect(Array(spec.command.suffix(3)) == ["claude", "--dangerously-skip-permissions", "-c"])
         #expect(spec.labels[SessionLabels.session] == "20261121-0521-k3f9")
         #expect(spec.labels[SessionLabels.project] == "/home/u/code/My App")
         #expect(spec.labels[SessionLabels.launcherPID] == "42")
@@ -39,15 +39,40 @@ struct SessionPlanTests {
     }
 
     @Test func allFourClaudeFilesGoOnlyToClaude() throws {
-        let files = ["CLAUDE.md", "settings.json", "commands", "agents"]
         let claude = try SessionPlanner.plan(try request()) { _ in true }
-        #expect(Array(claude.mounts.dropFirst(2)) == files.map {
+        #expect(Array(claude.mounts.dropFirst(2)) == ["CLAUDE.md", "commands", "agents"].map {
             .bind("/home/u/.claude/\($0)", at: "/home/agent/.claude/\($0)", readOnly: true)
-        })
+        } + [.bind("/home/u/.claude/settings.json", at: "/etc/paddock/claude/settings.json", readOnly: true)])
         for other in [AgentProfile.shell, .codex, .gemini] {
             let spec = try SessionPlanner.plan(try request(profile: other)) { _ in true }
             #expect(spec.mounts.count == 2, "\(other.name) gets the project and its home only")
         }
+    }
+
+    /// The issue: the host's settings.json mounted read-only over ~/.claude/settings.json broke Claude's own writes
+    /// there (it asked about bypass mode in every session). Nothing read-only lies over that file now; the host's
+    /// file reaches Claude read-only as its `--settings` layer, named only when it exists.
+    @Test func hostClaudeSettingsAreALayerAndClaudesOwnFileStaysWritable() throws {
+        let with = try SessionPlanner.plan(try request()) { $0 == "/home/u/.claude/settings.json" }
+        #expect(!with.mounts.contains { $0.target == "/home/agent/.claude/settings.json" })
+        #expect(with.mounts.contains(.bind("/home/u/.claude/settings.json", at: "/etc/paddock/claude/settings.json", readOnly: true)))
+        #expect(Array(with.command.suffix(5)) == [
+            "claude", "--dangerously-skip-permissions", "--settings", "/etc/paddock/claude/settings.json", "-c",
+        ])
+        let without = try SessionPlanner.plan(try request()) { _ in false }
+        #expect(!without.command.contains("--settings"))
+    }
+
+    /// Trusting /workspace is paddock's business: Claude starts through a setup that records the trust in its own
+    /// ~/.claude.json, then execs Claude with the argv unchanged.
+    @Test func claudeStartsAfterRecordingTrustInItsHome() throws {
+        let spec = try SessionPlanner.plan(try request()) { _ in false }
+        #expect(Array(spec.command.prefix(2)) == ["/bin/sh", "-c"])
+        #expect(spec.command[2].contains(#"jq '.projects["/workspace"].hasTrustDialogAccepted = true'"#))
+        #expect(spec.command[2].hasSuffix("\nexec \"$@\""))
+        #expect(Array(spec.command.dropFirst(3)) == ["paddock-setup", "claude", "--dangerously-skip-permissions", "-c"])
+        let codex = try SessionPlanner.plan(try request(profile: .codex)) { _ in false }
+        #expect(codex.command == ["codex", "--dangerously-bypass-approvals-and-sandbox", "-c"])
     }
 
     /// A socket reaches whatever listens on it, from inside the sandbox too: an ssh-agent signs with the user's keys,

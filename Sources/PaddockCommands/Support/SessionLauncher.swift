@@ -69,11 +69,7 @@ struct SessionLauncher {
         var record = SessionRecord(
             id: id, container: ProjectNaming.containerName(project: project, session: id), project: project,
             agent: profile.name, image: recipe.tag, launcherPID: HostProcess.currentPID, startedAt: Date())
-        var effectiveProfile = profile
-        if let commandOverride {
-            effectiveProfile.command = commandOverride
-            effectiveProfile.defaultArguments = []
-        }
+        let effectiveProfile = commandOverride.map { profile.running($0) } ?? profile
         var request = SessionRequest(
             sessionID: id, projectRoot: project, workspaceSource: workspace.workspaceSource, hostHome: context.paths.home, hostUID: context.hostUID,
             hostGID: context.hostGID, launcherPID: HostProcess.currentPID,
