@@ -118,4 +118,158 @@ struct RealAgentTests {
             #expect(!allowed.isEmpty, "the gateway logged api.anthropic.com as allowed")
         }
     }
+
+    /// A first interactive start in a real terminal (tmux) reaches Claude's prompt: no "unable to connect" (the
+    /// issue's platform.claude.com), and the trust and bypass prompts never appear, on the first start or the
+    /// second. The theme and "use this API key?" are the user's, answered here as a user would.
+    @Test func claudeInteractiveStartsReachThePromptWithoutPaddocksPrompts() async throws {
+        try await withAgent(.claude) { fixture, _ in
+            let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.claude))
+            defer { terminal.close() }
+            let first = try await terminal.reachClaudePrompt(answeringUserPrompts: true)
+            #expect(first.reached, "first start:\n\(first.screen)")
+            #expect(first.paddockPrompts.isEmpty, "first start showed \(first.paddockPrompts):\n\(first.screen)")
+            // A conversation to resume: Claude prints the hint only for a session with messages.
+            try await terminal.send("-l", "say hello")
+            try await terminal.send("Enter")
+            let answer = try await terminal.waitFor { $0.contains("paddock-test: hello") }
+            #expect(answer.contains("paddock-test: hello"), "\(answer)")
+            try await terminal.exitClaude()
+            let hint = try await terminal.waitFor(timeout: 10) { $0.contains("--resume") }
+            #expect(hint.contains("paddock --resume"), "the resume hint names paddock:\n\(hint)")
+            #expect(!hint.contains("claude --dangerously-skip-permissions --resume"), "\(hint)")
+
+            let second = try await Terminal.start(fixture, ["run"], environment: environment(.claude))
+            defer { second.close() }
+            let again = try await second.reachClaudePrompt(answeringUserPrompts: false)
+            #expect(again.reached, "second start:\n\(again.screen)")
+            #expect(again.paddockPrompts.isEmpty && again.userPrompts.isEmpty, "second start asked again:\n\(again.screen)")
+            try await second.exitClaude()
+        }
+    }
+}
+
+/// paddock in a real terminal: a tmux session of its own (own socket), driven by send-keys and read by
+/// capture-pane, as a user at a terminal would drive it.
+final class Terminal: @unchecked Sendable {
+    let socket: String
+    let runner = SubprocessRunner()
+
+    static func start(_ fixture: IntegrationFixture, _ arguments: [String], environment: [String: String]) async throws -> Terminal {
+        let socket = "paddock-\(fixture.id)-\(UInt32.random(in: 0...UInt32.max))"
+        var extra = environment
+        extra["TERM"] = "xterm-256color"
+        let command = fixture.paddockCommand(arguments, environment: extra)
+        // Keep the pane after paddock exits, so its last words (the resume hint) can be read.
+        let shellLine = (command.argv.map(Terminal.quoted) + ["; echo paddock-exited-$?; sleep 600"]).joined(separator: " ")
+        let terminal = Terminal(socket: socket)
+        let start = Command(
+            "tmux", ["-L", socket, "new-session", "-d", "-x", "150", "-y", "45", "-c", fixture.project, shellLine])
+        try await terminal.runner.capture(start).check(start)
+        return terminal
+    }
+
+    init(socket: String) { self.socket = socket }
+
+    static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    func screen() async throws -> String {
+        let capture = Command("tmux", ["-L", socket, "capture-pane", "-p", "-J", "-S", "-200"])
+        return try await runner.capture(capture).stdout
+    }
+
+    func send(_ keys: String...) async throws {
+        let command = Command("tmux", ["-L", socket, "send-keys"] + keys)
+        try await runner.capture(command).check(command)
+    }
+
+    /// Waits until the screen satisfies `condition`; returns the last screen either way.
+    @discardableResult
+    func waitFor(timeout: Double = 60, _ condition: (String) -> Bool) async throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var text = ""
+        while Date() < deadline {
+            text = try await screen()
+            if condition(text) { return text }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        return text
+    }
+
+    struct Outcome {
+        var reached = false
+        var screen = ""
+        var paddockPrompts: [String] = []
+        var userPrompts: [String] = []
+    }
+
+    /// Drives Claude's start until its input prompt shows. Prompts that are paddock's business (trust, bypass)
+    /// are recorded and never answered; the user's own are answered with the choice a user makes to go on.
+    func reachClaudePrompt(answeringUserPrompts: Bool, timeout: Double = 120) async throws -> Outcome {
+        var outcome = Outcome()
+        let deadline = Date().addingTimeInterval(timeout)
+        var answered: [String: Int] = [:]
+        while Date() < deadline {
+            let text = try await screen()
+            outcome.screen = text
+            let lower = text.lowercased()
+            if lower.contains("unable to connect") || lower.contains("err_proxy_tunnel") || text.contains("paddock-exited-") {
+                return outcome
+            }
+            if lower.contains("trust this folder") || lower.contains("trust the files") {
+                outcome.paddockPrompts.append("trust")
+                return outcome
+            }
+            if lower.contains("bypass permissions mode") && lower.contains("no, exit") {
+                outcome.paddockPrompts.append("bypass")
+                return outcome
+            }
+            let userPrompt: (String, [String])? =
+                if lower.contains("choose the text style") || lower.contains("dark mode") && lower.contains("light mode") {
+                    ("theme", ["Enter"])
+                } else if lower.contains("use this api key") {
+                    ("api key", ["Up", "Enter"])
+                } else if lower.contains("security notes") || lower.contains("press enter to continue") {
+                    ("notes", ["Enter"])
+                } else if lower.contains("terminal setup") || lower.contains("use claude code's terminal") {
+                    ("terminal setup", ["Escape"])
+                } else {
+                    nil
+                }
+            if let (name, keys) = userPrompt {
+                if !outcome.userPrompts.contains(name) { outcome.userPrompts.append(name) }
+                guard answeringUserPrompts else { return outcome }
+                // One answer per screen; a prompt that stays after several answers is a failure to report.
+                answered[name, default: 0] += 1
+                if answered[name, default: 0] > 5 { return outcome }
+                for key in keys { try await send(key) }
+                try await Task.sleep(for: .milliseconds(800))
+                continue
+            }
+            if text.contains("? for shortcuts") || lower.contains("bypass permissions on") {
+                outcome.reached = true
+                return outcome
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        return outcome
+    }
+
+    func exitClaude() async throws {
+        try await send("/exit")
+        try await Task.sleep(for: .milliseconds(300))
+        try await send("Enter")
+        try await waitFor(timeout: 30) { $0.contains("paddock-exited-") }
+    }
+
+    /// Synchronous, for `defer`: ends the tmux server and with it paddock, whose launcher removes the sandbox.
+    func close() {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["tmux", "-L", socket, "kill-server"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try? process.run()
+        process.waitUntilExit()
+    }
 }
