@@ -81,6 +81,9 @@ public struct AgentProfile: Equatable, Sendable {
             """,
         installsFromExecutable: true)
 
+    /// Codex. Hosts, from codex-cli 0.163.0 in the real-agent tests: `api.openai.com` (the Responses API, over a
+    /// WebSocket first and HTTPS after), `chatgpt.com` (`/backend-api/plugins/…` at start, and the ChatGPT-login
+    /// backend), `auth.openai.com` (the ChatGPT login's OAuth).
     public static let codex = AgentProfile(
         name: "codex",
         packages: ["nodejs", "npm"],

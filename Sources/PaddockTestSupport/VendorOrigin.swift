@@ -90,7 +90,7 @@ public final class VendorOrigin: @unchecked Sendable {
     }
 
     static let script = #"""
-        import http.server, json, ssl, sys, threading, uuid
+        import gzip, http.server, json, ssl, subprocess, sys, threading, uuid
 
         address, directory = sys.argv[1], sys.argv[2]
         lock = threading.Lock()
@@ -135,10 +135,17 @@ public final class VendorOrigin: @unchecked Sendable {
             return None
 
         def tool_names(body):
+            """Tool names, also those Codex declares in `additional_tools` items and namespaces."""
             names = []
-            for tool in body.get("tools", []) or []:
-                if isinstance(tool, dict):
-                    names.append(tool.get("name") or (tool.get("function") or {}).get("name") or tool.get("type"))
+            def walk(tools):
+                for tool in tools or []:
+                    if isinstance(tool, dict):
+                        names.append(tool.get("name") or (tool.get("function") or {}).get("name") or tool.get("type"))
+                        walk(tool.get("tools"))
+            walk(body.get("tools"))
+            for item in body.get("input", []) or []:
+                if isinstance(item, dict) and item.get("type") == "additional_tools":
+                    walk(item.get("tools"))
             return [n for n in names if n]
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -175,12 +182,31 @@ public final class VendorOrigin: @unchecked Sendable {
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def do_POST(self):
+            def body(self):
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    parts = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return b"".join(parts)
+                        parts.append(self.rfile.read(size))
+                        self.rfile.readline()
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def do_POST(self):
+                raw = self.body()
+                encoding = self.headers.get("Content-Encoding", "")
                 try:
+                    if encoding == "gzip":
+                        raw = gzip.decompress(raw)
+                    elif encoding == "zstd":
+                        raw = subprocess.run(["zstd", "-dc"], input=raw, capture_output=True, check=True).stdout
                     body = json.loads(raw or b"{}")
-                except ValueError:
+                except Exception as error:
+                    log({"method": "POST", "path": self.path, "error": "%s %r" % (encoding, error)})
                     body = {}
                 path = self.path.split("?")[0]
                 host = self.headers.get("Host", "")
@@ -233,7 +259,9 @@ public final class VendorOrigin: @unchecked Sendable {
             def openai(self, body, host):
                 command = requested_command(body)
                 names = tool_names(body)
-                shell = next((n for n in ("shell", "exec_command", "shell_command", "local_shell") if n in names), None)
+                # Codex 0.163 runs tools from JavaScript in its "code mode" (`exec`, calling tools.exec_command);
+                # older ones call a shell function directly.
+                shell = next((n for n in ("exec", "shell", "exec_command", "shell_command") if n in names), None)
                 response_id = "resp_" + uuid.uuid4().hex[:20]
                 if has_tool_result(body):
                     reply = "done"
@@ -242,7 +270,11 @@ public final class VendorOrigin: @unchecked Sendable {
                 else:
                     reply = "text"
                 log({"method": "POST", "path": self.path, "host": host, "reply": reply, "tools": ",".join(names)})
-                if reply == "tool":
+                if reply == "tool" and shell == "exec":
+                    source = "const result = await tools.exec_command({cmd: %s});\ntext(JSON.stringify(result));" % json.dumps(command)
+                    item = {"type": "custom_tool_call", "id": "ctc_" + uuid.uuid4().hex[:20], "call_id": "call_" + uuid.uuid4().hex[:20],
+                            "name": "exec", "input": source, "status": "completed"}
+                elif reply == "tool":
                     if shell == "exec_command":
                         arguments = {"cmd": command}
                     elif shell == "shell_command":

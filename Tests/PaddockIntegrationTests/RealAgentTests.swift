@@ -27,7 +27,7 @@ struct RealAgentTests {
     }
 
     /// The CLI scripts/test.sh fetched, copied once where the unprivileged test user can read it.
-    static func binary(_ agent: Agent) throws -> String {
+    static func binary(_ agent: Agent) async throws -> String {
         guard let source = ProcessInfo.processInfo.environment[agent.variable], !source.isEmpty else {
             let problem = "\(agent.variable) is not set: scripts/test.sh downloads the real \(agent.rawValue) CLI and sets it"
             if IntegrationEnvironment.isCI {
@@ -48,7 +48,17 @@ struct RealAgentTests {
             chmod(directory, 0o755)
             rename(partial, target)
         }
-        return target
+        guard agent == .codex else { return target }
+        // Codex's package is more than one file: its code-mode host (which runs its tools), rg and bwrap sit beside
+        // it. The whole folder goes in as an archive (image.agent_archive), as a company would ship it.
+        let archive = target + ".tar"
+        if !FileManager.default.fileExists(atPath: archive) {
+            let package = ((source as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+            let pack = Command(
+                "sh", ["-c", "tar -C \"$1\" -cf \"$2.partial\" bin codex-path codex-resources && chmod 0644 \"$2.partial\" && mv \"$2.partial\" \"$2\"", "pack", package, archive])
+            try await SubprocessRunner().capture(pack).check(pack)
+        }
+        return archive
     }
 
     /// A fixture whose global config installs the real CLI and maps the vendor hosts to the origin.
@@ -56,7 +66,7 @@ struct RealAgentTests {
         _ agent: Agent, hosts: [String]? = nil, extraConfig: String = "",
         _ body: (IntegrationFixture, VendorOrigin) async throws -> Void
     ) async throws {
-        let binary = try Self.binary(agent)
+        let binary = try await Self.binary(agent)
         try await IntegrationFixture.with(engine: .docker) { fixture in
             let origin: VendorOrigin
             do {
@@ -75,7 +85,7 @@ struct RealAgentTests {
                 mounts = [{ path = "\(origin.directory)", target = "/mnt/paddock-test-ca" }]
                 [image]
                 base = "\(IntegrationEnvironment.baseImage)"
-                agent_binary = "\(binary)"
+                \(agent == .codex ? "agent_archive" : "agent_binary") = "\(binary)"
                 [network]
                 allow = ["\(origin.address)/32"]
                 \(extraConfig)
@@ -116,6 +126,26 @@ struct RealAgentTests {
                 $0["host"] as? String == "api.anthropic.com" && $0["decision"] as? String == "allow"
             }
             #expect(!allowed.isEmpty, "the gateway logged api.anthropic.com as allowed")
+        }
+    }
+
+    /// Codex's print mode (`codex exec`): the scripted model calls its shell tool, the file lands with the host
+    /// user's owner, and the gateway logged api.openai.com as allowed.
+    @Test func codexExecRunsItsShellToolThroughTheGateway() async throws {
+        try await withAgent(.codex) { fixture, origin in
+            let prompt = "Please do this. PADDOCK-RUN: echo made-by-codex > /workspace/from-codex.txt"
+            let result = try await fixture.paddock(
+                ["run", "--", "exec", prompt], environment: environment(.codex))
+            let replies = origin.requests().map { "\($0["host"] ?? "") \($0["path"] ?? "") \($0["reply"] ?? "") \($0["tools"] ?? "") \($0["error"] ?? "")" }
+            #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(replies)")
+            let file = fixture.project + "/from-codex.txt"
+            #expect((try? String(contentsOfFile: file, encoding: .utf8)) == "made-by-codex\n", "\(result.stderr)\n\(replies)")
+            #expect((try? fixture.ownerUID(of: file)) == fixture.hostUID)
+            #expect(result.stdout.contains("paddock-test: done"), "\(result.stdout)")
+            let allowed = try await netLog(fixture).filter {
+                $0["host"] as? String == "api.openai.com" && $0["decision"] as? String == "allow"
+            }
+            #expect(!allowed.isEmpty, "the gateway logged api.openai.com as allowed")
         }
     }
 
