@@ -55,7 +55,12 @@ public struct AgentProfile: Equatable, Sendable {
         defaultArguments: ["--dangerously-skip-permissions"],
         // CLAUDE_CODE_RESUME_HINT_COMMAND: the program Claude names in "Resume this session with: … --resume ID"
         // (one word only), so the hint is `paddock --resume ID`, not `claude --dangerously-skip-permissions …`.
-        environment: ["IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_RESUME_HINT_COMMAND": "paddock"],
+        // CLAUDE_CODE_DISABLE_TERMINAL_TITLE: the title is where paddock tells the user of a denied host while the
+        // full-screen UI owns the screen (see DenialNotices); Claude would overwrite it with its own.
+        environment: [
+            "IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_RESUME_HINT_COMMAND": "paddock",
+            "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
+        ],
         credentialVariables: ["CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY"],
         networkHosts: ["api.anthropic.com", "platform.claude.com", "claude.ai"],
         readOnlyHostFiles: [".claude/CLAUDE.md", ".claude/commands", ".claude/agents"],

@@ -42,6 +42,7 @@ struct AgentProfileTests {
     @Test func claudeRunsInSandboxModeWithoutUpdatingItselfAndNamesPaddockToResume() {
         #expect(AgentProfile.claude.environment == [
             "IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_RESUME_HINT_COMMAND": "paddock",
+            "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
         ])
     }
 

@@ -26,6 +26,8 @@ struct RealAgentTests {
         var apiHost: String { self == .claude ? "api.anthropic.com" : "api.openai.com" }
     }
 
+    static let deniedHost = "denied.paddock.test"
+
     /// The CLI scripts/test.sh fetched, copied once where the unprivileged test user can read it.
     static func binary(_ agent: Agent) async throws -> String {
         guard let source = ProcessInfo.processInfo.environment[agent.variable], !source.isEmpty else {
@@ -76,7 +78,9 @@ struct RealAgentTests {
                 try Test.cancel("Skipped: \(error)")
             }
             defer { origin.stop() }
-            let mapped = (hosts ?? VendorOrigin.hostNames).map { "\"\($0)\" = \"\(origin.address)\"" }
+            // denied.paddock.test is allowed by nothing; mapped to the origin all the same, so that even a gateway
+            // that wrongly let it through would reach only loopback.
+            let mapped = ((hosts ?? VendorOrigin.hostNames) + [Self.deniedHost]).map { "\"\($0)\" = \"\(origin.address)\"" }
             try await fixture.write(
                 """
                 engine = "docker"
@@ -129,6 +133,26 @@ struct RealAgentTests {
         }
     }
 
+    /// The scripted model makes Claude fetch a host nothing allows: the gateway refuses it, the net log says so, and
+    /// the user reads it on stderr while the session runs (before the end line), with the command that allows it.
+    @Test func claudeFetchingADeniedHostIsRefusedAndTheUserIsTold() async throws {
+        try await withAgent(.claude) { fixture, _ in
+            let prompt = "PADDOCK-RUN: curl -sS -o /dev/null https://\(Self.deniedHost)/ || echo fetch-refused"
+            let result = try await fixture.paddock(
+                ["run", "--", "-p", prompt, "--output-format", "json"], environment: environment(.claude))
+            #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+            let notice = "paddock: blocked \(Self.deniedHost):443 — `paddock allow \(Self.deniedHost)` allows it"
+            let lines = result.stderr.split(separator: "\n").map(String.init)
+            let noticeLine = lines.firstIndex(of: notice)
+            let endLine = lines.firstIndex { $0.hasPrefix("paddock: network:") }
+            #expect(noticeLine != nil && endLine != nil && noticeLine! < endLine!, "told during the session:\n\(result.stderr)")
+            let denied = try await netLog(fixture).filter {
+                $0["host"] as? String == Self.deniedHost && $0["decision"] as? String == "deny"
+            }
+            #expect(!denied.isEmpty, "the gateway logged the refusal")
+        }
+    }
+
     /// Codex's print mode (`codex exec`): the scripted model calls its shell tool, the file lands with the host
     /// user's owner, and the gateway logged api.openai.com as allowed.
     @Test func codexExecRunsItsShellToolThroughTheGateway() async throws {
@@ -164,8 +188,13 @@ struct RealAgentTests {
             try await terminal.send("Enter")
             let answer = try await terminal.waitFor { $0.contains("paddock-test: hello") }
             #expect(answer.contains("paddock-test: hello"), "\(answer)")
+            // Claude's own start asks for hosts it can do without (its changelog on raw.githubusercontent.com):
+            // while its full-screen UI runs, the user reads the refusal in the terminal's title.
+            let title = try await terminal.waitFor(timeout: 20, read: terminal.title) { $0.hasPrefix("paddock: blocked") }
+            #expect(title.hasPrefix("paddock: blocked"), "title: \(title)")
             try await terminal.exitClaude()
             let hint = try await terminal.waitFor(timeout: 10) { $0.contains("--resume") }
+            #expect(hint.contains("paddock: blocked raw.githubusercontent.com:443"), "listed again after the exit:\n\(hint)")
             #expect(hint.contains("paddock --resume"), "the resume hint names paddock:\n\(hint)")
             #expect(!hint.contains("claude --dangerously-skip-permissions --resume"), "\(hint)")
 
@@ -213,13 +242,20 @@ final class Terminal: @unchecked Sendable {
         try await runner.capture(command).check(command)
     }
 
-    /// Waits until the screen satisfies `condition`; returns the last screen either way.
+    func title() async throws -> String {
+        let command = Command("tmux", ["-L", socket, "display-message", "-p", "#{pane_title}"])
+        return try await runner.capture(command).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Waits until the screen (or what `read` reads) satisfies `condition`; returns the last reading either way.
     @discardableResult
-    func waitFor(timeout: Double = 60, _ condition: (String) -> Bool) async throws -> String {
+    func waitFor(
+        timeout: Double = 60, read: (() async throws -> String)? = nil, _ condition: (String) -> Bool
+    ) async throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var text = ""
         while Date() < deadline {
-            text = try await screen()
+            text = try await (read ?? screen)()
             if condition(text) { return text }
             try await Task.sleep(for: .milliseconds(300))
         }

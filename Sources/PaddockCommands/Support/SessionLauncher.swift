@@ -30,6 +30,8 @@ struct SessionLauncher {
         let sandboxUser = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
         // The gateway starts while the image and the workspace are checked: start-up overhead is measured against
         // a bare `docker run`. Offline means no gateway at all: no socket, no proxy variables, nothing to reach.
+        // A full-screen agent owns the terminal: denials go to its title then, and to lines everywhere else.
+        let denials = DenialReporter(mode: context.stdinIsTerminal && context.stdoutIsTerminal ? .title : .lines)
         let gatewayStart: Task<GatewayHost, any Error>? =
             config.network.offline == true
             ? nil
@@ -37,7 +39,8 @@ struct SessionLauncher {
                 try await GatewayHost.start(
                     source: NetworkPolicySource(
                         paths: context.paths, projectRoot: project, sessionID: id, flags: flags, profile: profile),
-                    sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger)
+                    sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger,
+                    denials: denials)
             }
 
         // Independent engine calls run side by side. bwrap has no image: the host's userland is the sandbox's.
@@ -116,6 +119,7 @@ struct SessionLauncher {
     func finish(gateway: GatewayHost?, preparation: WorkspacePreparation, workspace: WorkspacePreparation.Prepared) async {
         if let gateway {
             let summary = await gateway.stop()
+            gateway.denials?.finish()
             context.say("paddock: \(summary) — `paddock net log` shows each connection")
         }
         await preparation.finish(workspace)
