@@ -153,6 +153,23 @@ struct RealAgentTests {
         }
     }
 
+    /// The host's ~/.claude/settings.json reaches Claude (here: an environment variable it sets for its tools),
+    /// read-only, and is no longer mounted over the file Claude writes in its home.
+    @Test func claudeReadsTheHostSettingsAsALayerAndKeepsItsOwnFileWritable() async throws {
+        try await withAgent(.claude) { fixture, _ in
+            try await fixture.write(
+                #"{"env": {"PADDOCK_PROBE": "from-host-settings"}}"#, to: fixture.home + "/.claude/settings.json")
+            let script = "echo $PADDOCK_PROBE > /workspace/probe.txt; echo '{}' > ~/.claude/settings.json && echo own-file-writable >> /workspace/probe.txt; echo x > /etc/paddock/claude/settings.json 2>/dev/null || echo host-file-read-only >> /workspace/probe.txt"
+            let result = try await fixture.paddock(
+                ["run", "--", "-p", "PADDOCK-RUN: " + script, "--output-format", "json"], environment: environment(.claude))
+            #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+            let probe = try? String(contentsOfFile: fixture.project + "/probe.txt", encoding: .utf8)
+            #expect(probe == "from-host-settings\nown-file-writable\nhost-file-read-only\n", "\(result.stdout)")
+            let host = try String(contentsOfFile: fixture.home + "/.claude/settings.json", encoding: .utf8)
+            #expect(host.contains("from-host-settings"), "the host's file is unchanged")
+        }
+    }
+
     /// Codex's print mode (`codex exec`): the scripted model calls its shell tool, the file lands with the host
     /// user's owner, and the gateway logged api.openai.com as allowed.
     @Test func codexExecRunsItsShellToolThroughTheGateway() async throws {
