@@ -52,12 +52,12 @@ struct RealAgentTests {
         }
         guard agent == .codex else { return target }
         // Codex's package is more than one file: its code-mode host (which runs its tools), rg and bwrap sit beside
-        // it. The whole folder goes in as an archive (image.agent_archive), as a company would ship it.
-        let archive = target + ".tar"
+        // it, and codex-package.json, without which its interactive mode refuses to start. The whole folder goes in as an archive (image.agent_archive), as a company would ship it.
+        let archive = target + "-package.tar"
         if !FileManager.default.fileExists(atPath: archive) {
             let package = ((source as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
             let pack = Command(
-                "sh", ["-c", "tar -C \"$1\" -cf \"$2.partial\" bin codex-path codex-resources && chmod 0644 \"$2.partial\" && mv \"$2.partial\" \"$2\"", "pack", package, archive])
+                "sh", ["-c", "tar -C \"$1\" -cf \"$2.partial\" codex-package.json bin codex-path codex-resources && chmod 0644 \"$2.partial\" && mv \"$2.partial\" \"$2\"", "pack", package, archive])
             try await SubprocessRunner().capture(pack).check(pack)
         }
         return archive
@@ -190,6 +190,29 @@ struct RealAgentTests {
         }
     }
 
+    /// Codex's first interactive start in tmux reaches its prompt and answers; the second start too.
+    @Test func codexInteractiveStartsReachThePrompt() async throws {
+        try await withAgent(.codex) { fixture, _ in
+            for start in ["first", "second"] {
+                let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.codex))
+                defer { terminal.close() }
+                let outcome = try await terminal.reachCodexPrompt()
+                #expect(outcome.reached, "\(start) start:\n\(outcome.screen)\nanswered:\n\(outcome.answeredScreens.joined(separator: "\n-----\n"))")
+                #expect(outcome.userPrompts.isEmpty || start == "first", "\(start) start asked \(outcome.userPrompts):\n\(outcome.screen)")
+                guard outcome.reached else { return }
+                try await terminal.send("-l", "say hello")
+                // Codex takes keys that arrive in one burst for a paste, where Enter is a newline.
+                try await Task.sleep(for: .seconds(1.5))
+                try await terminal.send("Enter")
+                let answer = try await terminal.waitFor { $0.contains("paddock-test: hello") }
+                #expect(answer.contains("paddock-test: hello"), "\(answer)")
+                try await terminal.send("C-c")
+                try await terminal.send("C-c")
+                try await terminal.waitFor(timeout: 20) { $0.contains("paddock-exited-") }
+            }
+        }
+    }
+
     /// A first interactive start in a real terminal (tmux) reaches Claude's prompt: no "unable to connect" (the
     /// issue's platform.claude.com), and the trust and bypass prompts never appear, on the first start or the
     /// second. The theme and "use this API key?" are the user's, answered here as a user would.
@@ -284,6 +307,8 @@ final class Terminal: @unchecked Sendable {
         var screen = ""
         var paddockPrompts: [String] = []
         var userPrompts: [String] = []
+        /// The screens answered, for the failure message.
+        var answeredScreens: [String] = []
     }
 
     /// Drives Claude's start until its input prompt shows. Prompts that are paddock's business (trust, bypass)
@@ -330,6 +355,44 @@ final class Terminal: @unchecked Sendable {
                 continue
             }
             if text.contains("? for shortcuts") || lower.contains("bypass permissions on") {
+                outcome.reached = true
+                return outcome
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        return outcome
+    }
+
+    /// Drives Codex's start until its composer shows, answering what a user answers to go on.
+    func reachCodexPrompt(timeout: Double = 90) async throws -> Outcome {
+        var outcome = Outcome()
+        let deadline = Date().addingTimeInterval(timeout)
+        var answers = 0
+        while Date() < deadline {
+            let text = try await screen()
+            outcome.screen = text
+            let lower = text.lowercased()
+            if text.contains("paddock-exited-") { return outcome }
+            if lower.contains("trust the") || lower.contains("allow codex to work in this folder") || lower.contains("sign in with chatgpt")
+                || lower.contains("press enter to continue")
+            {
+                let name = lower.contains("sign in") ? "login" : lower.contains("trust") ? "trust" : "continue"
+                if !outcome.userPrompts.contains(name) { outcome.userPrompts.append(name) }
+                answers += 1
+                if answers > 8 { return outcome }
+                outcome.answeredScreens.append(text)
+                // The login is the user's: this user has an API key, and picks the option that uses it.
+                let keyOption = text.split(separator: "\n").map { $0.drop { $0 == " " || $0 == ">" } }
+                    .first { $0.first?.isNumber == true && $0.lowercased().contains("api key") }?.first
+                if name == "login", let keyOption {
+                    try await send(String(keyOption))
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+                try await send("Enter")
+                try await Task.sleep(for: .milliseconds(800))
+                continue
+            }
+            if lower.contains("context left") || text.contains("? for shortcuts") || lower.contains("% left") {
                 outcome.reached = true
                 return outcome
             }
