@@ -101,6 +101,16 @@ struct RealAgentTests {
         }
     }
 
+    /// paddock as the fixture runs it, bounded: an agent that cannot reach its API may retry forever (Codex waits
+    /// "for network"), and a test must fail, not hang. SIGTERM makes the launcher remove the sandbox.
+    func run(_ fixture: IntegrationFixture, _ arguments: [String], _ agent: Agent, seconds: Int = 240) async throws
+        -> ProcessOutput
+    {
+        let command = fixture.paddockCommand(arguments, environment: environment(agent))
+        let bounded = Command("timeout", [String(seconds)] + command.argv, workingDirectory: command.workingDirectory)
+        return try await SubprocessRunner().capture(bounded)
+    }
+
     func environment(_ agent: Agent) -> [String: String] {
         agent.credentials.merging([agent.caVariable: "/mnt/paddock-test-ca/ca.pem"]) { $1 }
     }
@@ -117,8 +127,7 @@ struct RealAgentTests {
     @Test func claudePrintModeRunsItsShellToolThroughTheGateway() async throws {
         try await withAgent(.claude) { fixture, origin in
             let prompt = "Please do this. PADDOCK-RUN: echo made-by-claude > /workspace/from-claude.txt"
-            let result = try await fixture.paddock(
-                ["run", "--", "-p", prompt, "--output-format", "json"], environment: environment(.claude))
+            let result = try await run(fixture, ["run", "--", "-p", prompt, "--output-format", "json"], .claude)
             let replies = origin.requests().map { "\($0["host"] ?? "") \($0["path"] ?? "") \($0["reply"] ?? "")" }
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(replies)")
             #expect(result.stdout.contains("paddock-test: done"), "\(result.stdout)")
@@ -138,8 +147,7 @@ struct RealAgentTests {
     @Test func claudeFetchingADeniedHostIsRefusedAndTheUserIsTold() async throws {
         try await withAgent(.claude) { fixture, _ in
             let prompt = "PADDOCK-RUN: curl -sS -o /dev/null https://\(Self.deniedHost)/ || echo fetch-refused"
-            let result = try await fixture.paddock(
-                ["run", "--", "-p", prompt, "--output-format", "json"], environment: environment(.claude))
+            let result = try await run(fixture, ["run", "--", "-p", prompt, "--output-format", "json"], .claude)
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
             let notice = "paddock: blocked \(Self.deniedHost):443 — `paddock allow \(Self.deniedHost)` allows it"
             let lines = result.stderr.split(separator: "\n").map(String.init)
@@ -160,8 +168,7 @@ struct RealAgentTests {
             try await fixture.write(
                 #"{"env": {"PADDOCK_PROBE": "from-host-settings"}}"#, to: fixture.home + "/.claude/settings.json")
             let script = "echo $PADDOCK_PROBE > /workspace/probe.txt; echo '{}' > ~/.claude/settings.json && echo own-file-writable >> /workspace/probe.txt; echo x > /etc/paddock/claude/settings.json 2>/dev/null || echo host-file-read-only >> /workspace/probe.txt"
-            let result = try await fixture.paddock(
-                ["run", "--", "-p", "PADDOCK-RUN: " + script, "--output-format", "json"], environment: environment(.claude))
+            let result = try await run(fixture, ["run", "--", "-p", "PADDOCK-RUN: " + script, "--output-format", "json"], .claude)
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
             let probe = try? String(contentsOfFile: fixture.project + "/probe.txt", encoding: .utf8)
             #expect(probe == "from-host-settings\nown-file-writable\nhost-file-read-only\n", "\(result.stdout)")
@@ -175,8 +182,7 @@ struct RealAgentTests {
     @Test func codexExecRunsItsShellToolThroughTheGateway() async throws {
         try await withAgent(.codex) { fixture, origin in
             let prompt = "Please do this. PADDOCK-RUN: echo made-by-codex > /workspace/from-codex.txt"
-            let result = try await fixture.paddock(
-                ["run", "--", "exec", prompt], environment: environment(.codex))
+            let result = try await run(fixture, ["run", "--", "exec", prompt], .codex)
             let replies = origin.requests().map { "\($0["host"] ?? "") \($0["path"] ?? "") \($0["reply"] ?? "") \($0["tools"] ?? "") \($0["error"] ?? "")" }
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(replies)")
             let file = fixture.project + "/from-codex.txt"
