@@ -102,6 +102,10 @@ ensure_tools() {
     [ -x /usr/libexec/podman/catatonit ] || packages+=(catatonit)
     # crun refuses hosts with cgroup v1 controllers beside a cgroup2 tree that holds one; paddock uses runc there.
     command -v runc >/dev/null || [ -x /usr/sbin/runc ] || packages+=(runc)
+    # The real-agent tests: unzip for the wheels, openssl for the scripted origin's test CA, tmux for the terminal.
+    command -v unzip >/dev/null || packages+=(unzip)
+    command -v openssl >/dev/null || packages+=(openssl)
+    command -v tmux >/dev/null || packages+=(tmux)
     [ ${#packages[@]} -eq 0 ] && return 0
     if is_root && command -v apt-get >/dev/null; then
         log "installing ${packages[*]}"
@@ -191,6 +195,46 @@ check_readme_install() {
     done
 }
 
+# ---- The real agent CLIs (issue 11) -------------------------------------------------------------------------------
+# Claude Code and Codex come from PyPI wheels at pinned versions, cached between runs, and are handed to the tests
+# as PADDOCK_TEST_CLAUDE_BINARY and PADDOCK_TEST_CODEX_BINARY. Without PyPI the agent tests skip, or fail with CI=true.
+AGENT_CACHE="${PADDOCK_TEST_CACHE:-$HOME/.cache/paddock-test}"
+CLAUDE_WHEEL="claude-agent-sdk==0.2.189"      # bundles Claude Code 2.1.332
+CODEX_WHEEL="openai-codex-cli-bin==0.163.0"   # codex-cli 0.163.0
+
+# Downloads one wheel (no dependencies) into the cache and unpacks it; prints the unpacked folder.
+fetch_wheel() {
+    local requirement="$1" platform="$2" folder
+    folder="$AGENT_CACHE/${requirement/==/-}"
+    if [ ! -f "$folder/.complete" ]; then
+        rm -rf "$folder" && mkdir -p "$folder/wheel"
+        pip download --quiet --no-deps --only-binary=:all: --platform "$platform" --python-version 3.12 \
+            --dest "$folder/wheel" "$requirement" >&2 || { rm -rf "$folder"; return 1; }
+        unzip -q -o "$folder"/wheel/*.whl -d "$folder/unpacked" && touch "$folder/.complete"
+    fi
+    printf '%s' "$folder/unpacked"
+}
+
+ensure_agent_clis() {
+    local claude codex
+    if ! claude=$(fetch_wheel "$CLAUDE_WHEEL" manylinux_2_17_x86_64) \
+        || ! codex=$(fetch_wheel "$CODEX_WHEEL" manylinux_2_17_x86_64); then
+        if [ "${CI:-}" = true ]; then
+            log "CI=true and PyPI cannot be reached (pip download of $CLAUDE_WHEEL / $CODEX_WHEEL failed): the real-agent tests cannot run"
+            exit 1
+        fi
+        log "PyPI not reachable: the real-agent tests will skip"
+        return 0
+    fi
+    chmod 0755 "$claude/claude_agent_sdk/_bundled/claude" "$codex/codex_cli_bin/bin/codex"
+    # The test user builds the images from these paths, so the cache must be readable by everyone.
+    chmod -R a+rX "$AGENT_CACHE"
+    export PADDOCK_TEST_CLAUDE_BINARY="$claude/claude_agent_sdk/_bundled/claude"
+    export PADDOCK_TEST_CODEX_BINARY="$codex/codex_cli_bin/bin/codex"
+    log "agent CLIs: $("$PADDOCK_TEST_CLAUDE_BINARY" --version 2>/dev/null | head -n 1), $("$PADDOCK_TEST_CODEX_BINARY" --version 2>/dev/null | head -n 1)"
+}
+# -------------------------------------------------------------------------------------------------------------------
+
 ensure_tools
 ensure_engine
 ensure_base_image
@@ -198,6 +242,7 @@ ensure_test_user
 ensure_rootless_podman
 ensure_bwrap
 check_readme_install
+ensure_agent_clis
 
 log "building"
 swift build --build-tests

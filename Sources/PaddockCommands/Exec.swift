@@ -9,20 +9,20 @@ extension Paddock {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: "The session id (or a unique prefix of it), as `paddock ps` shows it.")
-        var session: String
+        @Argument(help: "The session id (or a unique prefix of it), as `paddock ps` shows it (default: this project's latest).")
+        var session: String?
 
         @Argument(parsing: .postTerminator, help: "The command to run (after --).")
         var command: [String] = []
 
         func validate() throws {
-            if command.isEmpty { throw ValidationError("Give the command after --, for example `paddock exec \(session) -- bash`.") }
+            if command.isEmpty { throw ValidationError("Give the command after --, for example `paddock exec \(session ?? "SESSION") -- bash`.") }
         }
 
         func run() async throws {
             let context = try await AppContext.live(global, engine: nil)
             let running = try await context.engine.containers(all: false)
-            let container = try SessionLookup.container(matching: session, in: running)
+            let container = try SessionLookup.container(matching: session, in: running, project: context.projectRoot)
             let user = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
             let code = try await context.engine.exec(
                 container: container.name, user: "\(user.uid):\(user.gid)", command: command,

@@ -11,13 +11,23 @@ extension Paddock {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var session: SessionOptions
 
+        @Option(help: "Continue the agent's conversation ID (Claude prints `paddock --resume ID` when it exits); the same as `-- --resume ID`.")
+        var resume: String?
+
         @Argument(parsing: .postTerminator, help: "Arguments for the agent (after --).")
         var agentArguments: [String] = []
+
+        func validate() throws {
+            if let resume, resume.isEmpty || resume.hasPrefix("-") {
+                throw ValidationError("--resume takes the conversation id the agent printed, for example `paddock --resume 3f2a…`.")
+            }
+        }
 
         func run() async throws {
             let context = try await AppContext.live(global, engine: session.engine)
             let code = try await SessionLauncher(
-                context: context, options: session, commandOverride: nil, userArguments: agentArguments
+                context: context, options: session, commandOverride: nil,
+                userArguments: (resume.map { ["--resume", $0] } ?? []) + agentArguments
             ).launch()
             throw ExitCode(code)
         }

@@ -17,20 +17,30 @@ public struct ImageRecipe: Equatable, Sendable {
     /// Extra files of the build context, by relative path.
     public var files: [String: String]
     public var agent: String
+    /// The agent's own file, when it is installed from one (see `AgentArtifact`).
+    public var artifact: AgentArtifact? = nil
 
     /// SHA-256 over every file of the context, in a fixed order.
     public var contextHash: String {
         var hashed = "Dockerfile\u{0}\(dockerfile)\u{0}"
         for path in files.keys.sorted() { hashed += "\(path)\u{0}\(files[path] ?? "")\u{0}" }
+        if let artifact { hashed += "\(artifact.contextPath)\u{0}sha256:\(artifact.sha256)\u{0}" }
         return Hashing.sha256Hex(hashed)
     }
 
     /// `paddock-claude:1a2b3c4d5e6f7a8b`; the full hash is in the label.
     public var tag: String { "paddock-\(agent):\(contextHash.prefix(16))" }
 
+    /// The labels the built image carries: what makes it up-to-date, and where its agent came from.
+    public var labels: [String: String] {
+        var labels = [Self.contextLabel: contextHash, Self.agentLabel: agent]
+        if let artifact { labels[AgentArtifact.label] = artifact.sha256 }
+        return labels
+    }
+
     public static func render(
         base: String?, extraPackages: [String], profile: AgentProfile, uid: UInt32, gid: UInt32,
-        files: [String: String] = [:]
+        files: [String: String] = [:], artifact: AgentArtifact? = nil
     ) throws -> ImageRecipe {
         let base = base ?? defaultBase
         guard isValidImageReference(base) else {
@@ -41,7 +51,12 @@ public struct ImageRecipe: Equatable, Sendable {
             throw PaddockError.invalidArgument(
                 "image.packages lists \"\(package)\", which is not a Debian package name (letters, digits, + - . and an optional =version).")
         }
-        let packages = (basePackages + profile.packages).mergedUnique(extraPackages)
+        if artifact != nil, !profile.installsFromExecutable {
+            throw PaddockError.invalidArgument(
+                "The \(profile.name) agent cannot be installed from a file (image.agent_binary / image.agent_archive): its CLI is not a single executable. Remove the setting, or use it with claude or codex.")
+        }
+        let files = files.merging(profile.imageFiles) { own, _ in own }
+        let packages = (basePackages + (artifact == nil ? profile.packages : [])).mergedUnique(extraPackages)
         var lines: [String] = []
         lines.append("# Rendered by paddock \(PaddockVersion.current); edit paddock.toml, not this file.")
         lines.append("FROM \(base)")
@@ -49,8 +64,12 @@ public struct ImageRecipe: Equatable, Sendable {
         lines.append(
             "RUN apt-get update \\\n && apt-get install -y --no-install-recommends \\\n    "
                 + packages.joined(separator: " ") + " \\\n && rm -rf /var/lib/apt/lists/*")
-        for step in profile.installSteps {
-            lines.append("RUN \(step)")
+        if let artifact, let executable = profile.command.first {
+            lines += artifact.dockerfileLines(executable: executable)
+        } else {
+            for step in profile.installSteps {
+                lines.append("RUN \(step)")
+            }
         }
         for (path, _) in files.sorted(by: { $0.key < $1.key }) {
             lines.append("COPY \(path) /\(path)")
@@ -71,7 +90,8 @@ public struct ImageRecipe: Equatable, Sendable {
         lines.append("ENV " + envLine.joined(separator: " "))
         lines.append("USER \(uid):\(gid)")
         lines.append("WORKDIR \(workspace)")
-        return ImageRecipe(dockerfile: lines.joined(separator: "\n") + "\n", files: files, agent: profile.name)
+        return ImageRecipe(
+            dockerfile: lines.joined(separator: "\n") + "\n", files: files, agent: profile.name, artifact: artifact)
     }
 
     /// The sandbox runs as the host user, except that root on the host becomes an ordinary uid inside:

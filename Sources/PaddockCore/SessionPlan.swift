@@ -69,6 +69,18 @@ public enum SessionLabels {
     public static let launcherStart = "paddock.launcher-start"
     public static let agent = "paddock.agent"
     public static let homeVolume = "paddock.home-volume"
+
+    /// Which of these label sets (one per container) belongs to the session of `project` that started last; a
+    /// session label that is no id paddock makes never wins.
+    public static func latest(of project: String, among labelSets: [[String: String]]) -> Int? {
+        let candidates = labelSets.indices.compactMap { index -> (SessionID, Int)? in
+            guard labelSets[index][self.project] == project,
+                let id = labelSets[index][session].flatMap(SessionID.init)
+            else { return nil }
+            return (id, index)
+        }
+        return candidates.max { $0.0 < $1.0 }?.1
+    }
 }
 
 public enum SessionPlanner {
@@ -141,6 +153,14 @@ public enum SessionPlanner {
             try refuseRedirectable(hostPath, resolution)
             mounts.append(.bind(try checked(resolution.real), at: home + "/" + relative, readOnly: true))
         }
+        var settingsLayerPresent = false
+        if let layer = request.profile.settingsLayer, fileExists(request.hostHome + "/" + layer.hostFile) {
+            let hostPath = request.hostHome + "/" + layer.hostFile
+            let resolution = resolvePath(hostPath)
+            try refuseRedirectable(hostPath, resolution)
+            mounts.append(.bind(try checked(resolution.real), at: layer.sandboxPath, readOnly: true))
+            settingsLayerPresent = true
+        }
         for (extra, resolution) in extras {
             let resolved = resolution.real
             try refuseRedirectable(extra.path, resolution)
@@ -176,6 +196,8 @@ public enum SessionPlanner {
             passthrough.append("TERM")
         }
 
+        let command = request.profile.withSetup(
+            request.profile.argv(userArguments: request.userArguments, settingsLayerPresent: settingsLayerPresent))
         return ContainerSpec(
             name: ProjectNaming.containerName(project: request.projectRoot, session: request.sessionID),
             image: request.imageTag,
@@ -198,9 +220,7 @@ public enum SessionPlanner {
             pidsLimit: request.config.resources.pids ?? defaultPidsLimit,
             interactive: true,
             tty: request.stdinIsTerminal,
-            command: request.gatewayDirectory == nil
-                ? request.profile.argv(userArguments: request.userArguments)
-                : GatewayAccess.wrap(request.profile.argv(userArguments: request.userArguments)))
+            command: request.gatewayDirectory == nil ? command : GatewayAccess.wrap(command))
     }
 
     /// A place the agent can write, by its real path.

@@ -17,7 +17,7 @@ struct AgentProfileTests {
         Expected(
             profile: .claude, argv: ["claude", "--dangerously-skip-permissions"],
             credentials: ["CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_API_KEY"],
-            hosts: ["api.anthropic.com", "console.anthropic.com", "claude.ai", "statsig.anthropic.com"]),
+            hosts: ["api.anthropic.com", "platform.claude.com", "claude.ai"]),
         Expected(
             profile: .codex, argv: ["codex", "--dangerously-bypass-approvals-and-sandbox"],
             credentials: ["OPENAI_API_KEY"], hosts: ["api.openai.com", "auth.openai.com", "chatgpt.com"]),
@@ -37,8 +37,28 @@ struct AgentProfileTests {
         #expect(try AgentProfile.named(expected.profile.name) == expected.profile)
     }
 
-    @Test func claudeRunsInSandboxModeWithoutUpdatingItself() {
-        #expect(AgentProfile.claude.environment == ["IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1"])
+    /// The resume hint Claude prints on exit names paddock (`paddock --resume ID`), not
+    /// `claude --dangerously-skip-permissions --resume ID`, which is no way to resume a paddock session.
+    @Test func claudeRunsInSandboxModeWithoutUpdatingItselfAndNamesPaddockToResume() {
+        #expect(AgentProfile.claude.environment == [
+            "IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_RESUME_HINT_COMMAND": "paddock",
+            "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
+        ])
+    }
+
+    /// The issue: the first interactive start died on `platform.claude.com` (not allowed), while two allowed hosts
+    /// never appear in the 2.1.332 binary. The evidence stays beside the list in AgentProfile.swift.
+    @Test func claudeReachesPlatformAndNotHostsItNeverContacts() {
+        let hosts = AgentProfile.claude.networkHosts
+        #expect(hosts.contains("platform.claude.com"))
+        #expect(!hosts.contains("statsig.anthropic.com") && !hosts.contains("console.anthropic.com"))
+    }
+
+    /// `paddock shell` in a Claude project runs bash: no Claude flags, no `--settings`, no setup before it.
+    @Test func runningAnotherCommandDropsTheAgentsFlagsAndSetup() {
+        let shell = AgentProfile.claude.running(["bash"])
+        #expect(shell.argv(userArguments: [], settingsLayerPresent: true) == ["bash"])
+        #expect(shell.sessionSetup == nil)
     }
 
     /// Each agent's credential reaches its sandbox by name, and its value never appears in what paddock renders.

@@ -4,6 +4,16 @@ import Testing
 
 @Suite("Configuration parsing and layering")
 struct ConfigTests {
+    /// A later layer naming the agent's file replaces the way the layer below installs it, never adds a second.
+    @Test func agentFilesParseAndALaterLayerReplacesTheEarlier() throws {
+        let global = try ConfigParser.parse("[image]\nagent_archive = \"~/claude.tar.gz\"", file: "g.toml")
+        let project = try ConfigParser.parse("[image]\nagent_binary = \"/opt/claude\"", file: "p.toml")
+        #expect(global.image.agentArchive == "~/claude.tar.gz")
+        let merged = project.merged(over: global)
+        #expect(merged.image.agentBinary == "/opt/claude" && merged.image.agentArchive == nil)
+        #expect(PaddockConfig().merged(over: global).image.agentArchive == "~/claude.tar.gz")
+    }
+
     @Test func parsesEveryKey() throws {
         let text = """
             agent = "codex"
@@ -77,6 +87,8 @@ struct ConfigTests {
         ("mounts = [{ path = \"/x\", target = \"rel\" }]", "absolute path"),
         ("[network]\nallow = [1]", "`network.allow` must be a list of strings"),
         ("[network.hosts]\n\"a.test\" = 1", "must be an address string"),
+        ("[image]\nagent_binary = \"/a\"\nagent_archive = \"/b.tgz\"", "keep one"),
+        ("[image]\nagent_archive = \"/b.zip\"", "must be a tar archive"),
     ])
     func badValuesAreRejectedWithAMessage(text: String, expected: String) throws {
         let error = #expect(throws: PaddockError.self) { try ConfigParser.parse(text, file: "f.toml") }

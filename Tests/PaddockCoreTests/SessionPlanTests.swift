@@ -22,7 +22,7 @@ struct SessionPlanTests {
         #expect(spec.mounts[1].source.hasPrefix("paddock-home-my-app-"))
         #expect(spec.name == "paddock-my-app-20261121-0521-k3f9")
         #expect(spec.user.uid == 1234 && spec.user.gid == 5678)
-        #expect(spec.command == ["claude", "--dangerously-skip-permissions", "-c"])
+        #expect(Array(spec.command.suffix(3)) == ["claude", "--dangerously-skip-permissions", "-c"])
         #expect(spec.labels[SessionLabels.session] == "20261121-0521-k3f9")
         #expect(spec.labels[SessionLabels.project] == "/home/u/code/My App")
         #expect(spec.labels[SessionLabels.launcherPID] == "42")
@@ -39,15 +39,40 @@ struct SessionPlanTests {
     }
 
     @Test func allFourClaudeFilesGoOnlyToClaude() throws {
-        let files = ["CLAUDE.md", "settings.json", "commands", "agents"]
         let claude = try SessionPlanner.plan(try request()) { _ in true }
-        #expect(Array(claude.mounts.dropFirst(2)) == files.map {
+        #expect(Array(claude.mounts.dropFirst(2)) == ["CLAUDE.md", "commands", "agents"].map {
             .bind("/home/u/.claude/\($0)", at: "/home/agent/.claude/\($0)", readOnly: true)
-        })
+        } + [.bind("/home/u/.claude/settings.json", at: "/etc/paddock/claude/settings.json", readOnly: true)])
         for other in [AgentProfile.shell, .codex, .gemini] {
             let spec = try SessionPlanner.plan(try request(profile: other)) { _ in true }
             #expect(spec.mounts.count == 2, "\(other.name) gets the project and its home only")
         }
+    }
+
+    /// The issue: the host's settings.json mounted read-only over ~/.claude/settings.json broke Claude's own writes
+    /// there (it asked about bypass mode in every session). Nothing read-only lies over that file now; the host's
+    /// file reaches Claude read-only as its `--settings` layer, named only when it exists.
+    @Test func hostClaudeSettingsAreALayerAndClaudesOwnFileStaysWritable() throws {
+        let with = try SessionPlanner.plan(try request()) { $0 == "/home/u/.claude/settings.json" }
+        #expect(!with.mounts.contains { $0.target == "/home/agent/.claude/settings.json" })
+        #expect(with.mounts.contains(.bind("/home/u/.claude/settings.json", at: "/etc/paddock/claude/settings.json", readOnly: true)))
+        #expect(Array(with.command.suffix(5)) == [
+            "claude", "--dangerously-skip-permissions", "--settings", "/etc/paddock/claude/settings.json", "-c",
+        ])
+        let without = try SessionPlanner.plan(try request()) { _ in false }
+        #expect(!without.command.contains("--settings"))
+    }
+
+    /// Trusting /workspace is paddock's business: Claude starts through a setup that records the trust in its own
+    /// ~/.claude.json, then execs Claude with the argv unchanged.
+    @Test func claudeStartsAfterRecordingTrustInItsHome() throws {
+        let spec = try SessionPlanner.plan(try request()) { _ in false }
+        #expect(Array(spec.command.prefix(2)) == ["/bin/sh", "-c"])
+        #expect(spec.command[2].contains(#"jq '.projects["/workspace"].hasTrustDialogAccepted = true'"#))
+        #expect(spec.command[2].hasSuffix("\nexec \"$@\""))
+        #expect(Array(spec.command.dropFirst(3)) == ["paddock-setup", "claude", "--dangerously-skip-permissions", "-c"])
+        let codex = try SessionPlanner.plan(try request(profile: .codex)) { _ in false }
+        #expect(codex.command == ["codex", "--dangerously-bypass-approvals-and-sandbox", "-c"])
     }
 
     /// A socket reaches whatever listens on it, from inside the sandbox too: an ssh-agent signs with the user's keys,
@@ -163,12 +188,62 @@ struct SessionPlanTests {
         let early = SessionID.make(at: Date(timeIntervalSince1970: 1_800_000_000), random: &generator)
         let late = SessionID.make(at: Date(timeIntervalSince1970: 1_800_000_120), random: &generator)
         #expect(early < late)
-        #expect(early.rawValue.count == 18)
-        #expect(early.rawValue.hasPrefix("20270115-0800-"))
+        #expect(early.rawValue.count == 20)
+        #expect(early.rawValue.hasPrefix("20270115-080000-00"))
         #expect(SessionID(early.rawValue) == early)
     }
 
-    @Test(arguments: ["", "-rf", "20261121-0521-K3F9", "20261121-0521-k3f", "../../etc", "20261121-0521-k3f9/x", "2026112a-0521-k3f9"])
+    /// The issue: three sessions started in one minute, and ids sorted by minute then by a random suffix, so "the
+    /// latest" was whichever drew the largest suffix. Random draws that favour the earlier sessions must not matter.
+    @Test func sessionsOfOneMinuteSortInTheOrderTheyStarted() throws {
+        struct Descending: RandomNumberGenerator {
+            var state: UInt64 = .max
+            mutating func next() -> UInt64 {
+                defer { state = state &- (1 << 60) }
+                return state
+            }
+        }
+        var random = Descending()
+        let starts = [1_800_000_000.0, 1_800_000_000.01, 1_800_000_000.52, 1_800_000_007.3, 1_800_000_059.99]
+        let ids = starts.map { SessionID.make(at: Date(timeIntervalSince1970: $0), random: &random) }
+        #expect(ids.sorted() == ids, "\(ids)")
+        #expect(ids.map(\.rawValue).sorted() == ids.map(\.rawValue), "string order is start order too (ls, sort)")
+        #expect(Set(ids.map { $0.rawValue.prefix(13) }).count == 1, "all in one minute: \(ids)")
+    }
+
+    /// Records written before the new shape keep working: accepted, and ordered as the start of their minute.
+    @Test func olderIdsAreAcceptedAndSortAtTheStartOfTheirMinute() throws {
+        let old = try #require(SessionID("20270115-0800-zzzz"))
+        var generator = SystemRandomNumberGenerator()
+        let sameMinute = SessionID.make(at: Date(timeIntervalSince1970: 1_800_000_000), random: &generator)
+        let minuteBefore = try #require(SessionID("20270115-075959-99zz"))
+        #expect(minuteBefore < old && old < sameMinute)
+        #expect(try #require(SessionID("20270115-0801-0000")) > sameMinute)
+        let decoded = try JSONDecoder().decode([SessionID].self, from: Data(#"["20261121-0521-k3f9"]"#.utf8))
+        #expect(decoded.map(\.rawValue) == ["20261121-0521-k3f9"])
+    }
+
+    /// `net log`, `exec` and `stop` with no id take this project's latest start, never another project's session
+    /// and never a label that is not an id paddock made.
+    @Test func latestIsTheLastStartOfThisProject() {
+        let sets: [[String: String]] = [
+            [SessionLabels.project: "/p", SessionLabels.session: "20270115-080000-41zz"],
+            [SessionLabels.project: "/p", SessionLabels.session: "20270115-080000-42aa"],
+            [SessionLabels.project: "/other", SessionLabels.session: "20270115-090000-00aa"],
+            [SessionLabels.project: "/p", SessionLabels.session: "20270115-0800-zzzz"],
+            [SessionLabels.project: "/p", SessionLabels.session: "29991231-235959-99zz/../x"],
+            [SessionLabels.project: "/p"],
+        ]
+        #expect(SessionLabels.latest(of: "/p", among: sets) == 1)
+        #expect(SessionLabels.latest(of: "/other", among: sets) == 2)
+        #expect(SessionLabels.latest(of: "/none", among: sets) == nil)
+    }
+
+    @Test(arguments: [
+        "", "-rf", "20261121-0521-K3F9", "20261121-0521-k3f", "../../etc", "20261121-0521-k3f9/x", "2026112a-0521-k3f9",
+        "20261121-052133-4xk3", "20261121-052133-41K3", "20261121-052133-41k", "20261121-05213-341k3",
+        "20261121-052133-41k3-", "20261121-052133-41k3\n",
+    ])
     func rejectsAnythingElse(text: String) {
         #expect(SessionID(text) == nil)
     }

@@ -26,7 +26,7 @@ struct WorkspaceIntegrationTests {
     }
 
     func sessionID(in text: String) -> String? {
-        text.range(of: #"paddock/\d{8}-\d{4}-[0-9a-z]{4}"#, options: .regularExpression)
+        text.range(of: #"paddock/\d{8}-(\d{6}-\d{2}[0-9a-z]{2}|\d{4}-[0-9a-z]{4})"#, options: .regularExpression)
             .map { String(text[$0].dropFirst("paddock/".count)) }
     }
 

@@ -22,6 +22,11 @@ enum Console {
         FileHandle.standardError.write(Data((SafeText.text(text) + terminator).utf8))
     }
 
+    /// The terminal's title (OSC 2): paddock's own sequence around text reduced to printable ASCII.
+    static func title(_ text: String) {
+        FileHandle.standardError.write(Data(DenialNotices.title(text).utf8))
+    }
+
     /// A progress line on a terminal's stderr, replacing the one before: paddock's own carriage return and
     /// erase-line, then the text on one line.
     static func progress(_ text: String) {

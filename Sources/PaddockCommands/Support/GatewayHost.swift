@@ -14,6 +14,7 @@ import PaddockGateway
 final class GatewayHost: Sendable {
     let directory: String
     let logPath: String
+    let denials: DenialReporter?
     private let gateway: Gateway
     private let log: FileConnectionLog
     private let watcher: Task<Void, Never>
@@ -21,7 +22,7 @@ final class GatewayHost: Sendable {
     /// Starts listening on `<directory>/gateway.sock` and begins following policy changes.
     static func start(
         source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: (uid: UInt32, gid: UInt32),
-        logger: Logger
+        logger: Logger, denials: DenialReporter? = nil
     ) async throws -> GatewayHost {
         let layers = try source.files.read()
         let policy = try source.policy(layers)
@@ -47,7 +48,7 @@ final class GatewayHost: Sendable {
         let log = try FileConnectionLog(path: logPath)
         let gateway = Gateway(
             configuration: GatewayConfiguration(unixSocketPath: socket, unixSocketMode: 0o600),
-            policies: PolicyStore(policy), log: log, logger: logger)
+            policies: PolicyStore(policy), log: denials.map { TeeConnectionLog([log, $0]) } ?? log, logger: logger)
         do {
             try await gateway.start()
         } catch {
@@ -61,12 +62,17 @@ final class GatewayHost: Sendable {
         }
         chmod(directory, 0o700)
         let watcher = Task { await Self.follow(source: source, layers: layers, store: gateway.policies, logger: logger) }
-        return GatewayHost(directory: directory, logPath: logPath, gateway: gateway, log: log, watcher: watcher)
+        return GatewayHost(
+            directory: directory, logPath: logPath, denials: denials, gateway: gateway, log: log, watcher: watcher)
     }
 
-    private init(directory: String, logPath: String, gateway: Gateway, log: FileConnectionLog, watcher: Task<Void, Never>) {
+    private init(
+        directory: String, logPath: String, denials: DenialReporter?, gateway: Gateway, log: FileConnectionLog,
+        watcher: Task<Void, Never>
+    ) {
         self.directory = directory
         self.logPath = logPath
+        self.denials = denials
         self.gateway = gateway
         self.log = log
         self.watcher = watcher

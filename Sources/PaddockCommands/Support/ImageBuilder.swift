@@ -15,7 +15,21 @@ struct ImageBuilder {
         let user = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
         return try ImageRecipe.render(
             base: config.image.base, extraPackages: config.image.packages, profile: profile, uid: user.uid,
-            gid: user.gid, files: SandboxFiles.all)
+            gid: user.gid, files: SandboxFiles.all, artifact: artifact(for: config))
+    }
+
+    /// The agent file the configuration names, with its checksum; nil when the agent comes from its installer.
+    func artifact(for config: PaddockConfig) throws -> AgentArtifact? {
+        let named: (String, AgentArtifact.Kind)? =
+            config.image.agentBinary.map { ($0, .binary) } ?? config.image.agentArchive.map { ($0, .archive) }
+        guard let (written, kind) = named else { return nil }
+        let path = MountPolicy.resolve(written, home: context.paths.home, relativeTo: context.projectRoot)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw PaddockError.invalidArgument(
+                "image.agent_\(kind.rawValue) names \(written), which is not a file here (resolved to \(path)). Point it at the agent's \(kind == .binary ? "executable" : "archive"), or remove the setting to install the agent with its installer.")
+        }
+        return AgentArtifact(kind: kind, hostPath: path, sha256: try AgentArtifact.sha256(ofFile: path))
     }
 
     @discardableResult
@@ -46,6 +60,7 @@ struct ImageBuilder {
         } catch {
             throw PaddockError.fileSystem(path: directory, message: "cannot prepare the image build: \(error)")
         }
+        if let artifact = recipe.artifact { try copy(artifact, into: directory) }
         guard let log = FileHandle(forWritingAtPath: logPath) else {
             throw PaddockError.fileSystem(path: logPath, message: "cannot write the build log")
         }
@@ -55,7 +70,7 @@ struct ImageBuilder {
         context.say("paddock: building the sandbox image \(recipe.tag) (log: \(logPath))")
         let request = ImageBuildRequest(
             contextDirectory: directory, tag: recipe.tag,
-            labels: [ImageRecipe.contextLabel: recipe.contextHash, ImageRecipe.agentLabel: recipe.agent],
+            labels: recipe.labels,
             noCache: noCache, pull: pull)
         do {
             try await context.engine.buildImage(request) { line in
@@ -76,6 +91,31 @@ struct ImageBuilder {
             throw PaddockError.imageBuildFailed(log: logPath, tail: tail.lines.joined(separator: "\n"))
         }
         context.say("paddock: image \(recipe.tag) ready")
+    }
+}
+
+extension ImageBuilder {
+    /// Copies the agent's file into the context and checks the copy, not the original, against the checksum the
+    /// recipe was named by: a file changed in between fails the build instead of entering an image under the
+    /// wrong label.
+    func copy(_ artifact: AgentArtifact, into directory: String) throws {
+        let target = directory + "/" + artifact.contextPath
+        let fileManager = FileManager.default
+        do {
+            try fileManager.createDirectory(
+                atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? fileManager.removeItem(atPath: target)
+            try fileManager.copyItem(atPath: artifact.hostPath, toPath: target)
+            try fileManager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target)
+        } catch {
+            throw PaddockError.fileSystem(path: artifact.hostPath, message: "cannot copy the agent into the image build: \(error)")
+        }
+        let copied = try AgentArtifact.sha256(ofFile: target)
+        guard copied == artifact.sha256 else {
+            throw PaddockError.fileSystem(
+                path: artifact.hostPath,
+                message: "changed while paddock read it (SHA-256 \(artifact.sha256) before, \(copied) now); run paddock again once it is complete")
+        }
     }
 }
 

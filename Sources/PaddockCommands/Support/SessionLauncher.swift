@@ -32,6 +32,8 @@ struct SessionLauncher {
         let sandboxUser = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
         // The gateway starts while the image and the workspace are checked: start-up overhead is measured against
         // a bare `docker run`. Offline means no gateway at all: no socket, no proxy variables, nothing to reach.
+        // A full-screen agent owns the terminal: denials go to its title then, and to lines everywhere else.
+        let denials = DenialReporter(mode: context.stdinIsTerminal && context.stdoutIsTerminal ? .title : .lines)
         let gatewayStart: Task<GatewayHost, any Error>? =
             config.network.offline == true
             ? nil
@@ -39,7 +41,8 @@ struct SessionLauncher {
                 try await GatewayHost.start(
                     source: NetworkPolicySource(
                         paths: context.paths, projectRoot: project, sessionID: id, flags: flags, profile: profile),
-                    sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger)
+                    sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger,
+                    denials: denials)
             }
 
         // Independent engine calls run side by side. bwrap has no image: the host's userland is the sandbox's.
@@ -76,11 +79,7 @@ struct SessionLauncher {
             launcherStart: HostProcess.startToken(pid: HostProcess.currentPID),
             engine: context.engineChoice?.kind.rawValue, mounted: workspace.mountedRepositories,
             workspaceStartedAt: workspace.startedAt)
-        var effectiveProfile = profile
-        if let commandOverride {
-            effectiveProfile.command = commandOverride
-            effectiveProfile.defaultArguments = []
-        }
+        let effectiveProfile = commandOverride.map { profile.running($0) } ?? profile
         var request = SessionRequest(
             sessionID: id, projectRoot: project, workspaceSource: workspace.workspaceSource, hostHome: context.paths.home, hostUID: context.hostUID,
             hostGID: context.hostGID, launcherPID: HostProcess.currentPID,
@@ -131,6 +130,7 @@ struct SessionLauncher {
     ) async {
         if let gateway {
             let summary = await gateway.stop()
+            gateway.denials?.finish()
             context.say("paddock: \(summary) — `paddock net log` shows each connection")
         }
         if await preparation.finish(workspace) { record.guardedAt = Date() }

@@ -24,6 +24,11 @@ public struct PaddockConfig: Equatable, Sendable {
         result.isolate = isolate ?? base.isolate
         result.image.base = image.base ?? base.image.base
         result.image.packages = base.image.packages.mergedUnique(image.packages)
+        // One way to install the agent: a layer naming either replaces both of the layer below.
+        if image.agentBinary != nil || image.agentArchive != nil {
+            result.image.agentBinary = image.agentBinary
+            result.image.agentArchive = image.agentArchive
+        }
         result.resources.cpus = resources.cpus ?? base.resources.cpus
         result.resources.memory = resources.memory ?? base.resources.memory
         result.resources.pids = resources.pids ?? base.resources.pids
@@ -38,9 +43,16 @@ public struct ImageConfig: Equatable, Sendable {
     public var base: String?
     /// Debian packages installed on top of the defaults.
     public var packages: [String] = []
-    public init(base: String? = nil, packages: [String] = []) {
+    /// Install the agent from this executable the user already has, instead of its installer (air-gapped and
+    /// company networks). As written; `~` is expanded when the image is planned.
+    public var agentBinary: String?
+    /// The same from a tar archive (`.tar`, `.tar.gz`, `.tgz`, `.tar.xz`, `.tar.bz2`) holding the executable.
+    public var agentArchive: String?
+    public init(base: String? = nil, packages: [String] = [], agentBinary: String? = nil, agentArchive: String? = nil) {
         self.base = base
         self.packages = packages
+        self.agentBinary = agentBinary
+        self.agentArchive = agentArchive
     }
 }
 

@@ -32,9 +32,17 @@ public enum ConfigParser {
                 throw error(at: "isolate", "`isolate` must be \"mount\" or \"clone\", not \"\(isolate)\"")
             }
             if let image = try subtable(table, "image", path: "") {
-                try allowOnly(["base", "packages"], in: image, path: "image")
+                try allowOnly(["base", "packages", "agent_binary", "agent_archive"], in: image, path: "image")
                 config.image.base = try string(image, "base", path: "image")
                 config.image.packages = try strings(image, "packages", path: "image") ?? []
+                config.image.agentBinary = try string(image, "agent_binary", path: "image")
+                config.image.agentArchive = try string(image, "agent_archive", path: "image")
+                if config.image.agentBinary != nil, config.image.agentArchive != nil {
+                    throw error(at: "agent_archive", "`image.agent_binary` and `image.agent_archive` are two ways to install the agent: keep one")
+                }
+                if let archive = config.image.agentArchive, AgentArtifact.archiveSuffix(of: archive) == nil {
+                    throw error(at: "agent_archive", "`image.agent_archive` must be a tar archive (.tar, .tar.gz, .tgz, .tar.xz, .tar.bz2), not \"\(archive)\"")
+                }
             }
             if let resources = try subtable(table, "resources", path: "") {
                 try allowOnly(["cpus", "memory", "pids"], in: resources, path: "resources")
