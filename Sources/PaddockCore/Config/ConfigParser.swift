@@ -5,6 +5,9 @@ import TOMLKit
 /// file, line and column, so a typo never silently widens or narrows a sandbox.
 public enum ConfigParser {
     public static func parse(_ text: String, file: String) throws -> PaddockConfig {
+        if let refusal = TOMLKitGuard.check(text) {
+            throw PaddockError.invalidConfig(file: file, line: refusal.line, column: refusal.column, message: refusal.message)
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

@@ -1,0 +1,80 @@
+import PaddockCore
+import Testing
+
+/// `paddock.toml` is written by the agent as often as by the user, and `paddock trust` parses it before the user has
+/// seen it: no content may crash paddock. Found by the config fuzz target (Tests/Fuzz).
+@Suite("Configuration parsing of hostile files")
+struct ConfigHostileInputTests {
+    /// toml++ 3.4.0 (inside TOMLKit 0.6.0) enters its key parser on whatever follows a table header's `[` and asserts
+    /// that it is a key: an abort in paddock, undefined behaviour where assertions are compiled out.
+    @Test(
+        "a table header that does not start with a key is refused",
+        arguments: [
+            "[ =]\n", "[ \u{FFFD}network ]\n  allow = [\"a.test\"]\n", "[\u{06}\0\0\0\0\0\0\0line )= true\n", "[[[1]]]\n",
+            "[[=\n", "[\n", "agent = \"shell\"\n \t[ \t+a]\n", "[\r\n", "[[ .]]\n", "\u{FEFF}[ =]\n",
+        ])
+    func tableHeaderWithoutAKey(_ text: String) throws {
+        let error = #expect(throws: PaddockError.self) { try ConfigParser.parse(text, file: "paddock.toml") }
+        guard case .invalidConfig(let file, let line, _, let message) = error else {
+            Issue.record("wrong error \(String(describing: error))")
+            return
+        }
+        #expect(file == "paddock.toml")
+        #expect(line != nil)
+        #expect(message.contains("table header"), "\(message)")
+    }
+
+    /// In an array toml++ reads a value after `[` or `,` and asserts that it does not start with a terminator: `}`,
+    /// or a line separator that it does not skip as a line break.
+    @Test(
+        "arrays toml++ 3.4 cannot read are refused",
+        arguments: [
+            "a = [}\n", "env = [ }\n", "env = [\"A\",}\n", "env = [\n  # note\n}\n", "env = [\u{2028}]\n", "env = [\u{85}]\n",
+            "env = [\"A\",\u{2029}]\n", "env = [\"#\", [ # c\n}]\n", "env = [\"\"\"\n\"\"\", }\n",
+        ])
+    func arrayValueStartingWithATerminator(_ text: String) throws {
+        let error = #expect(throws: PaddockError.self) { try ConfigParser.parse(text, file: "paddock.toml") }
+        guard case .invalidConfig(_, let line, _, _) = error else {
+            Issue.record("wrong error \(String(describing: error))")
+            return
+        }
+        #expect(line != nil)
+    }
+
+    @Test(
+        "brackets and braces inside strings and comments still parse",
+        arguments: [
+            "env = [] # [}\n", "[image]\npackages = [\"[}\", '[}', \"\"\"\n[ =\n,}\"\"\"]\n",
+            "[image]\npackages = [\n  # [ }\n  \"git\",\n]\n", "[image]\nbase = \"a\\\"[}\"\n",
+            "mounts = [{ path = \"/x\" }, { path = \"/y\" }]\n", "[image]\nbase = '''x''''\n[network]\n",
+            "[image]\nbase = \"\"\"a\\\n  b\"\"\"\n[network]\n",
+        ])
+    func bracketsInsideStrings(_ text: String) throws {
+        _ = try ConfigParser.parse(text, file: "paddock.toml")
+    }
+
+    /// TOMLKit hands toml++ a C string: whatever follows a NUL is never parsed, yet it is in the file the user was
+    /// shown and trusted, and `paddock allow` rewriting the line with the NUL would bring it to life.
+    @Test func aNULByteIsRefusedNotATruncation() throws {
+        let text = "[network]\nallow = [\"a.test\"]\0\ndeny = [\"b.test\"]\n"
+        let error = #expect(throws: PaddockError.self) { try ConfigParser.parse(text, file: "paddock.toml") }
+        guard case .invalidConfig(_, let line, _, _) = error else {
+            Issue.record("parsed as \(String(describing: try? ConfigParser.parse(text, file: "paddock.toml")))")
+            return
+        }
+        #expect(line == 2)
+        #expect(throws: PaddockError.self) {
+            try ConfigListEditor.adding(["c.test"], to: "allow", inTable: "network", in: text, file: "paddock.toml")
+        }
+    }
+
+    @Test(
+        "table headers with bare or quoted keys still parse",
+        arguments: [
+            "[network]\n", "[ network ]\n", "[\"network\"]\n", "[ 'network' ]\n", "[network.hosts]\n", "[[mounts]]\npath = \"/x\"\n",
+            "[[ mounts ]]\npath = \"/x\"\n", "[image]\npackages = [\n  \"git\",\n]\n",
+        ])
+    func ordinaryTableHeaders(_ text: String) throws {
+        _ = try ConfigParser.parse(text, file: "paddock.toml")
+    }
+}
