@@ -326,7 +326,11 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         state = .idle
-        while case .idle = state, let part = queued.popFirst() {
+        // Everything that arrived meanwhile goes through `handle` again, not only while idle: the next request's
+        // head starts an exchange, its body and end join that exchange, and what lies beyond it is queued again.
+        let arrived = queued
+        queued.removeAll()
+        for part in arrived {
             handle(context, part)
         }
         resumeReading(context)
