@@ -68,6 +68,27 @@ struct ConfigHostileInputTests {
         }
     }
 
+    /// Sizes and counts that overflow or are not finite are errors, not a trap converting them to an integer.
+    @Test(
+        "out-of-range resources are refused",
+        arguments: [
+            "[resources]\nmemory = \"1e300g\"\n", "[resources]\nmemory = \"18446744073709551615g\"\n",
+            "[resources]\nmemory = \"18e9g\"\n", "[resources]\ncpus = inf\n", "[resources]\ncpus = 1e309\n",
+        ])
+    func outOfRangeResources(_ text: String) throws {
+        let error = #expect(throws: PaddockError.self) { try ConfigParser.parse(text, file: "paddock.toml") }
+        guard case .invalidConfig(_, let line, _, _) = error else {
+            Issue.record("wrong error \(String(describing: error))")
+            return
+        }
+        #expect(line == 2)
+    }
+
+    @Test func largeButRepresentableMemoryStillParses() throws {
+        let config = try ConfigParser.parse("[resources]\nmemory = \"15e9g\"\n", file: "paddock.toml")
+        #expect(config.resources.memory == UInt64(15e9 * 1_073_741_824))
+    }
+
     @Test(
         "table headers with bare or quoted keys still parse",
         arguments: [
