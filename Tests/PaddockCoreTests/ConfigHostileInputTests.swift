@@ -20,7 +20,7 @@ struct ConfigHostileInputTests {
     @Test(
         "a table header that does not start with a key is refused",
         arguments: [
-            "[ =]\n", "[ \u{FFFD}network ]\n  allow = [\"a.test\"]\n", "[\u{06}\0\0\0\0\0\0\0line )= true\n", "[[[1]]]\n",
+            "[ =]\n", "[ \u{FFFD}network ]\n  allow = [\"a.test\"]\n", "[\u{06}line )= true\n", "[[[1]]]\n",
             "[[=\n", "[\n", "agent = \"shell\"\n \t[ \t+a]\n", "[\r\n", "[[ .]]\n", "\u{FEFF}[ =]\n",
         ])
     func tableHeaderWithoutAKey(_ text: String) throws {
@@ -39,6 +39,30 @@ struct ConfigHostileInputTests {
         ])
     func arrayValueStartingWithATerminator(_ text: String) throws {
         #expect(Self.refusal(text)?.line != nil)
+    }
+
+    /// toml++ takes a value with digits, dashes, a `T` and colons for a date-time and parses its time asserting that
+    /// it starts with a digit. paddock has no use for dates: any bare value but a number, true or false is refused.
+    @Test(
+        "values other than strings, numbers and booleans are refused",
+        arguments: [
+            "agent = 1979-05-27Tx7:32:00Z\n", "[image]\nbase = 1979-05-27T\u{FFFD}7:32:00Z\n", "env = [1979-05-27]\n",
+            "agent = 07:32:00\n", "agent = claude\n", "[resources]\ncpus = 1.\n", "[resources]\npids = 1__0\n",
+            "mounts = [{ path = x }]\n", "env = [1,,2]\n", "agent = True\n",
+        ])
+    func otherBareValues(_ text: String) throws {
+        #expect(Self.refusal(text)?.line != nil)
+    }
+
+    @Test(
+        "numbers and booleans in every TOML spelling still parse",
+        arguments: [
+            "[resources]\ncpus = 1.5\npids = 1_000\nmemory = 0x4000_0000\n", "[resources]\ncpus = 2e0\nmemory = 0o7777\n",
+            "[resources]\ncpus = +1.5E+0\nmemory = 0b1010\n", "mounts = [{ path = \"/x\", rw = true }, {path=\"/y\",rw=false}]\n",
+            "[network]\noffline = false # for now\n", "env = [\n  \"A\", # one\n  \"B\",\n]\n",
+        ])
+    func numbersAndBooleans(_ text: String) throws {
+        _ = try ConfigParser.parse(text, file: "paddock.toml")
     }
 
     @Test(
