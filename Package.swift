@@ -1,6 +1,11 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// `PADDOCK_FUZZ=1` (scripts/fuzz.sh, in its own scratch path) adds the libFuzzer targets and instruments the
+// parsers for coverage; without it nothing below changes the build.
+let fuzzing = Context.environment["PADDOCK_FUZZ"] == "1"
+let fuzzCoverage: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer"])] : []
+
 // Versions are the ones this project's machines carry; see the README before changing them.
 let package = Package(
     name: "paddock",
@@ -39,7 +44,8 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: fuzzCoverage
         ),
         // The container engine and the process runner behind protocols, with their real implementations.
         .target(
@@ -62,7 +68,8 @@ let package = Package(
                 .product(name: "NIOSOCKS", package: "swift-nio-extras"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: fuzzCoverage
         ),
         // Hosts the gateway, an origin and a load generator for bench/gateway (not shipped).
         .executableTarget(
@@ -80,7 +87,8 @@ let package = Package(
             dependencies: [
                 "PaddockCore",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: fuzzCoverage
         ),
         .target(
             name: "PaddockTestSupport",
@@ -109,3 +117,28 @@ let package = Package(
         ),
     ]
 )
+
+if fuzzing {
+    package.targets += [
+        // One binary for every fuzz target (PADDOCK_FUZZ_TARGET picks one): one link instead of four.
+        .target(
+            name: "PaddockFuzz",
+            dependencies: [
+                "PaddockCore", "PaddockGateway", "PaddockWorkspace",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/Fuzz/PaddockFuzz",
+            swiftSettings: fuzzCoverage
+        ),
+        // C, so SwiftPM does not rename a Swift entry point onto `main`: libFuzzer's own `main` runs.
+        .executableTarget(
+            name: "paddock-fuzz",
+            dependencies: ["PaddockFuzz"],
+            path: "Tests/Fuzz/paddock-fuzz",
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer"])]
+        ),
+    ]
+    package.products.append(.executable(name: "paddock-fuzz", targets: ["paddock-fuzz"]))
+}

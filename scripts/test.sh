@@ -235,6 +235,19 @@ ensure_agent_clis() {
 }
 # -------------------------------------------------------------------------------------------------------------------
 
+# libFuzzer over what parses bytes the agent controls (scripts/fuzz.sh, Tests/Fuzz), after the suite, for a bounded
+# time: PADDOCK_FUZZ_SECONDS per target (default 5; 0 skips). Its instrumented build in .build-fuzz is most of the cost
+# (about 100 s from scratch on two cores, 10 s when .build-fuzz is kept).
+run_fuzzers() {
+    local seconds="${PADDOCK_FUZZ_SECONDS:-5}"
+    if [ "$seconds" -eq 0 ]; then
+        log "fuzzing skipped (PADDOCK_FUZZ_SECONDS=0)"
+        return 0
+    fi
+    log "fuzzing each target for ${seconds}s"
+    scripts/fuzz.sh "$seconds"
+}
+
 ensure_tools
 ensure_engine
 ensure_base_image
@@ -248,4 +261,5 @@ log "building"
 swift build --build-tests
 log "running the suite"
 swift test --skip-build "$@"
+run_fuzzers
 log "done"

@@ -40,8 +40,10 @@ struct RefSnapshot: Equatable, Sendable {
     var head: String?
     var problems: [String] = []
 
+    /// Lower-case hex of the format's length, as bytes: `Character.isHexDigit` also takes fullwidth digits.
     static func isObjectID(_ text: String, format: String) -> Bool {
-        text.count == (format == "sha256" ? 64 : 40) && text.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+        text.utf8.count == (format == "sha256" ? 64 : 40)
+            && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     /// Reads `gitDirectory` refusing links anywhere in it, so the host reads nothing outside the clone.
@@ -52,12 +54,7 @@ struct RefSnapshot: Equatable, Sendable {
         case .missing: break
         case .file:
             if let data = try? FileSystem.readRegularFile(packed) {
-                for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-                    let fields = line.split(separator: " ", maxSplits: 1).map(String.init)
-                    if fields.count == 2, isObjectID(fields[0], format: format), fields[1].hasPrefix("refs/") {
-                        snapshot.refs[fields[1]] = fields[0]
-                    }
-                }
+                snapshot.refs = packedRefs(data, format: format)
             }
         default: snapshot.problems.append("packed-refs is a link or special file")
         }
@@ -66,27 +63,52 @@ struct RefSnapshot: Equatable, Sendable {
                 switch kind {
                 case .directory: return
                 case .file:
-                    let text = (try? FileSystem.readRegularFile(gitDirectory + "/refs/" + relative))
-                        .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-                    if let text, isObjectID(text, format: format) { snapshot.refs["refs/" + relative] = text }
+                    if let data = try? FileSystem.readRegularFile(gitDirectory + "/refs/" + relative),
+                        let id = looseRef(data, format: format)
+                    {
+                        snapshot.refs["refs/" + relative] = id
+                    }
                 default: snapshot.problems.append("\(SafeText.quoted("refs/" + relative)) is a link or special file")
                 }
             }
         }
         let headPath = gitDirectory + "/HEAD"
         if FileSystem.kind(headPath) == .file, let data = try? FileSystem.readRegularFile(headPath) {
-            let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if text.hasPrefix("ref: ") {
-                let ref = String(text.dropFirst(5))
-                snapshot.headRef = ref
-                snapshot.head = snapshot.refs[ref]
-            } else if isObjectID(text, format: format) {
-                snapshot.head = text
-            }
+            snapshot.resolveHead(data, format: format)
         } else if FileSystem.kind(headPath) != .missing {
             snapshot.problems.append("HEAD is a link or special file")
         }
         return snapshot
+    }
+
+    /// `<id> refs/…` lines of a `packed-refs` file; the header, peeled (`^<id>`) lines and anything else are skipped.
+    static func packedRefs(_ data: some Collection<UInt8>, format: String) -> [String: String] {
+        var refs: [String: String] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 1).map(String.init)
+            if fields.count == 2, isObjectID(fields[0], format: format), fields[1].hasPrefix("refs/") {
+                refs[fields[1]] = fields[0]
+            }
+        }
+        return refs
+    }
+
+    /// The object id a loose ref file holds; nil for a symbolic ref or anything else.
+    static func looseRef(_ data: some Collection<UInt8>, format: String) -> String? {
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return isObjectID(text, format: format) ? text : nil
+    }
+
+    /// HEAD's content: `ref: <name>` (resolved through the refs already read) or a detached object id.
+    mutating func resolveHead(_ data: some Collection<UInt8>, format: String) {
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix("ref: ") {
+            let ref = String(text.dropFirst(5))
+            headRef = ref
+            head = refs[ref]
+        } else if Self.isObjectID(text, format: format) {
+            head = text
+        }
     }
 }
 

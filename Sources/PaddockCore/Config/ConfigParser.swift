@@ -5,6 +5,9 @@ import TOMLKit
 /// file, line and column, so a typo never silently widens or narrows a sandbox.
 public enum ConfigParser {
     public static func parse(_ text: String, file: String) throws -> PaddockConfig {
+        if let refusal = TOMLKitGuard.check(text) {
+            throw PaddockError.invalidConfig(file: file, line: refusal.line, column: refusal.column, message: refusal.message)
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -62,7 +65,7 @@ public enum ConfigParser {
         func resources(_ table: TOMLTable) throws -> ResourceConfig {
             var result = ResourceConfig()
             if let value = table["cpus"] {
-                guard let cpus = value.double ?? value.int.map(Double.init), cpus > 0 else {
+                guard let cpus = value.double ?? value.int.map(Double.init), cpus > 0, cpus.isFinite else {
                     throw error(at: "cpus", "`resources.cpus` must be a positive number, for example 2 or 1.5")
                 }
                 result.cpus = cpus
@@ -211,7 +214,10 @@ public enum ByteSize {
             ("k", 1024), ("m", 1_048_576), ("g", 1_073_741_824), ("b", 1),
         ]
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-            guard let number = Double(trimmed.dropLast(suffix.count)), number > 0 else { return nil }
+            // Converting a Double that is not finite or beyond UInt64.max to an integer traps.
+            guard let number = Double(trimmed.dropLast(suffix.count)), number > 0, number * factor < 0x1p64 else {
+                return nil
+            }
             return UInt64(number * factor)
         }
         guard let bytes = UInt64(trimmed), bytes > 0 else { return nil }
