@@ -243,3 +243,13 @@ struct ConfigLoaderTests {
         #expect(LineDiff.render(old: "a\nb", new: "a\nb") == "")
     }
 }
+
+/// `paddock init` parses its own template before writing it: the template must be a valid file.
+@Suite("the init template")
+struct ConfigTemplateTests {
+    @Test func theTemplateParses() throws {
+        let layer = try ConfigParser.parse(ConfigTemplate.project, file: "paddock.toml")
+        #expect(layer.env == [])
+        #expect(layer.image.packages == [])
+    }
+}
