@@ -31,7 +31,7 @@ struct DockerArgvTests {
             "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9", "--hostname", "paddock",
             "--label", "paddock.session=20261121-0521-k3f9", "--interactive",
             "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--user", "1234:5678", "--init", "--pids-limit", "4096", "--memory", "1073741824", "--cpus", "2.0",
+            "--user", "1234:5678", "--init", "--pids-limit", "4096", "--pull", "never", "--memory", "1073741824", "--cpus", "2.0",
             "--mount", "type=bind,src=/home/u/app,dst=/workspace",
             "--mount", "type=volume,src=paddock-home-app-1,dst=/home/agent",
             "--mount", "type=bind,src=/home/u/.claude/CLAUDE.md,dst=/home/agent/.claude/CLAUDE.md,readonly",

@@ -24,7 +24,7 @@ struct PodmanArgvTests {
             "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9", "--hostname", "paddock",
             "--label", "paddock.session=20261121-0521-k3f9", "--interactive",
             "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--user", "1001:1001", "--init", "--pids-limit", "4096", "--userns=keep-id",
+            "--user", "1001:1001", "--init", "--pids-limit", "4096", "--pull", "never", "--userns=keep-id",
             "--memory", "1073741824", "--cpus", "2.0",
             "--mount", "type=bind,src=/home/u/app,dst=/workspace",
             "--mount", "type=volume,src=paddock-home-app-1,dst=/home/agent",

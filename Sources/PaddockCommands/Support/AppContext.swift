@@ -30,8 +30,9 @@ struct AppContext: Sendable {
     /// The live context for commands that use no engine (its engine is Docker, unprobed).
     static func live(_ options: GlobalOptions) -> AppContext {
         let environment = ProcessInfo.processInfo.environment
-        let logger = PaddockLogging.bootstrap(debug: options.debug || environment["PADDOCK_DEBUG"] == "1")
-        let runner = SubprocessRunner()
+        let debug = options.debug || environment["PADDOCK_DEBUG"] == "1"
+        let logger = PaddockLogging.bootstrap(debug: debug)
+        let runner: any ProcessRunner = debug ? LoggingRunner(SubprocessRunner(), logger: logger) : SubprocessRunner()
         return AppContext(
             runner: runner,
             engine: DockerEngine(executable: environment["PADDOCK_DOCKER"] ?? "docker", runner: runner),

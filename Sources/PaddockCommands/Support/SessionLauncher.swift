@@ -56,7 +56,7 @@ struct SessionLauncher {
             recipe = try builder.recipe(for: config, profile: profile)
             let needsImage = context.engine.needsImage
             async let imageReady: ImageBuilder.Outcome = needsImage ? builder.ensure(recipe) : .upToDate
-            async let orphans = OrphanReport(context: context).find()
+            async let orphans = OrphanReport(context: context).findIfSuspected(records: SessionRecord.all(paths: context.paths))
             _ = try await imageReady
             OrphanReport(context: context).warn(about: (try? await orphans) ?? [])
             // A session here that was killed before its guard ran: its plants must not outlive this one's start.
@@ -134,6 +134,8 @@ struct SessionLauncher {
             context.say("paddock: \(summary) — `paddock net log` shows each connection")
         }
         if await preparation.finish(workspace) { record.guardedAt = Date() }
+        // The sandbox is gone on every path here: the next start need not ask the engine about it.
+        if record.endedAt == nil { record.endedAt = Date() }
         try? record.write(paths: context.paths)
     }
 
