@@ -29,11 +29,20 @@ let package = Package(
             name: "paddock",
             dependencies: ["PaddockCommands"]
         ),
+        // Flags to requests: each command translates its options and calls the session library.
         .target(
             name: "PaddockCommands",
             dependencies: [
-                "PaddockCore", "PaddockEngine", "PaddockGateway", "PaddockWorkspace",
+                "PaddockCore", "PaddockEngine", "PaddockSession", "PaddockWorkspace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The session lifecycle: configuration and trust, image, workspace, gateway, start, teardown, records and
+        // orphans, run against a context whose engine, runner, clock, signals and output tests replace.
+        .target(
+            name: "PaddockSession",
+            dependencies: [
+                "PaddockCore", "PaddockEngine", "PaddockGateway", "PaddockWorkspace",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -96,6 +105,7 @@ let package = Package(
         ),
         .testTarget(name: "PaddockCoreTests", dependencies: ["PaddockCore", "PaddockTestSupport"]),
         .testTarget(name: "PaddockEngineTests", dependencies: ["PaddockEngine", "PaddockTestSupport"]),
+        .testTarget(name: "PaddockSessionTests", dependencies: ["PaddockSession", "PaddockTestSupport"]),
         .testTarget(
             name: "PaddockGatewayTests",
             dependencies: [

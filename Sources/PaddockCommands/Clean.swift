@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaddockCore
+import PaddockSession
 import PaddockWorkspace
 
 extension Paddock {

@@ -46,7 +46,7 @@ public struct LoggingRunner: ProcessRunner {
         return "ran: \(command.description)\(environment)"
     }
 
-    static func milliseconds(since start: ContinuousClock.Instant) -> Int {
+    public static func milliseconds(since start: ContinuousClock.Instant) -> Int {
         let elapsed = ContinuousClock.now - start
         return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }

@@ -3,34 +3,61 @@ import Logging
 import PaddockCore
 import PaddockEngine
 
-/// What a command runs against: the process runner, the engine, the host's facts. `run()` builds the live one;
-/// tests build their own.
-struct AppContext: Sendable {
-    var runner: any ProcessRunner
-    var engine: any ContainerEngine
-    var environment: [String: String]
-    var paths: PaddockPaths
-    var currentDirectory: String
-    var hostUID: UInt32
-    var hostGID: UInt32
-    var logger: Logger
-    var stdinIsTerminal: Bool
-    var stdoutIsTerminal: Bool
-    var stderrIsTerminal: Bool
+/// What a command and a session run against: the process runner, the engine and how it is chosen, the host's
+/// facts, the clock, the signals and the terminal. `live` builds the real one; tests build theirs from fakes.
+public struct AppContext: Sendable {
+    public var runner: any ProcessRunner
+    public var engine: any ContainerEngine
+    public var environment: [String: String]
+    public var paths: PaddockPaths
+    public var currentDirectory: String
+    public var hostUID: UInt32
+    public var hostGID: UInt32
+    public var logger: Logger
+    public var stdinIsTerminal: Bool
+    public var stdoutIsTerminal: Bool
+    public var stderrIsTerminal: Bool
+    /// Where messages, progress and the trust prompt go.
+    public var terminal: any Terminal = LiveTerminal()
+    public var clock: @Sendable () -> Date = { Date() }
+    /// A new session's id (time-sorted and random in the live context; fixed in tests that need to know it).
+    public var newSessionID: @Sendable () -> SessionID = { SessionID.make() }
+    /// SIGINT, SIGTERM and SIGHUP while a session starts, runs and ends.
+    public var signals: any SignalSource = ProcessSignals()
+    /// Chooses the engine for a request (a flag or the configuration) or automatically.
+    public var engineSelector: any EngineSelector = LiveEngineSelector()
     /// Which engine `engine` is and why (for `doctor`); nil when none could be chosen, and then `engine` fails
     /// every call with the reason.
-    var engineChoice: EngineChoice? = nil
+    public var engineChoice: EngineChoice? = nil
     /// The engine a flag or the configuration asked for when `engine` was chosen, whether or not it answered; nil
     /// when the choice was automatic.
-    var requestedEngine: EngineKind? = nil
+    public var requestedEngine: EngineKind? = nil
     /// The global and trusted project files as read for the engine choice (no flags), with the project root they
     /// were read for; a session reuses them instead of reading and checking both files a second time.
-    var fileConfig: (projectRoot: String, loaded: LoadedConfig)? = nil
+    public var fileConfig: (projectRoot: String, loaded: LoadedConfig)? = nil
 
-    /// The live context for commands that use no engine (its engine is Docker, unprobed).
-    static func live(_ options: GlobalOptions) -> AppContext {
+    public init(
+        runner: any ProcessRunner, engine: any ContainerEngine, environment: [String: String], paths: PaddockPaths,
+        currentDirectory: String, hostUID: UInt32, hostGID: UInt32, logger: Logger, stdinIsTerminal: Bool,
+        stdoutIsTerminal: Bool, stderrIsTerminal: Bool
+    ) {
+        self.runner = runner
+        self.engine = engine
+        self.environment = environment
+        self.paths = paths
+        self.currentDirectory = currentDirectory
+        self.hostUID = hostUID
+        self.hostGID = hostGID
+        self.logger = logger
+        self.stdinIsTerminal = stdinIsTerminal
+        self.stdoutIsTerminal = stdoutIsTerminal
+        self.stderrIsTerminal = stderrIsTerminal
+    }
+
+    /// The live context, its engine not chosen yet (Docker, unprobed, stands in).
+    public static func live(debug: Bool) -> AppContext {
         let environment = ProcessInfo.processInfo.environment
-        let debug = options.debug || environment["PADDOCK_DEBUG"] == "1"
+        let debug = debug || environment["PADDOCK_DEBUG"] == "1"
         let logger = PaddockLogging.bootstrap(debug: debug)
         let runner: any ProcessRunner = debug ? LoggingRunner(SubprocessRunner(), logger: logger) : SubprocessRunner()
         return AppContext(
@@ -49,8 +76,8 @@ struct AppContext: Sendable {
 
     /// The live context with its engine chosen: `--engine` first, then `engine` in the configuration, else
     /// automatically (`EngineSelection`). No engine at all is not an error here: `doctor` must still report.
-    static func live(_ options: GlobalOptions, engine flag: String?) async throws -> AppContext {
-        var context = live(options)
+    public static func live(debug: Bool, engine flag: String?) async throws -> AppContext {
+        var context = live(debug: debug)
         let root = context.projectRoot
         if let loaded = try? context.configLoader.load(projectRoot: root, flags: PaddockConfig()) {
             context.fileConfig = (root, loaded)
@@ -66,7 +93,7 @@ struct AppContext: Sendable {
         return (try? ConfigLoader.layer(at: paths.globalConfigFile))??.config.engine
     }
 
-    mutating func selectEngine(flag: String?, configured: String?) async throws {
+    public mutating func selectEngine(flag: String?, configured: String?) async throws {
         var request: EngineSelection.Request?
         if let flag {
             request = .init(kind: try EngineKind.parse(flag, source: "--engine"), source: "--engine")
@@ -76,8 +103,8 @@ struct AppContext: Sendable {
         }
         requestedEngine = request?.kind
         do {
-            let choice = try await EngineSelection.select(request: request, runner: runner, environment: environment)
-            engine = EngineFactory.make(choice.kind, runner: runner, environment: environment, stateDirectory: paths.stateDirectory)
+            let (chosen, choice) = try await engineSelector.select(request, context: self)
+            engine = chosen
             engineChoice = choice
             logger.debug("engine", metadata: ["engine": "\(choice.kind.rawValue)", "why": "\(choice.reason)"])
         } catch let error as PaddockError {
@@ -86,23 +113,39 @@ struct AppContext: Sendable {
         }
     }
 
-    var projectRoot: String {
+    public var projectRoot: String {
         ProjectLocator.projectRoot(from: currentDirectory) { FileManager.default.fileExists(atPath: $0) }
     }
 
-    var configLoader: ConfigLoader { ConfigLoader(paths: paths) }
+    public var configLoader: ConfigLoader { ConfigLoader(paths: paths) }
 
     /// Writes a line for the user to stderr: stdout is for the command's real output.
-    func say(_ message: String) {
-        Console.say(message)
+    public func say(_ message: String) {
+        terminal.say(message, terminator: "\n")
     }
 }
 
-enum PaddockLogging {
+/// Picks the engine adapter for a request; the live one probes the host, tests hand back their own.
+public protocol EngineSelector: Sendable {
+    func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (any ContainerEngine, EngineChoice)
+}
+
+public struct LiveEngineSelector: EngineSelector {
+    public init() {}
+
+    public func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (any ContainerEngine, EngineChoice) {
+        let choice = try await EngineSelection.select(request: request, runner: context.runner, environment: context.environment)
+        let engine = EngineFactory.make(
+            choice.kind, runner: context.runner, environment: context.environment, stateDirectory: context.paths.stateDirectory)
+        return (engine, choice)
+    }
+}
+
+public enum PaddockLogging {
     private static let once = BootstrapOnce()
 
     /// swift-log to stderr, escaped like every other output; `--debug` or PADDOCK_DEBUG=1 shows detail.
-    static func bootstrap(debug: Bool) -> Logger {
+    public static func bootstrap(debug: Bool) -> Logger {
         once.run {
             LoggingSystem.bootstrap { label in
                 SafeLogHandler(label: label, logLevel: debug ? .debug : .notice)
