@@ -52,7 +52,6 @@ let package = Package(
             dependencies: [
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: fuzzCoverage
         ),
@@ -93,10 +92,7 @@ let package = Package(
         // Where the agent's work lives: mount mode protections and per-session git clones.
         .target(
             name: "PaddockWorkspace",
-            dependencies: [
-                "PaddockCore",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["PaddockCore"],
             swiftSettings: fuzzCoverage
         ),
         .target(

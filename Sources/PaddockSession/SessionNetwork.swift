@@ -44,7 +44,10 @@ public struct NetworkPolicySource: Sendable {
         do {
             return try NetworkPolicy(config: network, agentHosts: profile.networkHosts, clients: clientConfig(home: home))
         } catch {
-            throw PaddockError.invalidArgument("The network configuration is not valid: \(error). Fix it and start again.")
+            // A configuration error, whichever layer holds it: exit 78, as the README documents.
+            throw PaddockError.invalidConfig(
+                file: "the network configuration (config.toml, paddock.toml or --allow)", line: nil, column: nil,
+                message: "\(error)")
         }
     }
 
