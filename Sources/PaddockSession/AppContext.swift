@@ -113,6 +113,9 @@ public struct AppContext: Sendable {
         }
     }
 
+    /// Who the agent runs as: computed here only, from the host user.
+    public var sandboxUser: SandboxUser { ImageRecipe.sandboxUser(hostUID: hostUID, hostGID: hostGID) }
+
     public var projectRoot: String {
         ProjectLocator.projectRoot(from: currentDirectory) { FileManager.default.fileExists(atPath: $0) }
     }

@@ -21,7 +21,7 @@ final class GatewayHost: Sendable {
 
     /// Starts listening on `<directory>/gateway.sock` and begins following policy changes.
     static func start(
-        source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: (uid: UInt32, gid: UInt32),
+        source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: SandboxUser,
         logger: Logger, denials: DenialReporter? = nil
     ) async throws -> GatewayHost {
         let layers = try source.files.read()

@@ -14,7 +14,7 @@ public struct ImageBuilder: Sendable {
     }
 
     public func recipe(for config: PaddockConfig, profile: AgentProfile) throws -> ImageRecipe {
-        let user = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
+        let user = context.sandboxUser
         return try ImageRecipe.render(
             base: config.image.base, extraPackages: config.image.packages, profile: profile, uid: user.uid,
             gid: user.gid, files: SandboxFiles.all, artifact: artifact(for: config))

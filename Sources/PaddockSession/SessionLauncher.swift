@@ -81,7 +81,7 @@ public struct SessionLauncher {
         try teardown.stopIfSignalled()
 
         let id = context.newSessionID()
-        let sandboxUser = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
+        let sandboxUser = context.sandboxUser
         // The gateway starts while the image and the workspace are checked: start-up overhead is measured against
         // a bare `docker run`. Offline means no gateway at all: no socket, no proxy variables, nothing to reach.
         // A full-screen agent owns the terminal: denials go to its title then, and to lines everywhere else.

@@ -162,8 +162,8 @@ struct SessionPlanTests {
     }
 
     @Test func rootOnTheHostIsAnOrdinaryUserInside() {
-        #expect(ImageRecipe.sandboxUser(hostUID: 0, hostGID: 0) == (1000, 1000))
-        #expect(ImageRecipe.sandboxUser(hostUID: 501, hostGID: 20) == (501, 20))
+        #expect(ImageRecipe.sandboxUser(hostUID: 0, hostGID: 0) == SandboxUser(uid: 1000, gid: 1000))
+        #expect(ImageRecipe.sandboxUser(hostUID: 501, hostGID: 20) == SandboxUser(uid: 501, gid: 20))
     }
 
     @Test func resourcesComeFromConfigWithAPidsDefault() throws {
@@ -305,12 +305,12 @@ struct GatewayAccessTests {
 struct WorkspaceAccessTests {
     @Test func theOwnerNeedsTheOwnerBitAndOthersTheirs() {
         let folder = WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o755)
-        #expect(folder.isWritable(by: (1000, 1000)))
-        #expect(!folder.isWritable(by: (1001, 1000)))
-        #expect(WorkspaceAccess(ownerUID: 0, ownerGID: 1000, mode: 0o775).isWritable(by: (1000, 1000)))
-        #expect(WorkspaceAccess(ownerUID: 0, ownerGID: 0, mode: 0o777).isWritable(by: (1000, 1000)))
+        #expect(folder.isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
+        #expect(!folder.isWritable(by: SandboxUser(uid: 1001, gid: 1000)))
+        #expect(WorkspaceAccess(ownerUID: 0, ownerGID: 1000, mode: 0o775).isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
+        #expect(WorkspaceAccess(ownerUID: 0, ownerGID: 0, mode: 0o777).isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
         // The kernel looks at the owner's bits alone when the owner writes, even if others may.
-        #expect(!WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o577).isWritable(by: (1000, 1000)))
+        #expect(!WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o577).isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
     }
 
     @Test func rootsProjectGetsAWarningThatNamesTheWayOut() throws {
@@ -324,8 +324,8 @@ struct WorkspaceAccessTests {
 
     @Test func aWritableProjectGetsNoWarning() {
         let alicesProject = WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o755)
-        #expect(alicesProject.warning(path: "/home/alice/app", sandboxUser: (1000, 1000), hostUID: 0) == nil)
-        #expect(alicesProject.warning(path: "/home/alice/app", sandboxUser: (1000, 1000), hostUID: 1000) == nil)
+        #expect(alicesProject.warning(path: "/home/alice/app", sandboxUser: SandboxUser(uid: 1000, gid: 1000), hostUID: 0) == nil)
+        #expect(alicesProject.warning(path: "/home/alice/app", sandboxUser: SandboxUser(uid: 1000, gid: 1000), hostUID: 1000) == nil)
     }
 
     @Test func aRealFolderIsReadAsTheKernelSeesIt() throws {

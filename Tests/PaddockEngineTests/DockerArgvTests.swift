@@ -10,7 +10,7 @@ struct DockerArgvTests {
     func spec(tty: Bool = false, memory: UInt64? = 1 << 30, cpus: Double? = 2) -> ContainerSpec {
         ContainerSpec(
             name: "paddock-app-20261121-0521-k3f9", image: "paddock-claude:abc",
-            labels: ["paddock.session": "20261121-0521-k3f9"], user: (1234, 5678),
+            labels: ["paddock.session": "20261121-0521-k3f9"], user: SandboxUser(uid: 1234, gid: 5678),
             mounts: [
                 .bind("/home/u/app", at: "/workspace", readOnly: false), .volume("paddock-home-app-1", at: "/home/agent"),
                 .bind("/home/u/.claude/CLAUDE.md", at: "/home/agent/.claude/CLAUDE.md", readOnly: true),
@@ -149,7 +149,7 @@ struct DockerArgvTests {
 @Suite("docker seccomp profile")
 struct DockerSeccompTests {
     let spec = ContainerSpec(
-        name: "paddock-app-s", image: "img", labels: [:], user: (1000, 1000), mounts: [], environment: [:],
+        name: "paddock-app-s", image: "img", labels: [:], user: SandboxUser(uid: 1000, gid: 1000), mounts: [], environment: [:],
         passthroughEnvironment: [], cpus: nil, memory: nil, pidsLimit: 4096, command: ["true"])
 
     @Test func derivedProfileWhenTheDefaultIsThere() async throws {

@@ -10,7 +10,7 @@ struct PodmanArgvTests {
     func spec() -> ContainerSpec {
         ContainerSpec(
             name: "paddock-app-20261121-0521-k3f9", image: "paddock-claude:abc",
-            labels: ["paddock.session": "20261121-0521-k3f9"], user: (1001, 1001),
+            labels: ["paddock.session": "20261121-0521-k3f9"], user: SandboxUser(uid: 1001, gid: 1001),
             mounts: [
                 .bind("/home/u/app", at: "/workspace", readOnly: false), .volume("paddock-home-app-1", at: "/home/agent"),
                 .bind("/home/u/.local/state/paddock/gateway/s", at: "/run/paddock", readOnly: true),
