@@ -46,7 +46,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Pure values and functions: config, policy, plans, the rendered Dockerfile. No processes, no engine.
+        // Pure values and functions: config, policy, plans, the rendered Dockerfile. No processes, no engine; the few
+        // host lookups the planner takes as parameters sit together in HostLookups.swift.
         .target(
             name: "PaddockCore",
             dependencies: [

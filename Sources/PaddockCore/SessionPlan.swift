@@ -138,10 +138,9 @@ public enum SessionPlanner {
 
         var mounts: [Mount] = []
         if let workspace = request.workspaceSource {
+            // Mount policy for the workspace was checked once, by the preparation that made it (before any clone
+            // or protection existed); the project is not searched for sockets: its own are the user's to judge.
             try refuseRedirectable(workspace, resolvePath(workspace))
-            // The project is not searched for sockets: its own (a dev server's, say) are the user's to judge, and
-            // searching a large tree on every start would cost more than the rest of the start together.
-            try policy.check(workspace, allowDangerous: request.allowDangerousMounts)
             mounts.append(.bind(workspace, at: ImageRecipe.workspace, readOnly: false))
         }
         mounts.append(.volume(ProjectNaming.homeVolume(project: request.projectRoot, uid: user.uid), at: home))

@@ -13,13 +13,6 @@ public struct WorkspaceAccess: Equatable, Sendable {
         self.mode = mode
     }
 
-    /// The owner and mode of `path` on this machine (symlinks followed, as a mount follows them), or nil.
-    public static func of(_ path: String) -> WorkspaceAccess? {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
-        return WorkspaceAccess(ownerUID: status.st_uid, ownerGID: status.st_gid, mode: UInt16(status.st_mode & 0o7777))
-    }
-
     public func isWritable(by user: SandboxUser) -> Bool {
         if user.uid == ownerUID { return mode & 0o200 != 0 }
         if user.gid == ownerGID { return mode & 0o020 != 0 }

@@ -125,10 +125,6 @@ struct SessionPlanTests {
         #expect(spec.mounts.contains(.bind("/home/u/.ssh", at: "/mnt/.ssh", readOnly: true)))
     }
 
-    @Test func runningInTheHomeFolderItselfIsRefused() throws {
-        #expect(throws: PaddockError.self) { try SessionPlanner.plan(try request(project: "/home/u")) { _ in true } }
-    }
-
     @Test func extraMountsAreReadOnlyUnlessRw() throws {
         var config = PaddockConfig()
         config.mounts = [MountConfig(path: "~/data"), MountConfig(path: "/srv/cache", target: "/cache", readWrite: true)]

@@ -90,6 +90,24 @@ struct SessionLauncherTests {
         bench.expectNothingLeftBehind()
     }
 
+    /// Mount policy for the workspace is checked once, by the preparation, before any clone or protection exists.
+    @Test(arguments: ["mount", "clone"]) func theHomeFolderAsTheProjectIsRefusedBeforeAnythingIsMade(isolate: String) async throws {
+        let bench = try SessionBench()
+        var context = bench.context
+        context.currentDirectory = bench.home
+        var request = shell()
+        request.flags.isolate = isolate
+        let error = await #expect(throws: PaddockError.self) { try await SessionLauncher(context: context).launch(request) }
+        guard case .dangerousMount = error else {
+            Issue.record("expected dangerousMount, got \(String(describing: error))")
+            return
+        }
+        #expect(error?.exitCode == 77)
+        #expect(bench.engine.recordedSpecs.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: bench.paths.clonesDirectory), "no clone of the home folder")
+        bench.expectNothingLeftBehind()
+    }
+
     @Test func theEngineIsChosenOnceFromTheTrustedConfiguration() async throws {
         let bench = try SessionBench()
         final class Counting: EngineSelector, @unchecked Sendable {
