@@ -33,7 +33,7 @@ public struct SessionRequest: Sendable {
     public var paths: PaddockPaths
 
     public init(
-        sessionID: SessionID, projectRoot: String, workspaceSource: String?? = .none, hostHome: String, hostUID: UInt32,
+        sessionID: SessionID, projectRoot: String, workspaceSource: String?, hostHome: String, hostUID: UInt32,
         hostGID: UInt32, launcherPID: Int32, launcherStart: String = "", config: PaddockConfig, profile: AgentProfile,
         userArguments: [String] = [], stdinIsTerminal: Bool = false, allowDangerousMounts: Bool = false,
         imageTag: String, hostEnvironment: [String: String] = [:], additionalMounts: [Mount] = [],
@@ -41,7 +41,7 @@ public struct SessionRequest: Sendable {
     ) {
         self.sessionID = sessionID
         self.projectRoot = projectRoot
-        self.workspaceSource = workspaceSource ?? .some(projectRoot)
+        self.workspaceSource = workspaceSource
         self.hostHome = hostHome
         self.hostUID = hostUID
         self.hostGID = hostGID

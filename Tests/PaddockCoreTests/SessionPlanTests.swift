@@ -9,7 +9,7 @@ struct SessionPlanTests {
 
     func request(config: PaddockConfig = PaddockConfig(), profile: AgentProfile = .claude, env: [String: String] = [:], dangerous: Bool = false, project: String = "/home/u/code/My App") throws -> SessionRequest {
         SessionRequest(
-            sessionID: try #require(id), projectRoot: project, hostHome: "/home/u", hostUID: 1234, hostGID: 5678,
+            sessionID: try #require(id), projectRoot: project, workspaceSource: project, hostHome: "/home/u", hostUID: 1234, hostGID: 5678,
             launcherPID: 42, config: config, profile: profile, userArguments: ["-c"], allowDangerousMounts: dangerous,
             imageTag: "paddock-claude:abc", hostEnvironment: env, paths: paths)
     }
@@ -264,7 +264,7 @@ struct GatewayAccessTests {
 
     func plan(gateway: String?) throws -> ContainerSpec {
         let request = SessionRequest(
-            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", hostHome: "/home/u",
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", workspaceSource: "/home/u/app", hostHome: "/home/u",
             hostUID: 1234, hostGID: 1234, launcherPID: 1, config: PaddockConfig(), profile: .shell,
             userArguments: ["make", "test"], imageTag: "i", gatewayDirectory: gateway, paths: paths)
         return try SessionPlanner.plan(request) { _ in false }
