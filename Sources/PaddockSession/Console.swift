@@ -67,6 +67,15 @@ public protocol Terminal: Sendable {
     func readLine() -> String?
 }
 
+extension Terminal {
+    /// Asks a yes/no question; anything but y or yes, or the end of input, is no.
+    public func confirm(_ question: String) -> Bool {
+        say(question + " [y/N] ", terminator: "")
+        guard let answer = readLine() else { return false }
+        return ["y", "yes"].contains(answer.trimmingCharacters(in: .whitespaces).lowercased())
+    }
+}
+
 /// The process's own stderr and stdin, through `Console`.
 public struct LiveTerminal: Terminal {
     public init() {}

@@ -212,9 +212,7 @@ public struct SessionLauncher {
                 ? "changed again while you were deciding (the version you approved is trusted, not this one)"
                 : "is new or changed since you last trusted it"
             context.say("\(review.file) \(why). The agent can edit this file.\n\(review.diff)")
-            terminal.say("Trust this version and continue? [y/N] ", terminator: "")
-            guard let answer = terminal.readLine() else { return false }
-            return ["y", "yes"].contains(answer.lowercased())
+            return terminal.confirm("Trust this version and continue?")
         }
     }
 }

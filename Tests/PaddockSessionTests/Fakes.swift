@@ -112,16 +112,17 @@ final class FakeSignals: SignalSource, @unchecked Sendable {
     }
 }
 
-/// Collects what a session says; the one question it asks is answered "no".
+/// Collects what a session says, and answers its questions from a script (then with end of input).
 final class FakeTerminal: Terminal, @unchecked Sendable {
     private let lock = NSLock()
     private var written: [String] = []
+    var answers: [String] = []
     var text: String { lock.withLock { written.joined() } }
     func out(_ text: String) { lock.withLock { written.append(text + "\n") } }
     func say(_ text: String, terminator: String) { lock.withLock { written.append(text + terminator) } }
     func progress(_ text: String) { lock.withLock { written.append(text + "\n") } }
     func title(_ text: String) {}
-    func readLine() -> String? { nil }
+    func readLine() -> String? { lock.withLock { answers.isEmpty ? nil : answers.removeFirst() } }
 }
 
 /// A runner that runs nothing: a session on a plain folder with a fake engine needs no process at all, so any

@@ -108,6 +108,27 @@ struct SessionLauncherTests {
         bench.expectNothingLeftBehind()
     }
 
+    /// An untrusted paddock.toml at an interactive start: shown, and applied only on a yes.
+    @Test(arguments: [("y", true), ("yes", true), ("n", false), ("", false)])
+    func anUntrustedProjectFileIsAskedAbout(answer: String, trusted: Bool) async throws {
+        let bench = try SessionBench()
+        try "[resources]\npids = 77\n".write(toFile: bench.project + "/paddock.toml", atomically: true, encoding: .utf8)
+        var context = bench.context
+        context.stdinIsTerminal = true
+        context.stderrIsTerminal = true
+        bench.terminal.answers = [answer]
+        if trusted {
+            _ = try await SessionLauncher(context: context).launch(shell())
+            #expect(bench.engine.recordedSpecs.first?.pidsLimit == 77, "the approved file applies")
+        } else {
+            let error = await #expect(throws: PaddockError.self) { try await SessionLauncher(context: context).launch(shell()) }
+            #expect(error?.exitCode == 77)
+            #expect(bench.engine.recordedSpecs.isEmpty)
+        }
+        #expect(bench.terminal.text.contains("Trust this version and continue? [y/N] "))
+        #expect(bench.terminal.text.contains("pids = 77"), "the diff was shown")
+    }
+
     @Test func theEngineIsChosenOnceFromTheTrustedConfiguration() async throws {
         let bench = try SessionBench()
         final class Counting: EngineSelector, @unchecked Sendable {
