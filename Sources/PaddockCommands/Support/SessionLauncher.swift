@@ -34,6 +34,9 @@ struct SessionLauncher {
         // a bare `docker run`. Offline means no gateway at all: no socket, no proxy variables, nothing to reach.
         // A full-screen agent owns the terminal: denials go to its title then, and to lines everywhere else.
         let denials = DenialReporter(mode: context.stdinIsTerminal && context.stdoutIsTerminal ? .title : .lines)
+        // Real secrets stay here: the gateway adds them, the sandbox gets placeholders. A missing one stops us now.
+        let secrets = try SessionSecrets.resolve(
+            config: config, profile: profile, environment: context.environment, home: context.paths.home, session: id)
         let gatewayStart: Task<GatewayHost, any Error>? =
             config.network.offline == true
             ? nil
@@ -42,7 +45,7 @@ struct SessionLauncher {
                     source: NetworkPolicySource(
                         paths: context.paths, projectRoot: project, sessionID: id, flags: flags, profile: profile),
                     sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger,
-                    denials: denials)
+                    denials: denials, secrets: secrets)
             }
 
         // Independent engine calls run side by side. bwrap has no image: the host's userland is the sandbox's.
@@ -96,6 +99,8 @@ struct SessionLauncher {
             gateway = try await gatewayStart?.value
             try record.write(paths: context.paths)
             request.gatewayDirectory = gateway?.directory
+            request.additionalEnvironment.merge(secrets.sandboxEnvironment.merging(gateway?.trustEnvironment ?? [:]) { $1 }) { $1 }
+            request.withheldEnvironment = secrets.withheldVariables
             spec = try SessionPlanner.plan(request) { FileManager.default.fileExists(atPath: $0) }
         } catch {
             await finish(gateway: gateway, preparation: preparation, workspace: workspace, record: &record)
