@@ -30,6 +30,7 @@ struct Interceptor: Sendable {
         serverContexts = contexts
         var client = TLSConfiguration.makeClientConfiguration()
         client.trustRoots = interception.upstreamTrustRoots
+        client.additionalTrustRoots = interception.additionalUpstreamRoots
         client.applicationProtocols = ["http/1.1"]
         client.minimumTLSVersion = .tlsv12
         clientContext = try NIOSSLContext(configuration: client)

@@ -75,12 +75,23 @@ public struct Interception: Sendable {
     /// Whom upstream certificates must chain to: the system's roots. Tests put their own root here; nothing the
     /// sandbox can reach sets it (it is no config key).
     public var upstreamTrustRoots: NIOSSLTrustRoots
+    /// Roots trusted besides those (the engine tests' vendor CA, from `testRootsVariable`).
+    public var additionalUpstreamRoots: [NIOSSLAdditionalTrustRoots]
 
-    public init(secrets: SessionSecrets, authority: SessionAuthority, upstreamTrustRoots: NIOSSLTrustRoots = .default) {
+    public init(
+        secrets: SessionSecrets, authority: SessionAuthority, upstreamTrustRoots: NIOSSLTrustRoots = .default,
+        additionalUpstreamRoots: [NIOSSLAdditionalTrustRoots] = []
+    ) {
         self.secrets = secrets
         self.authority = authority
         self.upstreamTrustRoots = upstreamTrustRoots
+        self.additionalUpstreamRoots = additionalUpstreamRoots
     }
+
+    /// For the engine tests only: a PEM file of roots the launcher's gateway trusts upstream besides the system's
+    /// (the tests' own vendor origin). It is read from the launcher's environment, which nothing in the sandbox
+    /// can set; the sandbox's bundles carry the same roots, so it sees what the gateway trusts.
+    public static let testRootsVariable = "PADDOCK_TEST_UPSTREAM_CA_FILE"
 
     /// The names the authority may sign for: every host a rule intercepts.
     public static func hosts(_ secrets: SessionSecrets) -> [String] {
@@ -103,25 +114,40 @@ extension Interception {
     /// no rule intercepts anything: then every tunnel stays opaque and nothing is written.
     public static func prepare(
         _ secrets: SessionSecrets, session: String, directory: String,
-        systemBundle: String? = systemBundles.first { FileManager.default.isReadableFile(atPath: $0) }
+        systemBundle: String? = systemBundles.first { FileManager.default.isReadableFile(atPath: $0) },
+        testRoots: String? = ProcessInfo.processInfo.environment[testRootsVariable]
     ) throws -> (Interception, [String: String])? {
         let hosts = hosts(secrets)
         guard !hosts.isEmpty else { return nil }
         let authority = try SessionAuthority(session: session, hosts: hosts)
+        var extra = ""
+        var additional: [NIOSSLAdditionalTrustRoots] = []
+        if let testRoots, !testRoots.isEmpty {
+            guard let text = FileManager.default.contents(atPath: testRoots) else {
+                throw PaddockError.fileSystem(path: testRoots, message: "\(testRootsVariable) names a file that cannot be read")
+            }
+            extra = pem(text)
+            additional = [.file(testRoots)]
+        }
         let inside = GatewayAccess.directoryInSandbox
         var environment = ["NODE_EXTRA_CA_CERTS": inside + "/" + certificateFile]
-        try write(authority.certificatePEM, to: directory + "/" + certificateFile)
+        try write(extra + authority.certificatePEM, to: directory + "/" + certificateFile)
         // Variables that replace the system's roots get the system's roots and the session's together; with no
         // system bundle to copy they are left unset, so clients keep theirs (and only Node trusts the session).
         if let systemBundle, let roots = FileManager.default.contents(atPath: systemBundle) {
-            var bundle = String(decoding: roots, as: UTF8.self)
-            if !bundle.hasSuffix("\n") { bundle += "\n" }
-            try write(bundle + authority.certificatePEM, to: directory + "/" + bundleFile)
+            try write(pem(roots) + extra + authority.certificatePEM, to: directory + "/" + bundleFile)
             for name in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"] {
                 environment[name] = inside + "/" + bundleFile
             }
         }
-        return (Interception(secrets: secrets, authority: authority), environment)
+        return (
+            Interception(secrets: secrets, authority: authority, additionalUpstreamRoots: additional), environment
+        )
+    }
+
+    private static func pem(_ data: Data) -> String {
+        let text = String(decoding: data, as: UTF8.self)
+        return text.hasSuffix("\n") || text.isEmpty ? text : text + "\n"
     }
 
     private static func write(_ text: String, to path: String) throws {
