@@ -27,6 +27,9 @@ public struct SessionRequest: Sendable {
     /// The host folders among `additionalMounts` that the agent gets read-write as its workspace (`--repo`
     /// folders, clones): places the agent can write, like the project.
     public var workspaces: [String] = []
+    /// Host variables that never enter the sandbox, even when listed: the ones credential rules read (the sandbox
+    /// gets their placeholders through `additionalEnvironment`).
+    public var withheldEnvironment: Set<String> = []
     public var additionalEnvironment: [String: String]
     /// The host folder holding the gateway's socket; nil for a session with no way out at all.
     public var gatewayDirectory: String?
@@ -188,7 +191,9 @@ public enum SessionPlanner {
         // Values stay in the launcher's environment: argv carries only names, so `ps` on the host shows no secret.
         var passthrough: [String] = []
         for name in (request.profile.credentialVariables + request.config.env).mergedUnique([])
-        where request.hostEnvironment[name] != nil && environment[name] == nil {
+        where request.hostEnvironment[name] != nil && environment[name] == nil
+            && !request.withheldEnvironment.contains(name)
+        {
             passthrough.append(name)
         }
         if request.stdinIsTerminal, request.hostEnvironment["TERM"] != nil, !passthrough.contains("TERM") {

@@ -15,6 +15,8 @@ final class GatewayHost: Sendable {
     let directory: String
     let logPath: String
     let denials: DenialReporter?
+    /// What makes the sandbox's clients trust the session authority (empty when nothing is intercepted).
+    let trustEnvironment: [String: String]
     private let gateway: Gateway
     private let log: FileConnectionLog
     private let watcher: Task<Void, Never>
@@ -22,7 +24,7 @@ final class GatewayHost: Sendable {
     /// Starts listening on `<directory>/gateway.sock` and begins following policy changes.
     static func start(
         source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: SandboxUser,
-        logger: Logger, denials: DenialReporter? = nil
+        logger: Logger, denials: DenialReporter? = nil, secrets: SessionSecrets = SessionSecrets()
     ) async throws -> GatewayHost {
         let layers = try source.files.read()
         let policy = try source.policy(layers)
@@ -45,9 +47,11 @@ final class GatewayHost: Sendable {
             throw PaddockError.fileSystem(path: directory, message: "cannot create the gateway's folder: \(error)")
         }
         let socket = directory + "/" + GatewayAccess.socketName
+        let interception = try Interception.prepare(secrets, session: sessionID.rawValue, directory: directory)
         let log = try FileConnectionLog(path: logPath)
         let gateway = Gateway(
-            configuration: GatewayConfiguration(unixSocketPath: socket, unixSocketMode: 0o600),
+            configuration: GatewayConfiguration(
+                unixSocketPath: socket, unixSocketMode: 0o600, interception: interception?.0),
             policies: PolicyStore(policy), log: denials.map { TeeConnectionLog([log, $0]) } ?? log, logger: logger)
         do {
             try await gateway.start()
@@ -63,13 +67,15 @@ final class GatewayHost: Sendable {
         chmod(directory, 0o700)
         let watcher = Task { await Self.follow(source: source, layers: layers, store: gateway.policies, logger: logger) }
         return GatewayHost(
-            directory: directory, logPath: logPath, denials: denials, gateway: gateway, log: log, watcher: watcher)
+            directory: directory, logPath: logPath, denials: denials, gateway: gateway, log: log, watcher: watcher,
+            trustEnvironment: interception?.1 ?? [:])
     }
 
     private init(
         directory: String, logPath: String, denials: DenialReporter?, gateway: Gateway, log: FileConnectionLog,
-        watcher: Task<Void, Never>
+        watcher: Task<Void, Never>, trustEnvironment: [String: String]
     ) {
+        self.trustEnvironment = trustEnvironment
         self.directory = directory
         self.logPath = logPath
         self.denials = denials

@@ -87,6 +87,9 @@ public struct SessionLauncher {
         // A full-screen agent owns the terminal: denials go to its title then, and to lines everywhere else.
         let denials = DenialReporter(
             mode: context.stdinIsTerminal && context.stdoutIsTerminal ? .title : .lines, terminal: context.terminal)
+        // Real secrets stay here: the gateway adds them, the sandbox gets placeholders. A missing one stops us now.
+        let secrets = try SessionSecrets.resolve(
+            config: config, profile: profile, environment: context.environment, home: context.paths.home, session: id)
         let gatewayStart: Task<GatewayHost, any Error>? =
             config.network.offline == true
             ? nil
@@ -96,7 +99,7 @@ public struct SessionLauncher {
                         source: NetworkPolicySource(
                             paths: context.paths, projectRoot: project, sessionID: id, flags: request.flags, profile: profile),
                         sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger,
-                        denials: denials)
+                        denials: denials, secrets: secrets)
                 }
             }
 
@@ -149,6 +152,8 @@ public struct SessionLauncher {
             gateway = try await gatewayStart?.value
             try record.write(paths: context.paths)
             plan.gatewayDirectory = gateway?.directory
+            plan.additionalEnvironment.merge(secrets.sandboxEnvironment.merging(gateway?.trustEnvironment ?? [:]) { $1 }) { $1 }
+            plan.withheldEnvironment = secrets.withheldVariables
             spec = try stages.run("plan") { try SessionPlanner.plan(plan) { FileManager.default.fileExists(atPath: $0) } }
             // From here a signal removes the container.
             try teardown.use(container: spec.name)

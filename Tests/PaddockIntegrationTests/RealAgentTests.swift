@@ -106,13 +106,17 @@ struct RealAgentTests {
     func run(_ fixture: IntegrationFixture, _ arguments: [String], _ agent: Agent, seconds: Int = 240) async throws
         -> ProcessOutput
     {
-        let command = fixture.paddockCommand(arguments, environment: environment(agent))
+        let command = fixture.paddockCommand(arguments, environment: environment(agent, fixture))
         let bounded = Command("timeout", [String(seconds)] + command.argv, workingDirectory: command.workingDirectory)
         return try await SubprocessRunner().capture(bounded)
     }
 
-    func environment(_ agent: Agent) -> [String: String] {
-        agent.credentials.merging([agent.caVariable: "/mnt/paddock-test-ca/ca.pem"]) { $1 }
+    /// The agent's key (which the gateway adds: the sandbox gets a placeholder), and the vendor CA for the sandbox
+    /// and, for the API host the gateway intercepts, for the launcher's gateway.
+    func environment(_ agent: Agent, _ fixture: IntegrationFixture) -> [String: String] {
+        agent.credentials.merging([
+            agent.caVariable: "/mnt/paddock-test-ca/ca.pem", "PADDOCK_TEST_UPSTREAM_CA_FILE": fixture.root + "/vendor/ca.pem",
+        ]) { $1 }
     }
 
     func netLog(_ fixture: IntegrationFixture) async throws -> [[String: Any]] {
@@ -139,6 +143,10 @@ struct RealAgentTests {
                 $0["host"] as? String == "api.anthropic.com" && $0["decision"] as? String == "allow"
             }
             #expect(!allowed.isEmpty, "the gateway logged api.anthropic.com as allowed")
+            // Claude held only the placeholder; the gateway gave the API the real key.
+            let api = origin.requests().filter { $0["path"]?.hasPrefix("/v1/messages") == true }
+            #expect(!api.isEmpty && api.allSatisfy { $0["credential"] == "sk-ant-api03-paddock-test" }, "\(api)")
+            #expect(allowed.contains { $0["credential"] as? Bool == true }, "\(allowed)")
         }
     }
 
@@ -200,7 +208,7 @@ struct RealAgentTests {
     @Test func codexInteractiveStartsReachThePrompt() async throws {
         try await withAgent(.codex) { fixture, _ in
             for start in ["first", "second"] {
-                let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.codex))
+                let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.codex, fixture))
                 defer { terminal.close() }
                 let outcome = try await terminal.reachCodexPrompt()
                 #expect(outcome.reached, "\(start) start:\n\(outcome.screen)\nanswered:\n\(outcome.answeredScreens.joined(separator: "\n-----\n"))")
@@ -224,7 +232,7 @@ struct RealAgentTests {
     /// second. The theme and "use this API key?" are the user's, answered here as a user would.
     @Test func claudeInteractiveStartsReachThePromptWithoutPaddocksPrompts() async throws {
         try await withAgent(.claude) { fixture, _ in
-            let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.claude))
+            let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.claude, fixture))
             defer { terminal.close() }
             let first = try await terminal.reachClaudePrompt(answeringUserPrompts: true)
             #expect(first.reached, "first start:\n\(first.screen)")
@@ -244,7 +252,7 @@ struct RealAgentTests {
             #expect(hint.contains("paddock --resume"), "the resume hint names paddock:\n\(hint)")
             #expect(!hint.contains("claude --dangerously-skip-permissions --resume"), "\(hint)")
 
-            let second = try await Terminal.start(fixture, ["run"], environment: environment(.claude))
+            let second = try await Terminal.start(fixture, ["run"], environment: environment(.claude, fixture))
             defer { second.close() }
             let again = try await second.reachClaudePrompt(answeringUserPrompts: false)
             #expect(again.reached, "second start:\n\(again.screen)")
