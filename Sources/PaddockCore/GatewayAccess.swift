@@ -5,20 +5,35 @@
 public enum GatewayAccess {
     public static let directoryInSandbox = "/run/paddock"
     public static let socketName = "gateway.sock"
+    public static var socketInSandbox: String { directoryInSandbox + "/" + socketName }
     public static let bridgePort = 3128
     public static var proxyURL: String { "http://127.0.0.1:\(bridgePort)" }
 
     /// Every variable common clients read, in both cases; `socks5h` so names resolve at the gateway.
-    public static var environment: [String: String] {
+    public static var environment: [String: String] { environment(credential: nil) }
+
+    /// With a credential (relay transport) every proxy URL carries it, as clients expect (`user:secret@`), and
+    /// `PADDOCK_PROXY_AUTH` hands it to socat's `proxyauth` for ssh.
+    public static func environment(credential: ProxyCredential?) -> [String: String] {
         let noProxy = "localhost,127.0.0.1,::1"
-        return [
-            "HTTP_PROXY": proxyURL, "http_proxy": proxyURL,
-            "HTTPS_PROXY": proxyURL, "https_proxy": proxyURL,
-            "ALL_PROXY": "socks5h://127.0.0.1:\(bridgePort)", "all_proxy": "socks5h://127.0.0.1:\(bridgePort)",
+        let userInfo = credential.map { $0.userInfo + "@" } ?? ""
+        let http = "http://\(userInfo)127.0.0.1:\(bridgePort)"
+        let socks = "socks5h://\(userInfo)127.0.0.1:\(bridgePort)"
+        let auth = credential.map { ",proxyauth=" + $0.userInfo } ?? ""
+        var variables = [
+            "HTTP_PROXY": http, "http_proxy": http,
+            "HTTPS_PROXY": http, "https_proxy": http,
+            "ALL_PROXY": socks, "all_proxy": socks,
             "NO_PROXY": noProxy, "no_proxy": noProxy,
             // For engines without paddock's image (no /etc/ssh/ssh_config.d/paddock.conf): git over SSH via CONNECT.
-            "GIT_SSH_COMMAND": "ssh -o ProxyCommand='socat - PROXY:127.0.0.1:%h:%p,proxyport=\(bridgePort)'",
+            "GIT_SSH_COMMAND": "ssh -o ProxyCommand='socat - PROXY:127.0.0.1:%h:%p,proxyport=\(bridgePort)\(auth)'",
         ]
+        if let credential {
+            variables["PADDOCK_PROXY_AUTH"] = credential.userInfo
+            // git's libcurl otherwise asks first without a credential to learn the scheme: a 407 per connection.
+            variables["GIT_HTTP_PROXY_AUTHMETHOD"] = "basic"
+        }
+        return variables
     }
 
     /// Starts the bridge, waits until it listens, then becomes the agent. Shell builtins only (no process per
@@ -61,11 +76,12 @@ public enum GatewayAccess {
         ["/bin/sh", "-c", bridgeScript, "paddock-entry"] + argv
     }
 
-    /// ssh inside the image goes through the gateway too.
+    /// ssh inside the image goes through the gateway too. ssh hands ProxyCommand to the shell, which adds the
+    /// session's secret where there is one (relay transport).
     public static let sshConfig = """
         # Written by paddock: the sandbox has no network; ssh reaches hosts through paddock's gateway.
         Host *
-            ProxyCommand socat - PROXY:127.0.0.1:%h:%p,proxyport=\(bridgePort)
+            ProxyCommand socat - PROXY:127.0.0.1:%h:%p,proxyport=\(bridgePort)${PADDOCK_PROXY_AUTH:+,proxyauth=$PADDOCK_PROXY_AUTH}
 
         """
 }

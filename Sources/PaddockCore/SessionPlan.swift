@@ -28,8 +28,13 @@ public struct SessionRequest: Sendable {
     /// folders, clones): places the agent can write, like the project.
     public var workspaces: [String] = []
     public var additionalEnvironment: [String: String]
-    /// The host folder holding the gateway's socket; nil for a session with no way out at all.
-    public var gatewayDirectory: String?
+    /// How the sandbox reaches the gateway; nil for a session with no way out at all.
+    public var gateway: GatewayAttachment?
+    /// The host folder holding the gateway's socket (the bound-folder transport).
+    public var gatewayDirectory: String? {
+        get { gateway?.transport == .boundFolder ? gateway?.source : nil }
+        set { gateway = newValue.map { GatewayAttachment(transport: .boundFolder, source: $0) } }
+    }
     public var paths: PaddockPaths
 
     public init(
@@ -56,7 +61,7 @@ public struct SessionRequest: Sendable {
         self.hostEnvironment = hostEnvironment
         self.additionalMounts = additionalMounts
         self.additionalEnvironment = additionalEnvironment
-        self.gatewayDirectory = gatewayDirectory
+        self.gateway = gatewayDirectory.map { GatewayAttachment(transport: .boundFolder, source: $0) }
         self.paths = paths
     }
 }
@@ -173,17 +178,14 @@ public enum SessionPlanner {
             mounts.append(.bind(try checked(resolved), at: target, readOnly: !extra.readWrite))
         }
         mounts += request.additionalMounts
-        if let gateway = request.gatewayDirectory {
-            // Read-only: the agent can connect to the socket but not replace or remove it.
-            mounts.append(.bind(gateway, at: GatewayAccess.directoryInSandbox, readOnly: true))
-        }
+        if let gateway = request.gateway { mounts.append(gateway.mount) }
         for mount in mounts where mount.kind == .bind {
             try validateHostPath(mount.source)
         }
 
         var environment = request.profile.environment
-        if request.gatewayDirectory != nil {
-            for (name, value) in GatewayAccess.environment { environment[name] = value }
+        if let gateway = request.gateway {
+            for (name, value) in GatewayAccess.environment(credential: gateway.credential) { environment[name] = value }
         }
         for (name, value) in request.additionalEnvironment { environment[name] = value }
         // Values stay in the launcher's environment: argv carries only names, so `ps` on the host shows no secret.
@@ -220,7 +222,7 @@ public enum SessionPlanner {
             pidsLimit: request.config.resources.pids ?? defaultPidsLimit,
             interactive: true,
             tty: request.stdinIsTerminal,
-            command: request.gatewayDirectory == nil ? command : GatewayAccess.wrap(command))
+            command: request.gateway == nil ? command : GatewayAccess.wrap(command))
     }
 
     /// A place the agent can write, by its real path.

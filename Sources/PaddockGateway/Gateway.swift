@@ -171,12 +171,15 @@ public final class Gateway: Sendable {
             _ = state.withLockedValue { $0.connections.removeValue(forKey: id) }
         }
         let session = self.session
+        let recorder = self.recorder
         return channel.eventLoop.makeCompletedFuture {
             try GatewayTuning.configureClient(channel, tcp: tcp)
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(
                 TimeoutHandler(handshakeTimeout: configuration.handshakeTimeout, idleTimeout: configuration.idleTimeout))
-            try sync.addHandler(ProtocolDetector())
+            let credential = tcp ? configuration.tcpCredential : nil
+            if let credential { try sync.addHandler(ProxyAuthenticationGate(credential: credential, recorder: recorder)) }
+            try sync.addHandler(ProtocolDetector(credential: credential))
             try sync.addHandler(ProxyDecisionHandler(session: session))
         }
     }

@@ -11,6 +11,12 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = ProxyEvent
 
     private var detected = false
+    /// What SOCKS5 clients must authenticate with (the loopback listener of the relay transport).
+    private let credential: ProxyCredential?
+
+    init(credential: ProxyCredential? = nil) {
+        self.credential = credential
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !detected else {
@@ -25,7 +31,7 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
             switch first {
             case 0x05:
                 try sync.addHandlers(
-                    [SOCKSServerHandshakeHandler(), SOCKSProxyHandler()], position: .after(self))
+                    [SOCKSServerHandshakeHandler(), SOCKSProxyHandler(credential: credential)], position: .after(self))
                 detected = true
                 context.fireChannelRead(data)
             case UInt8(ascii: "C"):

@@ -15,14 +15,19 @@ final class GatewayHost: Sendable {
     let directory: String
     let logPath: String
     let denials: DenialReporter?
+    /// How the sandbox reaches this gateway, and what that needs (the relay transport's loopback port and secret).
+    let link: GatewayLink
     private let gateway: Gateway
     private let log: FileConnectionLog
     private let watcher: Task<Void, Never>
+    private let relay = RelayHolder()
 
-    /// Starts listening on `<directory>/gateway.sock` and begins following policy changes.
+    /// Starts listening on `<directory>/gateway.sock` (and, for the relay transport, on a random loopback port
+    /// that wants the session's secret) and begins following policy changes.
     static func start(
         source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: (uid: UInt32, gid: UInt32),
-        logger: Logger, denials: DenialReporter? = nil
+        logger: Logger, denials: DenialReporter? = nil, transport: GatewayTransport = .boundFolder,
+        flavor: EngineFlavor = .dockerEngine
     ) async throws -> GatewayHost {
         let layers = try source.files.read()
         let policy = try source.policy(layers)
@@ -46,11 +51,17 @@ final class GatewayHost: Sendable {
         }
         let socket = directory + "/" + GatewayAccess.socketName
         let log = try FileConnectionLog(path: logPath)
+        let credential = transport.needsSecret ? ProxyCredential.random() : nil
+        // A bound socket file shows inside with the host's permission bits but, on Apple `container`, root's
+        // owner: 0666 lets the sandbox's user connect, and the 0700 folder keeps everyone else on the host out.
         let gateway = Gateway(
-            configuration: GatewayConfiguration(unixSocketPath: socket, unixSocketMode: 0o600),
+            configuration: GatewayConfiguration(
+                unixSocketPath: socket, unixSocketMode: transport == .boundSocketFile ? 0o666 : 0o600,
+                tcpHost: credential == nil ? nil : "127.0.0.1", tcpCredential: credential),
             policies: PolicyStore(policy), log: denials.map { TeeConnectionLog([log, $0]) } ?? log, logger: logger)
+        let endpoints: Gateway.Endpoints
         do {
-            try await gateway.start()
+            endpoints = try await gateway.start()
         } catch {
             await log.close()
             throw PaddockError.other("The network gateway could not start: \(error). Use --offline to run without network.")
@@ -62,25 +73,43 @@ final class GatewayHost: Sendable {
         }
         chmod(directory, 0o700)
         let watcher = Task { await Self.follow(source: source, layers: layers, store: gateway.policies, logger: logger) }
+        let link = GatewayLink(
+            transport: transport, flavor: flavor, sessionID: sessionID, directory: directory, socket: socket,
+            port: endpoints.tcpAddress?.port, credential: credential, launcherPID: HostProcess.currentPID,
+            launcherStart: HostProcess.startToken(pid: HostProcess.currentPID))
         return GatewayHost(
-            directory: directory, logPath: logPath, denials: denials, gateway: gateway, log: log, watcher: watcher)
+            directory: directory, logPath: logPath, denials: denials, link: link, gateway: gateway, log: log,
+            watcher: watcher)
     }
 
     private init(
-        directory: String, logPath: String, denials: DenialReporter?, gateway: Gateway, log: FileConnectionLog,
-        watcher: Task<Void, Never>
+        directory: String, logPath: String, denials: DenialReporter?, link: GatewayLink, gateway: Gateway,
+        log: FileConnectionLog, watcher: Task<Void, Never>
     ) {
         self.directory = directory
         self.logPath = logPath
         self.denials = denials
+        self.link = link
         self.gateway = gateway
         self.log = log
         self.watcher = watcher
     }
 
-    /// Stops the gateway (no socket remains), flushes the log and returns the end-of-session line.
+    /// What the session plan mounts; for the relay transport this starts the relay (from `image`, once built),
+    /// which `stop` removes with its volume.
+    func attachment(engine: any ContainerEngine, image: String) async throws -> GatewayAttachment {
+        if let plan = link.relayPlan(image: image) {
+            let started = GatewayRelay(engine: engine, plan: plan)
+            relay.set(started)
+            try await started.start()
+        }
+        return link.attachment
+    }
+
+    /// Stops the gateway (no socket remains) and its relay, flushes the log and returns the end-of-session line.
     func stop() async -> String {
         watcher.cancel()
+        await relay.take()?.stop()
         await gateway.shutdown()
         await log.close()
         try? FileManager.default.removeItem(atPath: directory)
@@ -117,4 +146,13 @@ final class GatewayHost: Sendable {
             FileManager.default.contents(atPath: path).map { Hashing.sha256Hex($0) } ?? "-"
         }
     }
+}
+
+/// The relay a session started, held so `stop` removes it whichever path ends the session.
+final class RelayHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var relay: GatewayRelay?
+
+    func set(_ relay: GatewayRelay) { lock.withLock { self.relay = relay } }
+    func take() -> GatewayRelay? { lock.withLock { defer { relay = nil }; return relay } }
 }

@@ -38,11 +38,16 @@ struct SessionLauncher {
             config.network.offline == true
             ? nil
             : Task { [context] in
-                try await GatewayHost.start(
+                let engine = context.engine
+                let flavor = await engine.engineFlavor()
+                let transport = try engine.capabilities.transport(
+                    forced: try config.gatewayTransport.map { try GatewayTransport.parse($0, source: "the gateway transport") },
+                    flavor: flavor, engine: engine.name)
+                return try await GatewayHost.start(
                     source: NetworkPolicySource(
                         paths: context.paths, projectRoot: project, sessionID: id, flags: flags, profile: profile),
                     sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger,
-                    denials: denials)
+                    denials: denials, transport: transport, flavor: flavor)
             }
 
         // Independent engine calls run side by side. bwrap has no image: the host's userland is the sandbox's.
@@ -95,7 +100,7 @@ struct SessionLauncher {
         do {
             gateway = try await gatewayStart?.value
             try record.write(paths: context.paths)
-            request.gatewayDirectory = gateway?.directory
+            request.gateway = try await gateway?.attachment(engine: context.engine, image: recipe.tag)
             spec = try SessionPlanner.plan(request) { FileManager.default.fileExists(atPath: $0) }
         } catch {
             await finish(gateway: gateway, preparation: preparation, workspace: workspace, record: &record)
