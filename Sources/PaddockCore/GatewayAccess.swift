@@ -30,11 +30,32 @@ public enum GatewayAccess {
         ]
         if let credential {
             variables["PADDOCK_PROXY_AUTH"] = credential.userInfo
+            variables["PADDOCK_PROBE_AUTHORIZATION"] = "Basic " + credential.basicToken
             // git's libcurl otherwise asks first without a credential to learn the scheme: a 407 per connection.
             variables["GIT_HTTP_PROXY_AUTHMETHOD"] = "basic"
         }
         return variables
     }
+
+    /// The request line of the bridge's probe; the gateway answers it with 204 and nothing else.
+    public static let probeRequestLine = "GET /.well-known/paddock-probe HTTP/1.1\r\n"
+    /// The sandbox's exit status when the probe got no answer: the launcher, which knows whether the gateway
+    /// saw a probe, turns it into an error that names the engine, the transport and the fix.
+    public static let probeFailedStatus: Int32 = 97
+
+    /// First asks the gateway through the transport whether it answers (the probe, retried for up to 5 s while a
+    /// relay starts; with the relay's credential when there is one), and stops with `probeFailedStatus` if it
+    /// never does: an agent with no network would fail later and silently.
+    public static let probeScript = """
+        a=; [ -n "$PADDOCK_PROBE_AUTHORIZATION" ] && a="Proxy-Authorization: $PADDOCK_PROBE_AUTHORIZATION\\r\\n"
+        n=0
+        until case "$(printf "GET /.well-known/paddock-probe HTTP/1.1\\r\\n$a\\r\\n" | socat -t 2 -T 2 - UNIX-CONNECT:\(directoryInSandbox)/\(socketName) 2>/dev/null)" in "HTTP/1.1 204"*) true ;; *) false ;; esac; do
+          n=$((n+1))
+          if [ $n -ge 50 ]; then echo "paddock: the sandbox cannot reach paddock's gateway" >&2; exit \(probeFailedStatus); fi
+          sleep 0.1
+        done
+
+        """
 
     /// Starts the bridge, waits until it listens, then becomes the agent. Shell builtins only (no process per
     /// check, no connection the gateway would have to log). socat listens before it first sleeps in poll(), so a
@@ -73,7 +94,7 @@ public enum GatewayAccess {
     }
 
     public static func wrap(_ argv: [String]) -> [String] {
-        ["/bin/sh", "-c", bridgeScript, "paddock-entry"] + argv
+        ["/bin/sh", "-c", probeScript + bridgeScript, "paddock-entry"] + argv
     }
 
     /// ssh inside the image goes through the gateway too. ssh hands ProxyCommand to the shell, which adds the

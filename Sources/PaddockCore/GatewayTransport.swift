@@ -330,3 +330,29 @@ public struct GatewayLink: Equatable, Sendable {
             launcherStart: launcherStart)
     }
 }
+
+extension GatewayLink {
+    /// The error when the sandbox's probe never reached the gateway: the engine, what was tried, the fix.
+    public func unreachable(engine: String) -> PaddockError {
+        let fix: String
+        switch transport {
+        case .boundFolder:
+            fix = "A VM between this machine and the containers (Docker Desktop, Colima, OrbStack, Podman machine, "
+                + "Rancher Desktop) passes no bound socket: run with `--gateway-transport relay` (or set "
+                + "`gateway_transport = \"relay\"` in ~/.config/paddock/config.toml)."
+        case .boundSocketFile:
+            fix = "Apple `container` 1.1.0 or later passes a bound socket file; other VM engines do not: try "
+                + "`--gateway-transport relay`, or update `container`."
+        case .relay:
+            let route = flavor.relayRoute
+            fix = "The relay container could not reach this machine's 127.0.0.1:\(port.map(String.init) ?? "?")"
+                + (route == .hostNetwork ? " through the host network" : " as \(route.host)")
+                + ": check that the engine's containers reach the host (its host-gateway name), or on Linux "
+                + "use `--gateway-transport folder`."
+        }
+        return PaddockError.engineCannotStart(
+            engine: "\(engine) (\(flavor.rawValue))",
+            detail: "the sandbox could not reach paddock's gateway through \(transport.summary) "
+                + "(`\(transport.rawValue)`). \(fix) `--offline` runs without network.")
+    }
+}

@@ -13,9 +13,11 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
     private var detected = false
     /// What SOCKS5 clients must authenticate with (the loopback listener of the relay transport).
     private let credential: ProxyCredential?
+    private let probe: GatewayProbe?
 
-    init(credential: ProxyCredential? = nil) {
+    init(credential: ProxyCredential? = nil, probe: GatewayProbe? = nil) {
         self.credential = credential
+        self.probe = probe
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -48,6 +50,7 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
                 sync.removeHandler(context: context, promise: nil)
                 handler.start(target)
             case UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                if probe?.answerIfProbe(context, buffer) == true { return }
                 try addHTTPHandlers(context, data)
             default:
                 context.fireChannelRead(

@@ -155,6 +155,33 @@ struct GatewayTransportTests {
         #expect(mac.container.command.last == "TCP:host.docker.internal:5")
     }
 
+    @Test func anUnreachableGatewayNamesEngineTransportAndFix() {
+        let base = GatewayLink(
+            transport: .boundFolder, flavor: .dockerDesktop, sessionID: session, directory: "/d", socket: "/d/s", port: 4321)
+        var relay = base
+        relay.transport = .relay
+        var file = base
+        file.transport = .boundSocketFile
+        let cases: [(GatewayLink, [String])] = [
+            (base, ["docker (Docker Desktop)", "(`folder`)", "--gateway-transport relay"]),
+            (relay, ["(`relay`)", "127.0.0.1:4321", "as host.docker.internal"]),
+            (file, ["(`socket-file`)", "Apple `container` 1.1.0"]),
+        ]
+        for (link, phrases) in cases {
+            let message = link.unreachable(engine: "docker").description
+            for phrase in phrases { #expect(message.contains(phrase), "\(message)") }
+            #expect(message.contains("--offline"))
+        }
+    }
+
+    @Test func theProbeRunsFirstAndStopsWithItsOwnStatus() {
+        let argv = GatewayAccess.wrap(["agent"])
+        #expect(argv[2].hasPrefix(GatewayAccess.probeScript))
+        #expect(GatewayAccess.probeScript.contains("exit 97"))
+        #expect(GatewayAccess.probeScript.contains("GET /.well-known/paddock-probe HTTP/1.1\\r\\n"))
+        #expect(GatewayAccess.probeRequestLine == "GET /.well-known/paddock-probe HTTP/1.1\r\n")
+    }
+
     @Test func credentialsCompareWholeAndEncodeAsClientsDo() {
         let credential = ProxyCredential(secret: "abc")
         #expect(credential.basicToken == "cGFkZG9jazphYmM=")

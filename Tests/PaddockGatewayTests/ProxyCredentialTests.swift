@@ -126,6 +126,32 @@ struct ProxyCredentialTests {
         }
     }
 
+    /// The bridge's probe: answered 204 and counted, never logged; on the loopback listener only with the secret.
+    @Test func theProbeIsAnsweredOnlyBehindTheCredential() async throws {
+        let origin = try await Origin.echo()
+        defer { Task { await origin.close() } }
+        try await withGateway(origin) { gateway in
+            for (header, status) in [("", "407"), ("Proxy-Authorization: Basic \(Self.credential.basicToken)\r\n", "204")] {
+                try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                    try await client.send(GatewayAccess.probeRequestLine + header + "\r\n")
+                    #expect(try await client.readHead().hasPrefix("HTTP/1.1 \(status) "))
+                    #expect(try await client.isClosed())
+                }
+            }
+            #expect(gateway.gateway.probesAnswered == 1)
+            let records = try await gateway.records(atLeast: 1)
+            #expect(records.count == 1 && records[0].decision == .invalid, "only the refused probe is logged: \(records)")
+        }
+        try await GatewayFixture.with { gateway in
+            try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                try await client.send(GatewayAccess.probeRequestLine + "\r\n")
+                #expect(try await client.readHead() .hasPrefix("HTTP/1.1 204 "))
+            }
+            #expect(gateway.gateway.probesAnswered == 1)
+            #expect(gateway.log.records.isEmpty)
+        }
+    }
+
     /// The checks as tables: incomplete waits, an oversized head never waits forever, case and spaces are HTTP's.
     @Test func verdicts() {
         #expect(HTTPCredentialVerdict.check(ByteBuffer(string: "CONNECT a:1 HTTP/1.1\r\n"), credential: Self.credential) == .needMore)

@@ -81,6 +81,29 @@ struct TransportIntegrationTests {
         }
     }
 
+    /// The probe for real: a sandbox whose socket leads nowhere stops before the agent with the probe's status
+    /// and says why (every other session test passes through a probe that got its answer).
+    @Test func aSandboxWithNoWayOutStopsBeforeTheAgent() async throws {
+        try await gateway.withOrigin { fixture, origin in
+            let first = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+            #expect(first.status == 0, "\(first.stderr)")
+            let image = try #require(
+                try await fixture.engineCommand(["images", "--filter", "label=paddock.agent=shell", "--format", "{{.Repository}}:{{.Tag}}"])
+                    .stdout.split(separator: "\n").first.map(String.init))
+            try await fixture.write("", to: fixture.root + "/nowhere/keep")
+            let user = fixture.sandboxUser
+            let started = Date()
+            let result = try await fixture.engineCommand([
+                "run", "--rm", "--network", "none", "--user", "\(user.uid):\(user.gid)",
+                "--mount", "type=bind,src=\(fixture.root)/nowhere,dst=/run/paddock,readonly", image,
+            ] + GatewayAccess.wrap(["echo", "AGENT-RAN"]))
+            #expect(result.status == GatewayAccess.probeFailedStatus, "\(result.stdout)\(result.stderr)")
+            #expect(!result.stdout.contains("AGENT-RAN"))
+            #expect(result.stderr.contains("cannot reach paddock's gateway"))
+            #expect(Date().timeIntervalSince(started) < 30)
+        }
+    }
+
     /// A killed launcher: the relay stays but leads nowhere (the port closed with the gateway), and `clean`
     /// removes it and its volume.
     @Test func aKilledLaunchersRelayLeadsNowhereAndCleanRemovesIt() async throws {

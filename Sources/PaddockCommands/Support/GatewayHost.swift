@@ -95,6 +95,10 @@ final class GatewayHost: Sendable {
         self.watcher = watcher
     }
 
+    /// Probes the gateway answered: none after a sandbox exited with `GatewayAccess.probeFailedStatus` means
+    /// its way out never worked.
+    var probesAnswered: Int { gateway.probesAnswered }
+
     /// What the session plan mounts; for the relay transport this starts the relay (from `image`, once built),
     /// which `stop` removes with its volume.
     func attachment(engine: any ContainerEngine, image: String) async throws -> GatewayAttachment {

@@ -120,8 +120,10 @@ struct SessionLauncher {
             throw error
         }
         let exitCode = await teardown.finish(status: status)
+        let unreachable = exitCode == GatewayAccess.probeFailedStatus && gateway?.probesAnswered == 0
         // The container is gone (run returned, or teardown removed it): only now is the work safe to inspect.
         await finish(gateway: gateway, preparation: preparation, workspace: workspace, record: &record)
+        if unreachable, let gateway { throw gateway.link.unreachable(engine: context.engine.name) }
         record.endedAt = Date()
         record.exitCode = exitCode
         try? record.write(paths: context.paths)
