@@ -356,3 +356,13 @@ extension GatewayLink {
                 + "(`\(transport.rawValue)`). \(fix) `--offline` runs without network.")
     }
 }
+
+extension EngineFlavor {
+    /// `doctor`'s line about the way out: which product answers, and how its sandboxes reach the gateway.
+    public func gatewayDetail(_ transport: GatewayTransport) -> String {
+        let why = isVirtualMachine
+            ? "a VM sits between this machine and the sandboxes"
+            : "the sandboxes share this machine's kernel"
+        return "\(rawValue): \(transport.rawValue) (\(transport.summary)); \(why)"
+    }
+}

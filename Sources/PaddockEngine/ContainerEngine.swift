@@ -153,3 +153,11 @@ extension ContainerEngine {
     public var limitations: [String] { [] }
     public var startRefusal: PaddockError? { nil }
 }
+
+/// Argv pieces every CLI adapter writes the same way.
+enum EngineArguments {
+    /// `--label key=value` for each label, in key order, so argv is stable and testable.
+    static func labels(_ labels: [String: String]) -> [String] {
+        labels.keys.sorted().flatMap { ["--label", "\($0)=\(labels[$0] ?? "")"] }
+    }
+}

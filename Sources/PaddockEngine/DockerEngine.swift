@@ -47,9 +47,7 @@ public struct DockerEngine: ContainerEngine {
     /// `engineOptions` follow the hardening flags: Podman's CLI takes the same flags and adds its own there.
     public static func runArguments(_ spec: ContainerSpec, engineOptions: [String] = []) -> [String] {
         var arguments = ["run", "--rm", "--name", spec.name, "--hostname", spec.hostname]
-        for key in spec.labels.keys.sorted() {
-            arguments += ["--label", "\(key)=\(spec.labels[key] ?? "")"]
-        }
+        arguments += EngineArguments.labels(spec.labels)
         if spec.detached { arguments.append("--detach") }
         if spec.interactive { arguments.append("--interactive") }
         if spec.tty { arguments.append("--tty") }
@@ -96,9 +94,7 @@ public struct DockerEngine: ContainerEngine {
     public static func buildArguments(_ request: ImageBuildRequest) -> [String] {
         // --force-rm: the legacy builder otherwise keeps a failed step's container; a failed build leaves nothing.
         var arguments = ["build", "--force-rm", "--tag", request.tag, "--file", request.contextDirectory + "/Dockerfile"]
-        for key in request.labels.keys.sorted() {
-            arguments += ["--label", "\(key)=\(request.labels[key] ?? "")"]
-        }
+        arguments += EngineArguments.labels(request.labels)
         if request.noCache { arguments.append("--no-cache") }
         if request.pull { arguments.append("--pull") }
         arguments.append(request.contextDirectory)
@@ -282,9 +278,7 @@ public struct DockerEngine: ContainerEngine {
     }
 
     public static func volumeCreateArguments(_ name: String, labels: [String: String]) -> [String] {
-        var arguments = ["volume", "create"]
-        for key in labels.keys.sorted() { arguments += ["--label", "\(key)=\(labels[key] ?? "")"] }
-        return arguments + ["--", name]
+        ["volume", "create"] + EngineArguments.labels(labels) + ["--", name]
     }
 
     public func createVolume(_ name: String, labels: [String: String]) async throws {
