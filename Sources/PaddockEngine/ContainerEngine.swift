@@ -134,7 +134,7 @@ extension ContainerEngine {
     /// Asks the engine on a Mac, where every engine but Apple's puts a Linux VM in between; on Linux the engine
     /// shares the host's kernel (Docker Desktop for Linux, which does not, is not told apart).
     public func engineFlavor() async -> EngineFlavor {
-        #if os(Linux)
+        #if os(Linux) && !PADDOCK_SIMULATE_MACOS
             return .dockerEngine
         #else
             return (try? await info().product) ?? .lima

@@ -201,7 +201,7 @@ public struct PodmanEngine: ContainerEngine {
     // MARK: the gateway seam
 
     public func engineFlavor() async -> EngineFlavor {
-        #if os(Linux)
+        #if os(Linux) && !PADDOCK_SIMULATE_MACOS
             return .podman
         #else
             return (try? await info().product) ?? .podmanMachine

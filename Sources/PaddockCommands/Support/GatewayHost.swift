@@ -33,9 +33,10 @@ final class GatewayHost: Sendable {
         let policy = try source.policy(layers)
         let sessionDirectory = paths.sessionDirectory(sessionID)
         var directory = sessionDirectory + "/gateway"
-        // A unix socket path must fit in sun_path (104 bytes on macOS): fall back to a short private folder.
+        // A unix socket path must fit in sun_path (104 bytes on macOS, 108 on Linux): fall back to a short private
+        // folder.
         var shared = false
-        if (directory + "/" + GatewayAccess.socketName).utf8.count > 100 {
+        if (directory + "/" + GatewayAccess.socketName).utf8.count > HostSystem.maxSocketPath {
             // In a shared temporary folder the name must be unguessable and newly made by us: a folder another
             // user prepared could let them swap the socket for a proxy of their own.
             directory = NSTemporaryDirectory() + "paddock-\(getuid())-\(UUID().uuidString.prefix(12).lowercased())"
