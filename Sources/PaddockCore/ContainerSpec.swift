@@ -55,6 +55,9 @@ public struct ContainerSpec: Equatable, Sendable {
     public var environment: [String: String]
     /// Host variables whose values pass through unchanged (their values never appear in argv).
     public var passthroughEnvironment: [String]
+    /// Variables set inside whose values must not appear in argv either (the relay's secret): the engine adapter
+    /// puts them in the CLI's own environment and names them with `--env NAME`.
+    public var secretEnvironment: [String: String] = [:]
     public var network: NetworkMode
     public var cpus: Double?
     /// Bytes.
@@ -101,7 +104,8 @@ public struct ContainerSpec: Equatable, Sendable {
         lhs.name == rhs.name && lhs.image == rhs.image && lhs.labels == rhs.labels && lhs.user.uid == rhs.user.uid
             && lhs.user.gid == rhs.user.gid && lhs.workingDirectory == rhs.workingDirectory
             && lhs.mounts == rhs.mounts && lhs.environment == rhs.environment
-            && lhs.passthroughEnvironment == rhs.passthroughEnvironment && lhs.network == rhs.network
+            && lhs.passthroughEnvironment == rhs.passthroughEnvironment && lhs.secretEnvironment == rhs.secretEnvironment
+            && lhs.network == rhs.network
             && lhs.cpus == rhs.cpus && lhs.memory == rhs.memory && lhs.pidsLimit == rhs.pidsLimit
             && lhs.interactive == rhs.interactive && lhs.tty == rhs.tty && lhs.command == rhs.command
             && lhs.hostname == rhs.hostname && lhs.detached == rhs.detached && lhs.keepsHostUser == rhs.keepsHostUser

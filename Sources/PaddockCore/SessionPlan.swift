@@ -184,23 +184,33 @@ public enum SessionPlanner {
         }
 
         var environment = request.profile.environment
+        // Variables that carry the relay's secret go apart: every local user reads the engine CLI's argv.
+        var secretEnvironment: [String: String] = [:]
         if let gateway = request.gateway {
-            for (name, value) in GatewayAccess.environment(credential: gateway.credential) { environment[name] = value }
+            let plain = GatewayAccess.environment(credential: nil)
+            for (name, value) in GatewayAccess.environment(credential: gateway.credential) {
+                if gateway.credential != nil, plain[name] != value {
+                    secretEnvironment[name] = value
+                } else {
+                    environment[name] = value
+                }
+            }
         }
         for (name, value) in request.additionalEnvironment { environment[name] = value }
         // Values stay in the launcher's environment: argv carries only names, so `ps` on the host shows no secret.
         var passthrough: [String] = []
         for name in (request.profile.credentialVariables + request.config.env).mergedUnique([])
-        where request.hostEnvironment[name] != nil && environment[name] == nil {
+        where request.hostEnvironment[name] != nil && environment[name] == nil && secretEnvironment[name] == nil {
             passthrough.append(name)
         }
         if request.stdinIsTerminal, request.hostEnvironment["TERM"] != nil, !passthrough.contains("TERM") {
             passthrough.append("TERM")
         }
 
+        for name in request.additionalEnvironment.keys { secretEnvironment[name] = nil }
         let command = request.profile.withSetup(
             request.profile.argv(userArguments: request.userArguments, settingsLayerPresent: settingsLayerPresent))
-        return ContainerSpec(
+        var spec = ContainerSpec(
             name: ProjectNaming.containerName(project: request.projectRoot, session: request.sessionID),
             image: request.imageTag,
             labels: [
@@ -223,6 +233,8 @@ public enum SessionPlanner {
             interactive: true,
             tty: request.stdinIsTerminal,
             command: request.gateway == nil ? command : GatewayAccess.wrap(command))
+        spec.secretEnvironment = secretEnvironment
+        return spec
     }
 
     /// A place the agent can write, by its real path.

@@ -52,7 +52,7 @@ public struct AppleContainerEngine: ContainerEngine {
         for key in spec.environment.keys.sorted() {
             arguments += ["--env", "\(key)=\(spec.environment[key] ?? "")"]
         }
-        for name in spec.passthroughEnvironment {
+        for name in spec.passthroughEnvironment + spec.secretEnvironment.keys.sorted() {
             // Name only: `container` takes the value from this process's environment.
             arguments += ["--env", name]
         }
@@ -185,7 +185,12 @@ public struct AppleContainerEngine: ContainerEngine {
     }
 
     public func run(_ spec: ContainerSpec) async throws -> Int32 {
-        try await runner.attached(container(try Self.runArguments(spec)))
+        try await runner.attached(try runCommand(spec))
+    }
+
+    /// `container run` with the spec's secret variables in the CLI's environment, never in its argv.
+    func runCommand(_ spec: ContainerSpec) throws -> Command {
+        Command(executable, try Self.runArguments(spec), environment: spec.secretEnvironment)
     }
 
     public func exec(container name: String, user: String, command: [String], tty: Bool) async throws -> Int32 {
@@ -220,7 +225,7 @@ public struct AppleContainerEngine: ContainerEngine {
     }
 
     public func startDetached(_ spec: ContainerSpec) async throws {
-        let command = container(try Self.runArguments(spec))
+        let command = try runCommand(spec)
         try await runner.capture(command).check(command)
     }
 

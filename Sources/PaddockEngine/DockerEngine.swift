@@ -72,7 +72,7 @@ public struct DockerEngine: ContainerEngine {
         for key in spec.environment.keys.sorted() {
             arguments += ["--env", "\(key)=\(spec.environment[key] ?? "")"]
         }
-        for name in spec.passthroughEnvironment {
+        for name in spec.passthroughEnvironment + spec.secretEnvironment.keys.sorted() {
             // Name only: the value comes from this process's environment, never from argv.
             arguments += ["--env", name]
         }
@@ -218,7 +218,12 @@ public struct DockerEngine: ContainerEngine {
     }
 
     public func run(_ spec: ContainerSpec) async throws -> Int32 {
-        try await runner.attached(docker(Self.runArguments(spec, engineOptions: try seccompOptions())))
+        try await runner.attached(runCommand(spec, engineOptions: try seccompOptions()))
+    }
+
+    /// `docker run` with the spec's secret variables in the CLI's environment, never in its argv.
+    func runCommand(_ spec: ContainerSpec, engineOptions: [String]) -> Command {
+        Command(executable, Self.runArguments(spec, engineOptions: engineOptions), environment: spec.secretEnvironment)
     }
 
     /// Docker's built-in profile allows AF_VSOCK in some versions (Debian's 20.10 among them); paddock's own
@@ -273,7 +278,7 @@ public struct DockerEngine: ContainerEngine {
     // MARK: the gateway seam
 
     public func startDetached(_ spec: ContainerSpec) async throws {
-        let command = docker(Self.runArguments(spec, engineOptions: try seccompOptions()))
+        let command = runCommand(spec, engineOptions: try seccompOptions())
         try await runner.capture(command).check(command)
     }
 

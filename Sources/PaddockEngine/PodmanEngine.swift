@@ -175,7 +175,14 @@ public struct PodmanEngine: ContainerEngine {
 
     public func run(_ spec: ContainerSpec) async throws -> Int32 {
         try checkRuntime()
-        return try await runner.attached(podman(Self.runArguments(spec, rootless: rootless, seccompProfile: try seccompProfilePath())))
+        return try await runner.attached(try runCommand(spec))
+    }
+
+    /// `podman run` with the spec's secret variables in the CLI's environment, never in its argv.
+    func runCommand(_ spec: ContainerSpec) throws -> Command {
+        var command = podman(Self.runArguments(spec, rootless: rootless, seccompProfile: try seccompProfilePath()))
+        command.environment = spec.secretEnvironment
+        return command
     }
 
     public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 {
@@ -210,7 +217,7 @@ public struct PodmanEngine: ContainerEngine {
 
     public func startDetached(_ spec: ContainerSpec) async throws {
         try checkRuntime()
-        let command = podman(Self.runArguments(spec, rootless: rootless, seccompProfile: try seccompProfilePath()))
+        let command = try runCommand(spec)
         try await runner.capture(command).check(command)
     }
 

@@ -239,3 +239,32 @@ struct RelayArgvTests {
         #expect(machine.product == .podmanMachine)
     }
 }
+
+/// Any local user reads every process's argv (`ps`, /proc/PID/cmdline): the relay's secret must never be in the
+/// engine CLI's argv, only in its environment, whence `--env NAME` copies it into the sandbox.
+@Suite("The relay secret stays out of argv")
+struct RelaySecretArgvTests {
+    func relaySession() throws -> ContainerSpec {
+        var request = SessionRequest(
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", hostHome: "/home/u",
+            hostUID: 1234, hostGID: 1234, launcherPID: 1, config: PaddockConfig(), profile: .shell,
+            userArguments: ["make"], imageTag: "i",
+            paths: PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock"))
+        request.gateway = GatewayAttachment(transport: .relay, source: "v", credential: ProxyCredential(secret: "topsecret0123"))
+        return try SessionPlanner.plan(request) { _ in false }
+    }
+
+    @Test func noEngineWritesTheSecretIntoArgv() throws {
+        let spec = try relaySession()
+        let argvs = [
+            DockerEngine.runArguments(spec), PodmanEngine.runArguments(spec, rootless: true),
+            try AppleContainerEngine.runArguments(spec),
+        ]
+        for argv in argvs {
+            #expect(!argv.joined(separator: " ").contains("topsecret0123"), "\(argv)")
+            #expect(argv.contains("HTTP_PROXY") && argv.contains("ALL_PROXY") && argv.contains("PADDOCK_PROXY_AUTH"))
+        }
+        let command = DockerEngine(runner: RecordingRunner()).runCommand(spec, engineOptions: [])
+        #expect(command.environment["HTTP_PROXY"] == "http://paddock:topsecret0123@127.0.0.1:3128")
+    }
+}

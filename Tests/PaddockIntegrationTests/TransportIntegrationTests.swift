@@ -57,6 +57,14 @@ struct TransportIntegrationTests {
             let bare = try await gateway.inside(
                 fixture, container, "curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:3128 \(url)")
             #expect(bare.stdout == "407", "\(bare.stdout)\(bare.stderr)")
+            // Every local user reads every process's argv: the session's secret is in no process's command line.
+            let env = try await fixture.engineCommand(["inspect", "--format", "{{json .Config.Env}}", container]).stdout
+            let secret = try #require(
+                env.components(separatedBy: "PADDOCK_PROXY_AUTH=paddock:").dropFirst().first?.prefix { $0.isHexDigit })
+            #expect(secret.count == 64)
+            let processes = try await SubprocessRunner().capture(Command("ps", ["-eo", "args"])).stdout
+            #expect(processes.contains("paddock-relay-"), "the listing sees the engine's processes")
+            #expect(!processes.contains(String(secret)), "the secret is in some process's argv")
             // The relay's volume is read-only inside: the agent cannot swap the socket for its own.
             let write = try await gateway.inside(
                 fixture, container, "(rm -f /run/paddock/gateway.sock || touch /run/paddock/other) 2>/dev/null && echo WROTE || echo read-only")
