@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaddockCore
+import PaddockEngine
 import PaddockSession
 import PaddockWorkspace
 
@@ -31,6 +32,14 @@ extension Paddock {
                 if !dryRun { try await context.engine.remove(containers: [orphan.name]) }
                 Console.out("\(dryRun ? "would remove" : "removed") sandbox \(SafeText.quoted(label)) (\(SafeText.quoted(orphan.name)))")
             }
+            // Gateway relays and their volumes outlive a killed launcher; without it they lead nowhere, but go.
+            let relays = try await GatewayRelay.orphans(engine: context.engine)
+            if !dryRun {
+                try await context.engine.remove(containers: relays.containers.map(\.name))
+                try await context.engine.removeVolumes(relays.volumes.map(\.name))
+            }
+            for relay in relays.containers { Console.out("\(dryRun ? "would remove" : "removed") gateway relay \(SafeText.quoted(relay.name))") }
+            for volume in relays.volumes { Console.out("\(dryRun ? "would remove" : "removed") relay volume \(SafeText.quoted(volume.name))") }
             // Build contexts are only needed while a build runs.
             let builds = (try? FileManager.default.contentsOfDirectory(atPath: context.paths.buildDirectory)) ?? []
             for build in builds {

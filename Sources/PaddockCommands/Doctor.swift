@@ -15,7 +15,7 @@ extension Paddock {
         @Flag(name: .long, help: "Print JSON instead of a list.")
         var json = false
 
-        @Option(name: .long, help: "Check this engine (docker, podman or bwrap) instead of the one paddock would choose.")
+        @Option(name: .long, help: "Check this engine (docker, podman, bwrap or container) instead of the one paddock would choose.")
         var engine: String?
 
         struct Check: Codable, Equatable {
@@ -44,6 +44,10 @@ extension Paddock {
                         Check(
                             name: "engine runtime", status: .failed, detail: refusal.description,
                             fix: "One of the fixes named above, then `paddock doctor` again."))
+                }
+                let flavor = await context.engine.engineFlavor()
+                if let transport = try? context.engine.capabilities.transport(forced: nil, flavor: flavor, engine: context.engine.name) {
+                    checks.append(Check(name: "gateway", status: .ok, detail: flavor.gatewayDetail(transport)))
                 }
                 for limitation in context.engine.limitations {
                     checks.append(Check(name: "engine limits", status: .warning, detail: limitation))

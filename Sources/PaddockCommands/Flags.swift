@@ -22,8 +22,11 @@ struct SessionOptions: ParsableArguments {
     @Option(name: .long, help: "The agent to run: claude (default), codex, gemini or shell.")
     var agent: String?
 
-    @Option(name: .long, help: "The sandbox engine: docker, podman or bwrap (default: `engine` in the configuration, else the first of them that is available).")
+    @Option(name: .long, help: "The sandbox engine: docker, podman, bwrap or container (default: `engine` in the configuration, else the first of them that is available).")
     var engine: String?
+
+    @Option(name: .long, help: "How the sandbox reaches the gateway: folder, socket-file or relay (default: `gateway_transport` in the configuration, else the engine's own way).")
+    var gatewayTransport: String?
 
     @Option(name: .long, help: ArgumentHelp("An extra host path to show read-only (add :rw for read-write).", valueName: "path[:target][:rw]"))
     var mount: [String] = []
@@ -77,7 +80,10 @@ struct SessionOptions: ParsableArguments {
         }
         if offline, !allow.isEmpty { throw ValidationError("--offline and --allow contradict each other.") }
         if let engine, !EngineKind.allCases.map(\.rawValue).contains(engine.lowercased()) {
-            throw ValidationError("--engine takes docker, podman or bwrap, not \(engine).")
+            throw ValidationError("--engine takes docker, podman, bwrap or container, not \(engine).")
+        }
+        if let gatewayTransport, GatewayTransport(rawValue: gatewayTransport) == nil {
+            throw ValidationError("--gateway-transport takes folder, socket-file or relay, not \(gatewayTransport).")
         }
         if let isolate, !["mount", "clone"].contains(isolate) {
             throw ValidationError("--isolate takes mount or clone, not \(isolate).")
@@ -112,6 +118,7 @@ struct SessionOptions: ParsableArguments {
         var layer = PaddockConfig()
         layer.agent = agent
         layer.isolate = isolate
+        layer.gatewayTransport = gatewayTransport
         layer.network.allow = allow
         if offline { layer.network.offline = true }
         layer.mounts = mount.compactMap { try? Self.parseMount($0) }

@@ -5,21 +5,57 @@
 public enum GatewayAccess {
     public static let directoryInSandbox = "/run/paddock"
     public static let socketName = "gateway.sock"
+    public static var socketInSandbox: String { directoryInSandbox + "/" + socketName }
     public static let bridgePort = 3128
     public static var proxyURL: String { "http://127.0.0.1:\(bridgePort)" }
 
     /// Every variable common clients read, in both cases; `socks5h` so names resolve at the gateway.
-    public static var environment: [String: String] {
+    public static var environment: [String: String] { environment(credential: nil) }
+
+    /// With a credential (relay transport) every proxy URL carries it, as clients expect (`user:secret@`), and
+    /// `PADDOCK_PROXY_AUTH` hands it to socat's `proxyauth` for ssh.
+    public static func environment(credential: ProxyCredential?) -> [String: String] {
         let noProxy = "localhost,127.0.0.1,::1"
-        return [
-            "HTTP_PROXY": proxyURL, "http_proxy": proxyURL,
-            "HTTPS_PROXY": proxyURL, "https_proxy": proxyURL,
-            "ALL_PROXY": "socks5h://127.0.0.1:\(bridgePort)", "all_proxy": "socks5h://127.0.0.1:\(bridgePort)",
+        let userInfo = credential.map { $0.userInfo + "@" } ?? ""
+        let http = "http://\(userInfo)127.0.0.1:\(bridgePort)"
+        let socks = "socks5h://\(userInfo)127.0.0.1:\(bridgePort)"
+        let auth = credential.map { ",proxyauth=" + $0.userInfo } ?? ""
+        var variables = [
+            "HTTP_PROXY": http, "http_proxy": http,
+            "HTTPS_PROXY": http, "https_proxy": http,
+            "ALL_PROXY": socks, "all_proxy": socks,
             "NO_PROXY": noProxy, "no_proxy": noProxy,
             // For engines without paddock's image (no /etc/ssh/ssh_config.d/paddock.conf): git over SSH via CONNECT.
-            "GIT_SSH_COMMAND": "ssh -o ProxyCommand='socat - PROXY:127.0.0.1:%h:%p,proxyport=\(bridgePort)'",
+            "GIT_SSH_COMMAND": "ssh -o ProxyCommand='socat - PROXY:127.0.0.1:%h:%p,proxyport=\(bridgePort)\(auth)'",
         ]
+        if let credential {
+            variables["PADDOCK_PROXY_AUTH"] = credential.userInfo
+            variables["PADDOCK_PROBE_AUTHORIZATION"] = "Basic " + credential.basicToken
+            // git's libcurl otherwise asks first without a credential to learn the scheme: a 407 per connection.
+            variables["GIT_HTTP_PROXY_AUTHMETHOD"] = "basic"
+        }
+        return variables
     }
+
+    /// The request line of the bridge's probe; the gateway answers it with 204 and nothing else.
+    public static let probeRequestLine = "GET /.well-known/paddock-probe HTTP/1.1\r\n"
+    /// The sandbox's exit status when the probe got no answer: the launcher, which knows whether the gateway
+    /// saw a probe, turns it into an error that names the engine, the transport and the fix.
+    public static let probeFailedStatus: Int32 = 97
+
+    /// First asks the gateway through the transport whether it answers (the probe, retried for up to 5 s while a
+    /// relay starts; with the relay's credential when there is one), and stops with `probeFailedStatus` if it
+    /// never does: an agent with no network would fail later and silently.
+    public static let probeScript = """
+        a=; [ -n "$PADDOCK_PROBE_AUTHORIZATION" ] && a="Proxy-Authorization: $PADDOCK_PROBE_AUTHORIZATION\\r\\n"
+        n=0
+        until case "$(printf "GET /.well-known/paddock-probe HTTP/1.1\\r\\n$a\\r\\n" | socat -t 2 -T 2 - UNIX-CONNECT:\(directoryInSandbox)/\(socketName) 2>/dev/null)" in "HTTP/1.1 204"*) true ;; *) false ;; esac; do
+          n=$((n+1))
+          if [ $n -ge 50 ]; then echo "paddock: the sandbox cannot reach paddock's gateway" >&2; exit \(probeFailedStatus); fi
+          sleep 0.1
+        done
+
+        """
 
     /// Starts the bridge, waits until it listens, then becomes the agent. Shell builtins only (no process per
     /// check, no connection the gateway would have to log). socat listens before it first sleeps in poll(), so a
@@ -58,14 +94,15 @@ public enum GatewayAccess {
     }
 
     public static func wrap(_ argv: [String]) -> [String] {
-        ["/bin/sh", "-c", bridgeScript, "paddock-entry"] + argv
+        ["/bin/sh", "-c", probeScript + bridgeScript, "paddock-entry"] + argv
     }
 
-    /// ssh inside the image goes through the gateway too.
+    /// ssh inside the image goes through the gateway too. ssh hands ProxyCommand to the shell, which adds the
+    /// session's secret where there is one (relay transport).
     public static let sshConfig = """
         # Written by paddock: the sandbox has no network; ssh reaches hosts through paddock's gateway.
         Host *
-            ProxyCommand socat - PROXY:127.0.0.1:%h:%p,proxyport=\(bridgePort)
+            ProxyCommand socat - PROXY:127.0.0.1:%h:%p,proxyport=\(bridgePort)${PADDOCK_PROXY_AUTH:+,proxyauth=$PADDOCK_PROXY_AUTH}
 
         """
 }

@@ -31,8 +31,13 @@ public struct SessionRequest: Sendable {
     /// gets their placeholders through `additionalEnvironment`).
     public var withheldEnvironment: Set<String> = []
     public var additionalEnvironment: [String: String]
-    /// The host folder holding the gateway's socket; nil for a session with no way out at all.
-    public var gatewayDirectory: String?
+    /// How the sandbox reaches the gateway; nil for a session with no way out at all.
+    public var gateway: GatewayAttachment?
+    /// The host folder holding the gateway's socket (the bound-folder transport).
+    public var gatewayDirectory: String? {
+        get { gateway?.transport == .boundFolder ? gateway?.source : nil }
+        set { gateway = newValue.map { GatewayAttachment(transport: .boundFolder, source: $0) } }
+    }
     public var paths: PaddockPaths
 
     public init(
@@ -59,7 +64,7 @@ public struct SessionRequest: Sendable {
         self.hostEnvironment = hostEnvironment
         self.additionalMounts = additionalMounts
         self.additionalEnvironment = additionalEnvironment
-        self.gatewayDirectory = gatewayDirectory
+        self.gateway = gatewayDirectory.map { GatewayAttachment(transport: .boundFolder, source: $0) }
         self.paths = paths
     }
 }
@@ -175,23 +180,29 @@ public enum SessionPlanner {
             mounts.append(.bind(try checked(resolved), at: target, readOnly: !extra.readWrite))
         }
         mounts += request.additionalMounts
-        if let gateway = request.gatewayDirectory {
-            // Read-only: the agent can connect to the socket but not replace or remove it.
-            mounts.append(.bind(gateway, at: GatewayAccess.directoryInSandbox, readOnly: true))
-        }
+        if let gateway = request.gateway { mounts.append(gateway.mount) }
         for mount in mounts where mount.kind == .bind {
             try validateHostPath(mount.source)
         }
 
         var environment = request.profile.environment
-        if request.gatewayDirectory != nil {
-            for (name, value) in GatewayAccess.environment { environment[name] = value }
+        // Variables that carry the relay's secret go apart: every local user reads the engine CLI's argv.
+        var secretEnvironment: [String: String] = [:]
+        if let gateway = request.gateway {
+            let plain = GatewayAccess.environment(credential: nil)
+            for (name, value) in GatewayAccess.environment(credential: gateway.credential) {
+                if gateway.credential != nil, plain[name] != value {
+                    secretEnvironment[name] = value
+                } else {
+                    environment[name] = value
+                }
+            }
         }
         for (name, value) in request.additionalEnvironment { environment[name] = value }
         // Values stay in the launcher's environment: argv carries only names, so `ps` on the host shows no secret.
         var passthrough: [String] = []
         for name in (request.profile.credentialVariables + request.config.env).mergedUnique([])
-        where request.hostEnvironment[name] != nil && environment[name] == nil
+        where request.hostEnvironment[name] != nil && environment[name] == nil && secretEnvironment[name] == nil
             && !request.withheldEnvironment.contains(name)
         {
             passthrough.append(name)
@@ -200,9 +211,10 @@ public enum SessionPlanner {
             passthrough.append("TERM")
         }
 
+        for name in request.additionalEnvironment.keys { secretEnvironment[name] = nil }
         let command = request.profile.withSetup(
             request.profile.argv(userArguments: request.userArguments, settingsLayerPresent: settingsLayerPresent))
-        return ContainerSpec(
+        var spec = ContainerSpec(
             name: ProjectNaming.containerName(project: request.projectRoot, session: request.sessionID),
             image: request.imageTag,
             labels: [
@@ -224,7 +236,9 @@ public enum SessionPlanner {
             pidsLimit: request.config.resources.pids ?? defaultPidsLimit,
             interactive: true,
             tty: request.stdinIsTerminal,
-            command: request.gatewayDirectory == nil ? command : GatewayAccess.wrap(command))
+            command: request.gateway == nil ? command : GatewayAccess.wrap(command))
+        spec.secretEnvironment = secretEnvironment
+        return spec
     }
 
     /// A place the agent can write, by its real path.

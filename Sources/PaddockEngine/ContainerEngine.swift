@@ -8,12 +8,18 @@ public struct EngineInfo: Equatable, Sendable {
     public var serverVersion: String
     public var operatingSystem: String
     public var rootDirectory: String?
+    /// The product, as the gateway transport needs it (whether a VM sits between host and containers).
+    public var product: EngineFlavor
 
-    public init(flavor: String, serverVersion: String, operatingSystem: String, rootDirectory: String? = nil) {
+    public init(
+        flavor: String, serverVersion: String, operatingSystem: String, rootDirectory: String? = nil,
+        product: EngineFlavor = .dockerEngine
+    ) {
         self.flavor = flavor
         self.serverVersion = serverVersion
         self.operatingSystem = operatingSystem
         self.rootDirectory = rootDirectory
+        self.product = product
     }
 }
 
@@ -94,10 +100,64 @@ public protocol ContainerEngine: Sendable {
     /// Removes, killing first if running. Missing containers are not an error. Must end every process of the
     /// sandbox: teardown on SIGINT/SIGTERM/SIGHUP relies on it.
     func remove(containers: [String]) async throws
+
+    // MARK: the gateway seam
+
+    /// What this engine can do, among it the ways a sandbox reaches the gateway.
+    var capabilities: EngineCapabilities { get }
+    /// The product answering, which decides the transport (a VM between host and container or not).
+    func engineFlavor() async -> EngineFlavor
+    /// Starts a container in the background (the gateway relay) and returns once it runs.
+    func startDetached(_ spec: ContainerSpec) async throws
+    /// Containers carrying `label`, whatever its value.
+    func containers(withLabel label: String, all: Bool) async throws -> [ContainerSummary]
+    func createVolume(_ name: String, labels: [String: String]) async throws
+    /// Missing volumes are not an error.
+    func removeVolumes(_ names: [String]) async throws
+    /// Volumes carrying `label`, with their labels.
+    func volumes(withLabel label: String) async throws -> [VolumeSummary]
+}
+
+public struct VolumeSummary: Equatable, Sendable {
+    public var name: String
+    public var labels: [String: String]
+
+    public init(name: String, labels: [String: String]) {
+        self.name = name
+        self.labels = labels
+    }
 }
 
 extension ContainerEngine {
-    public var needsImage: Bool { true }
+    public var capabilities: EngineCapabilities { .linuxContainer }
+    public var needsImage: Bool { capabilities.image }
+    /// Asks the engine on a Mac, where every engine but Apple's puts a Linux VM in between; on Linux the engine
+    /// shares the host's kernel (Docker Desktop for Linux, which does not, is not told apart).
+    public func engineFlavor() async -> EngineFlavor {
+        #if os(Linux) && !PADDOCK_SIMULATE_MACOS
+            return .dockerEngine
+        #else
+            return (try? await info().product) ?? .lima
+        #endif
+    }
+
+    private var noContainers: PaddockError {
+        PaddockError.invalidArgument(
+            "\(name) runs no containers besides the sandbox, so it has no relay: use the folder or socket-file gateway transport.")
+    }
+    public func startDetached(_ spec: ContainerSpec) async throws { throw noContainers }
+    public func containers(withLabel label: String, all: Bool) async throws -> [ContainerSummary] { [] }
+    public func createVolume(_ name: String, labels: [String: String]) async throws { throw noContainers }
+    public func removeVolumes(_ names: [String]) async throws {}
+    public func volumes(withLabel label: String) async throws -> [VolumeSummary] { [] }
     public var limitations: [String] { [] }
     public var startRefusal: PaddockError? { nil }
+}
+
+/// Argv pieces every CLI adapter writes the same way.
+enum EngineArguments {
+    /// `--label key=value` for each label, in key order, so argv is stable and testable.
+    static func labels(_ labels: [String: String]) -> [String] {
+        labels.keys.sorted().flatMap { ["--label", "\($0)=\(labels[$0] ?? "")"] }
+    }
 }

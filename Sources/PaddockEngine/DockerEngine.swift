@@ -47,13 +47,14 @@ public struct DockerEngine: ContainerEngine {
     /// `engineOptions` follow the hardening flags: Podman's CLI takes the same flags and adds its own there.
     public static func runArguments(_ spec: ContainerSpec, engineOptions: [String] = []) -> [String] {
         var arguments = ["run", "--rm", "--name", spec.name, "--hostname", spec.hostname]
-        for key in spec.labels.keys.sorted() {
-            arguments += ["--label", "\(key)=\(spec.labels[key] ?? "")"]
-        }
+        arguments += EngineArguments.labels(spec.labels)
+        if spec.detached { arguments.append("--detach") }
         if spec.interactive { arguments.append("--interactive") }
         if spec.tty { arguments.append("--tty") }
         switch spec.network {
         case .none: arguments += ["--network", "none"]
+        case .host: arguments += ["--network", "host"]
+        case .engineDefault: break
         }
         arguments += [
             "--cap-drop", "ALL",
@@ -73,7 +74,7 @@ public struct DockerEngine: ContainerEngine {
         for key in spec.environment.keys.sorted() {
             arguments += ["--env", "\(key)=\(spec.environment[key] ?? "")"]
         }
-        for name in spec.passthroughEnvironment {
+        for name in spec.passthroughEnvironment + spec.secretEnvironment.keys.sorted() {
             // Name only: the value comes from this process's environment, never from argv.
             arguments += ["--env", name]
         }
@@ -85,7 +86,8 @@ public struct DockerEngine: ContainerEngine {
     /// One `--mount` value. Docker reads it as CSV, so a field holding a comma or quote is quoted.
     public static func mountArgument(_ mount: Mount) -> String {
         var fields = ["type=\(mount.kind == .bind ? "bind" : "volume")", "src=\(mount.source)", "dst=\(mount.target)"]
-        if mount.readOnly { fields.append("readonly") }
+        // Podman takes `readonly` on binds only; `ro` means the same to both engines on volumes.
+        if mount.readOnly { fields.append(mount.kind == .bind ? "readonly" : "ro") }
         return fields.map { field in
             field.contains(",") || field.contains("\"") ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
         }.joined(separator: ",")
@@ -94,9 +96,7 @@ public struct DockerEngine: ContainerEngine {
     public static func buildArguments(_ request: ImageBuildRequest) -> [String] {
         // --force-rm: the legacy builder otherwise keeps a failed step's container; a failed build leaves nothing.
         var arguments = ["build", "--force-rm", "--tag", request.tag, "--file", request.contextDirectory + "/Dockerfile"]
-        for key in request.labels.keys.sorted() {
-            arguments += ["--label", "\(key)=\(request.labels[key] ?? "")"]
-        }
+        arguments += EngineArguments.labels(request.labels)
         if request.noCache { arguments.append("--no-cache") }
         if request.pull { arguments.append("--pull") }
         arguments.append(request.contextDirectory)
@@ -127,7 +127,7 @@ public struct DockerEngine: ContainerEngine {
         return output.stdout
     }
 
-    static func parseInfo(_ json: String, executable: String) throws -> EngineInfo {
+    static func parseInfo(_ json: String, executable: String, hostIsMac: Bool = HostSystem.isMac) throws -> EngineInfo {
         guard let data = json.data(using: .utf8),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else {
@@ -150,9 +150,14 @@ public struct DockerEngine: ContainerEngine {
         } else {
             flavor = "Docker Engine"
         }
+        let product = EngineFlavor.detect(
+            EngineFlavor.Report(
+                operatingSystem: operatingSystem, name: serverName, serverVersion: version,
+                isPodman: flavor.hasPrefix("Podman"), hostIsMac: hostIsMac))
         return EngineInfo(
-            flavor: flavor, serverVersion: version, operatingSystem: operatingSystem,
-            rootDirectory: object["DockerRootDir"] as? String)
+            flavor: flavor == "Docker Engine" && product != .dockerEngine ? product.rawValue : flavor,
+            serverVersion: version, operatingSystem: operatingSystem, rootDirectory: object["DockerRootDir"] as? String,
+            product: product)
     }
 
     public func imageLabel(_ image: String, label: String) async throws -> String? {
@@ -215,7 +220,12 @@ public struct DockerEngine: ContainerEngine {
     }
 
     public func run(_ spec: ContainerSpec) async throws -> Int32 {
-        try await runner.attached(docker(Self.runArguments(spec, engineOptions: try seccompOptions())))
+        try await runner.attached(runCommand(spec, engineOptions: try seccompOptions()))
+    }
+
+    /// `docker run` with the spec's secret variables in the CLI's environment, never in its argv.
+    func runCommand(_ spec: ContainerSpec, engineOptions: [String]) -> Command {
+        Command(executable, Self.runArguments(spec, engineOptions: engineOptions), environment: spec.secretEnvironment)
     }
 
     /// Docker's built-in profile allows AF_VSOCK in some versions (Debian's 20.10 among them); paddock's own
@@ -238,10 +248,14 @@ public struct DockerEngine: ContainerEngine {
     }
 
     public func containers(all: Bool) async throws -> [ContainerSummary] {
-        if let api, let listed = try? api.containers(label: SessionLabels.session, all: all) {
+        try await containers(withLabel: SessionLabels.session, all: all)
+    }
+
+    public func containers(withLabel label: String, all: Bool) async throws -> [ContainerSummary] {
+        if let api, let listed = try? api.containers(label: label, all: all) {
             return listed
         }
-        var arguments = ["ps", "--quiet", "--no-trunc", "--filter", "label=\(SessionLabels.session)"]
+        var arguments = ["ps", "--quiet", "--no-trunc", "--filter", "label=\(label)"]
         if all { arguments.insert("--all", at: 1) }
         let list = docker(arguments)
         let ids = try await runner.capture(list).check(list).stdout.split(separator: "\n").map(String.init)
@@ -260,6 +274,59 @@ public struct DockerEngine: ContainerEngine {
             return ContainerSummary(
                 name: String(name), id: object["Id"] as? String ?? "", state: state?["Status"] as? String ?? "",
                 status: state?["StartedAt"] as? String ?? "", labels: config?["Labels"] as? [String: String] ?? [:])
+        }
+    }
+
+    // MARK: the gateway seam
+
+    public func startDetached(_ spec: ContainerSpec) async throws {
+        let command = runCommand(spec, engineOptions: try seccompOptions())
+        try await runner.capture(command).check(command)
+    }
+
+    public static func volumeCreateArguments(_ name: String, labels: [String: String]) -> [String] {
+        ["volume", "create"] + EngineArguments.labels(labels) + ["--", name]
+    }
+
+    public func createVolume(_ name: String, labels: [String: String]) async throws {
+        let command = docker(Self.volumeCreateArguments(name, labels: labels))
+        try await runner.capture(command).check(command)
+    }
+
+    public func removeVolumes(_ names: [String]) async throws {
+        guard !names.isEmpty else { return }
+        let command = docker(["volume", "rm", "--force", "--"] + names)
+        try await runner.capture(command).check(command)
+    }
+
+    public func volumes(withLabel label: String) async throws -> [VolumeSummary] {
+        let command = docker(["volume", "ls", "--filter", "label=\(label)", "--format", "json"])
+        return Self.parseVolumes(try await runner.capture(command).check(command).stdout)
+    }
+
+    /// Docker prints one JSON object per line with `Labels` as `a=b,c=d`; Podman one array with a `Labels`
+    /// object. Both are read here.
+    static func parseVolumes(_ output: String) -> [VolumeSummary] {
+        let objects: [[String: Any]]
+        if let array = (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [[String: Any]] {
+            objects = array
+        } else {
+            objects = output.split(separator: "\n").compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+            }
+        }
+        return objects.compactMap { object in
+            guard let name = object["Name"] as? String else { return nil }
+            var labels: [String: String] = [:]
+            if let dictionary = object["Labels"] as? [String: String] {
+                labels = dictionary
+            } else if let text = object["Labels"] as? String {
+                for pair in text.split(separator: ",") {
+                    let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                    labels[parts[0]] = parts.count > 1 ? parts[1] : ""
+                }
+            }
+            return VolumeSummary(name: name, labels: labels)
         }
     }
 

@@ -6,11 +6,13 @@ public enum EngineKind: String, CaseIterable, Equatable, Sendable, Codable {
     case docker
     case podman
     case bwrap
+    /// Apple's `container` (macOS): one VM per sandbox.
+    case container
 
     public static func parse(_ value: String, source: String) throws -> EngineKind {
         guard let kind = EngineKind(rawValue: value.lowercased()) else {
             throw PaddockError.invalidArgument(
-                "\(source) names the engine \"\(value)\"; use docker, podman or bwrap (or leave it out to choose automatically).")
+                "\(source) names the engine \"\(value)\"; use docker, podman, bwrap or container (or leave it out to choose automatically).")
         }
         return kind
     }
@@ -26,8 +28,14 @@ public struct EngineProbe: Equatable, Sendable {
     public var bwrapInstalled: Bool
     public var isLinux: Bool
     public var hostIsRoot: Bool
+    /// `container system status` says Apple's `container` is running (asked on a Mac only).
+    public var appleContainerRunning: Bool
 
-    public init(dockerReachable: Bool, podmanReachable: Bool, bwrapInstalled: Bool, isLinux: Bool, hostIsRoot: Bool) {
+    public init(
+        dockerReachable: Bool, podmanReachable: Bool, bwrapInstalled: Bool, isLinux: Bool, hostIsRoot: Bool,
+        appleContainerRunning: Bool = false
+    ) {
+        self.appleContainerRunning = appleContainerRunning
         self.dockerReachable = dockerReachable
         self.podmanReachable = podmanReachable
         self.bwrapInstalled = bwrapInstalled
@@ -59,7 +67,8 @@ public enum EngineSelection {
         }
     }
 
-    /// An explicit request wins without probing (so `--engine bwrap` costs nothing). Otherwise: a reachable
+    /// An explicit request wins without probing (so `--engine bwrap` costs nothing). Otherwise: on a Mac, Apple's
+    /// `container` when its services run (a VM per sandbox, and a socket file that connects); then a reachable
     /// Docker engine, else a reachable Podman, else bwrap when installed on Linux and not run as root (as root,
     /// bwrap's sandbox user would be root on the host). Pure, so every branch has a unit test.
     public static func choose(request: Request?, probe facts: @autoclosure () -> EngineProbe) throws -> EngineChoice {
@@ -67,6 +76,9 @@ public enum EngineSelection {
             return EngineChoice(kind: request.kind, reason: "requested by \(request.source)")
         }
         let facts = facts()
+        if facts.appleContainerRunning, !facts.isLinux {
+            return EngineChoice(kind: .container, reason: "chosen automatically: Apple's `container` is running")
+        }
         if facts.dockerReachable {
             return EngineChoice(kind: .docker, reason: "chosen automatically: a Docker engine is reachable")
         }
@@ -115,11 +127,18 @@ extension EngineProbe {
     /// take a second); bwrap is only a PATH lookup.
     public static func live(runner: any ProcessRunner, environment: [String: String]) async -> EngineProbe {
         let path = environment["PATH"]
+        // Apple's `container` first on a Mac: when it runs, nothing else is asked.
+        let apple = HostSystem.isMac ? await reachableAppleContainer(runner: runner, environment: environment) : false
+        if apple {
+            return EngineProbe(
+                dockerReachable: false, podmanReachable: false, bwrapInstalled: false, isLinux: false,
+                hostIsRoot: HostProcess.userID == 0, appleContainerRunning: true)
+        }
         let docker = await dockerProblem(runner: runner, environment: environment) == nil
         let podman = docker ? false : await reachable(
             Command(environment["PADDOCK_PODMAN"] ?? "podman", ["info", "--format", "{{.Host.Arch}}"]), runner, path)
         let bwrap = ExecutableLookup.find(environment["PADDOCK_BWRAP"] ?? "bwrap", path: path) != nil
-        #if os(Linux)
+        #if os(Linux) && !PADDOCK_SIMULATE_MACOS
             let isLinux = true
         #else
             let isLinux = false
@@ -147,6 +166,14 @@ extension EngineProbe {
         return said.isEmpty ? "`\(info)` failed with exit status \(output.status)." : said
     }
 
+    static func reachableAppleContainer(runner: any ProcessRunner, environment: [String: String]) async -> Bool {
+        let executable = environment["PADDOCK_CONTAINER"] ?? "container"
+        guard ExecutableLookup.find(executable, path: environment["PATH"]) != nil,
+            let output = try? await runner.capture(Command(executable, AppleContainerEngine.statusArguments)), output.succeeded
+        else { return false }
+        return AppleContainerEngine.isRunning(statusJSON: output.stdout)
+    }
+
     private static func reachable(_ command: Command, _ runner: any ProcessRunner, _ path: String?) async -> Bool {
         guard ExecutableLookup.find(command.executable, path: path) != nil else {
             return false
@@ -169,7 +196,8 @@ public enum ExecutableLookup {
 }
 
 public enum EngineFactory {
-    /// The adapter for `kind`. `PADDOCK_DOCKER`, `PADDOCK_PODMAN` and `PADDOCK_BWRAP` name other executables.
+    /// The adapter for `kind`. `PADDOCK_DOCKER`, `PADDOCK_PODMAN`, `PADDOCK_BWRAP` and `PADDOCK_CONTAINER` name
+    /// other executables.
     public static func make(
         _ kind: EngineKind, runner: any ProcessRunner, environment: [String: String], stateDirectory: String
     ) -> any ContainerEngine {
@@ -196,6 +224,8 @@ public enum EngineFactory {
             return BwrapEngine(
                 executable: environment["PADDOCK_BWRAP"] ?? "bwrap", runner: runner, stateDirectory: stateDirectory,
                 environment: environment)
+        case .container:
+            return AppleContainerEngine(executable: environment["PADDOCK_CONTAINER"] ?? "container", runner: runner)
         }
     }
 }

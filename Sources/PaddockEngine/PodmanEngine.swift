@@ -57,7 +57,7 @@ public struct PodmanEngine: ContainerEngine {
     /// Docker's hardened `run`, plus `--userns=keep-id` when rootless: the host user is the same uid inside
     /// (rather than the container's root), so workspace files and the gateway socket keep their owner both ways.
     public static func runArguments(_ spec: ContainerSpec, rootless: Bool, seccompProfile: String? = nil) -> [String] {
-        var options = rootless ? ["--userns=keep-id"] : []
+        var options = rootless && spec.keepsHostUser ? ["--userns=keep-id"] : []
         if let seccompProfile { options += ["--security-opt", "seccomp=\(seccompProfile)"] }
         return DockerEngine.runArguments(spec, engineOptions: options)
     }
@@ -72,8 +72,8 @@ public struct PodmanEngine: ContainerEngine {
         return try HardenedSeccompProfile.write(from: defaultSeccompProfile, into: stateDirectory + "/podman", required: true)
     }
 
-    public static func containersArguments(all: Bool) -> [String] {
-        var arguments = ["ps", "--filter", "label=\(SessionLabels.session)", "--format", "json"]
+    public static func containersArguments(all: Bool, label: String = SessionLabels.session) -> [String] {
+        var arguments = ["ps", "--filter", "label=\(label)", "--format", "json"]
         if all { arguments.insert("--all", at: 1) }
         return arguments
     }
@@ -85,7 +85,7 @@ public struct PodmanEngine: ContainerEngine {
 
     // MARK: parsing Podman's own JSON
 
-    static func parseInfo(_ json: String) throws -> EngineInfo {
+    static func parseInfo(_ json: String, hostIsMac: Bool = HostSystem.isMac) throws -> EngineInfo {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any] else {
             throw PaddockError.engineUnavailable(engine: "podman", detail: "`podman info` printed no JSON")
         }
@@ -100,7 +100,10 @@ public struct PodmanEngine: ContainerEngine {
         return EngineInfo(
             flavor: rootless ? "Podman (rootless)" : "Podman", serverVersion: version["Version"] as? String ?? "unknown",
             operatingSystem: system.isEmpty ? (host["os"] as? String ?? "") : system,
-            rootDirectory: store["graphRoot"] as? String)
+            rootDirectory: store["graphRoot"] as? String,
+            product: EngineFlavor.detect(
+                EngineFlavor.Report(
+                    isPodman: true, podmanRemote: host["serviceIsRemote"] as? Bool ?? false, hostIsMac: hostIsMac)))
     }
 
     static func parseContainers(_ json: String) -> [ContainerSummary] {
@@ -187,7 +190,14 @@ public struct PodmanEngine: ContainerEngine {
 
     public func run(_ spec: ContainerSpec) async throws -> Int32 {
         try checkRuntime()
-        return try await runner.attached(podman(Self.runArguments(spec, rootless: rootless, seccompProfile: try seccompProfilePath())))
+        return try await runner.attached(try runCommand(spec))
+    }
+
+    /// `podman run` with the spec's secret variables in the CLI's environment, never in its argv.
+    func runCommand(_ spec: ContainerSpec) throws -> Command {
+        var command = podman(Self.runArguments(spec, rootless: rootless, seccompProfile: try seccompProfilePath()))
+        command.environment = spec.secretEnvironment
+        return command
     }
 
     public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 {
@@ -196,8 +206,7 @@ public struct PodmanEngine: ContainerEngine {
     }
 
     public func containers(all: Bool) async throws -> [ContainerSummary] {
-        let command = podman(Self.containersArguments(all: all))
-        return Self.parseContainers(try await runner.capture(command).check(command).stdout)
+        try await containers(withLabel: SessionLabels.session, all: all)
     }
 
     public func stop(container: String, timeoutSeconds: Int) async throws {
@@ -209,5 +218,42 @@ public struct PodmanEngine: ContainerEngine {
         guard !containers.isEmpty else { return }
         let command = podman(Self.removeArguments(containers))
         try await runner.capture(command).check(command)
+    }
+
+    // MARK: the gateway seam
+
+    public func engineFlavor() async -> EngineFlavor {
+        #if os(Linux) && !PADDOCK_SIMULATE_MACOS
+            return .podman
+        #else
+            return (try? await info().product) ?? .podmanMachine
+        #endif
+    }
+
+    public func startDetached(_ spec: ContainerSpec) async throws {
+        try checkRuntime()
+        let command = try runCommand(spec)
+        try await runner.capture(command).check(command)
+    }
+
+    public func containers(withLabel label: String, all: Bool) async throws -> [ContainerSummary] {
+        let command = podman(Self.containersArguments(all: all, label: label))
+        return Self.parseContainers(try await runner.capture(command).check(command).stdout)
+    }
+
+    public func createVolume(_ name: String, labels: [String: String]) async throws {
+        let command = podman(DockerEngine.volumeCreateArguments(name, labels: labels))
+        try await runner.capture(command).check(command)
+    }
+
+    public func removeVolumes(_ names: [String]) async throws {
+        guard !names.isEmpty else { return }
+        let command = podman(["volume", "rm", "--force", "--"] + names)
+        try await runner.capture(command).check(command)
+    }
+
+    public func volumes(withLabel label: String) async throws -> [VolumeSummary] {
+        let command = podman(["volume", "ls", "--filter", "label=\(label)", "--format", "json"])
+        return DockerEngine.parseVolumes(try await runner.capture(command).check(command).stdout)
     }
 }

@@ -50,6 +50,7 @@ public final class Gateway: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    private let probe = GatewayProbe()
 
     /// - Parameters:
     ///   - policies: the live policy; update it and new connections and requests follow at once.
@@ -85,6 +86,9 @@ public final class Gateway: Sendable {
 
     /// Counts so far: allowed, denied, invalid, top denied hosts. `summary.line` is the end-of-session line.
     public var summary: ConnectionSummary { recorder.summary }
+
+    /// Probes answered (`GatewayAccess.probeRequestLine`): at least one once a sandbox's bridge got through.
+    public var probesAnswered: Int { probe.count }
 
     /// Client connections open right now.
     public var activeConnections: Int { state.withLockedValue { $0.connections.count } }
@@ -185,12 +189,16 @@ public final class Gateway: Sendable {
             _ = state.withLockedValue { $0.connections.removeValue(forKey: id) }
         }
         let session = self.session
+        let recorder = self.recorder
+        let probe = self.probe
         return channel.eventLoop.makeCompletedFuture {
             try GatewayTuning.configureClient(channel, tcp: tcp)
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(
                 TimeoutHandler(handshakeTimeout: configuration.handshakeTimeout, idleTimeout: configuration.idleTimeout))
-            try sync.addHandler(ProtocolDetector())
+            let credential = tcp ? configuration.tcpCredential : nil
+            if let credential { try sync.addHandler(ProxyAuthenticationGate(credential: credential, recorder: recorder)) }
+            try sync.addHandler(ProtocolDetector(credential: credential, probe: probe))
             try sync.addHandler(ProxyDecisionHandler(session: session))
         }
     }

@@ -11,6 +11,10 @@ public struct GatewayConfiguration: Sendable {
     /// A loopback TCP listener for tests and benchmarks (`127.0.0.1:0` picks a free port).
     public var tcpHost: String?
     public var tcpPort: Int
+    /// What every client of the TCP listener must present (HTTP `Proxy-Authorization: Basic`, SOCKS5
+    /// username/password). Any local process can reach a loopback port; set it whenever a sandbox reaches the
+    /// gateway through TCP (the relay transport).
+    public var tcpCredential: ProxyCredential?
     /// Upstream TCP connect timeout.
     public var connectTimeout: TimeAmount
     /// Time a client has to send its first request after connecting (stops slow-drip handshakes).
@@ -23,7 +27,7 @@ public struct GatewayConfiguration: Sendable {
     public var interception: Interception?
 
     public init(
-        unixSocketPath: String? = nil, unixSocketMode: UInt16? = nil, tcpHost: String? = nil, tcpPort: Int = 0,
+        unixSocketPath: String? = nil, unixSocketMode: UInt16? = nil, tcpHost: String? = nil, tcpPort: Int = 0, tcpCredential: ProxyCredential? = nil,
         connectTimeout: TimeAmount = .seconds(10), handshakeTimeout: TimeAmount = .seconds(30),
         idleTimeout: TimeAmount = .minutes(15), maxConnections: Int = 4096, interception: Interception? = nil
     ) {
@@ -32,6 +36,7 @@ public struct GatewayConfiguration: Sendable {
         self.unixSocketMode = unixSocketMode
         self.tcpHost = tcpHost
         self.tcpPort = tcpPort
+        self.tcpCredential = tcpCredential
         self.connectTimeout = connectTimeout
         self.handshakeTimeout = handshakeTimeout
         self.idleTimeout = idleTimeout

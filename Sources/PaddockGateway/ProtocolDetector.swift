@@ -11,6 +11,14 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = ProxyEvent
 
     private var detected = false
+    /// What SOCKS5 clients must authenticate with (the loopback listener of the relay transport).
+    private let credential: ProxyCredential?
+    private let probe: GatewayProbe?
+
+    init(credential: ProxyCredential? = nil, probe: GatewayProbe? = nil) {
+        self.credential = credential
+        self.probe = probe
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !detected else {
@@ -25,7 +33,7 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
             switch first {
             case 0x05:
                 try sync.addHandlers(
-                    [SOCKSServerHandshakeHandler(), SOCKSProxyHandler()], position: .after(self))
+                    [SOCKSServerHandshakeHandler(), SOCKSProxyHandler(credential: credential)], position: .after(self))
                 detected = true
                 context.fireChannelRead(data)
             case UInt8(ascii: "C"):
@@ -42,6 +50,7 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
                 sync.removeHandler(context: context, promise: nil)
                 handler.start(target)
             case UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                if probe?.answerIfProbe(context, buffer) == true { return }
                 try addHTTPHandlers(context, data)
             default:
                 context.fireChannelRead(

@@ -2,7 +2,8 @@ import NIOCore
 import NIOSOCKS
 import PaddockCore
 
-/// SOCKS5 on top of NIOSOCKS' handshake handler: no authentication, CONNECT only, the target canonicalised and
+/// SOCKS5 on top of NIOSOCKS' handshake handler: no authentication, or username/password (RFC 1929) where the
+/// listener wants the session's credential; CONNECT only, the target canonicalised and
 /// handed to the async code; its answer becomes a SOCKS reply. Reads are held while the decision is pending.
 final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ClientMessage
@@ -10,8 +11,9 @@ final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ProxyCommand
     typealias OutboundOut = ServerMessage
 
-    private enum State {
+    private enum State: Equatable {
         case greeting
+        case authenticating(ByteBuffer)
         case request
         case awaitingDecision
         case established
@@ -20,6 +22,12 @@ final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var state = State.greeting
     private var pendingRead = false
+    /// Nil: no authentication (the unix socket, reachable only through the sandbox's own mount).
+    private let credential: ProxyCredential?
+
+    init(credential: ProxyCredential? = nil) {
+        self.credential = credential
+    }
 
     /// A SOCKS reply must carry an address; NIOSOCKS cannot encode a unix socket one, so never hand it one.
     private static let zeroAddress: SOCKSAddress =
@@ -30,6 +38,34 @@ final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // unwrapping that as a ClientMessage would trap. Nothing read after close matters.
         guard context.channel.isActive, state != .closing else { return }
         switch (state, unwrapInboundIn(data)) {
+        case (.greeting, .greeting(let greeting)) where credential != nil:
+            guard greeting.methods.contains(.usernamePassword) else {
+                context.writeAndFlush(
+                    wrapOutboundOut(.selectedAuthenticationMethod(.init(method: .noneAcceptable))), promise: nil)
+                invalid(context, "client offers no username/password authentication on the gateway's loopback port")
+                return
+            }
+            state = .authenticating(context.channel.allocator.buffer(capacity: 0))
+            context.writeAndFlush(
+                wrapOutboundOut(.selectedAuthenticationMethod(.init(method: .usernamePassword))), promise: nil)
+            rescan(context)
+        case (.authenticating(var received), .authenticationData(var data)):
+            received.writeBuffer(&data)
+            guard let credential else { return }
+            switch SOCKSCredentialVerdict.check(received, credential: credential) {
+            case .needMore:
+                state = .authenticating(received)
+            case .accepted:
+                state = .request
+                let reply = context.channel.allocator.buffer(bytes: SOCKSCredentialVerdict.reply(accepted: true))
+                context.writeAndFlush(wrapOutboundOut(.authenticationData(reply, complete: true)), promise: nil)
+            case .wrong:
+                let reply = context.channel.allocator.buffer(bytes: SOCKSCredentialVerdict.reply(accepted: false))
+                context.writeAndFlush(wrapOutboundOut(.authenticationData(reply, complete: true)), promise: nil)
+                invalid(context, "a proxy credential that is not this session's")
+            case .malformed(let why):
+                invalid(context, "malformed SOCKS authentication: \(why)")
+            }
         case (.greeting, .greeting(let greeting)):
             guard greeting.methods.contains(.noneRequired) else {
                 context.writeAndFlush(
@@ -40,15 +76,20 @@ final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .request
             context.writeAndFlush(
                 wrapOutboundOut(.selectedAuthenticationMethod(.init(method: .noneRequired))), promise: nil)
-            if let detector = try? context.pipeline.syncOperations.context(handlerType: ProtocolDetector.self),
-                let handler = detector.handler as? ProtocolDetector
-            {
-                handler.rescan(context: detector)
-            }
+            rescan(context)
         case (.request, .request(let request)):
             handleRequest(context, request)
         default:
             invalid(context, "unexpected SOCKS message")
+        }
+    }
+
+    /// Lets NIOSOCKS look at bytes that arrived behind the message it just parsed.
+    private func rescan(_ context: ChannelHandlerContext) {
+        if let detector = try? context.pipeline.syncOperations.context(handlerType: ProtocolDetector.self),
+            let handler = detector.handler as? ProtocolDetector
+        {
+            handler.rescan(context: detector)
         }
     }
 

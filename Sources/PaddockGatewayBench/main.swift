@@ -17,6 +17,7 @@ import PaddockGateway
 
 let usage = """
     usage: paddock-gateway-bench serve PORT [LOGFILE]        gateway on 127.0.0.1:PORT allowing 127.0.0.1/32 on any port
+           paddock-gateway-bench serve-transports SOCKET PORT SECRET   unix socket, and PORT wanting paddock:SECRET
            paddock-gateway-bench serve-minimal PORT          the floor: a bare SwiftNIO CONNECT proxy, no policy or log
            paddock-gateway-bench origin PORT                 origin: a client sends "N\\n" and gets N bytes, then EOF
            paddock-gateway-bench throughput PROXY TARGET BYTES   PROXY is host:port or "direct"
@@ -106,11 +107,16 @@ enum Socket {
         }
         let (host, port) = parseHostPort(proxy)
         let fd = connect(host, port)
-        send(fd, "CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\n\r\n")
+        send(fd, "CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\n\(proxyAuthorization)\r\n")
         expect200(fd)
         return fd
     }
 }
+
+/// `PADDOCK_BENCH_PROXY_AUTH=user:secret` sends the relay transport's credential with every CONNECT.
+let proxyAuthorization: String = ProcessInfo.processInfo.environment["PADDOCK_BENCH_PROXY_AUTH"].map {
+    "Proxy-Authorization: Basic \(Data($0.utf8).base64EncodedString())\r\n"
+} ?? ""
 
 func throughput(proxy: String, target: String, bytes: Int) {
     let fd = Socket.open(proxy: proxy, target: target)
@@ -248,6 +254,22 @@ func serve(port: Int, logPath: String?) async throws {
     while true { try await Task.sleep(for: .seconds(3600)) }
 }
 
+/// The gateway as a session hosts it for the folder and relay transports: the unix socket with no credential,
+/// and 127.0.0.1:PORT wanting `paddock:SECRET`.
+func serveTransports(socket: String, port: Int, secret: String) async throws {
+    let policy = try NetworkPolicy(config: NetworkConfig(allow: ["127.0.0.1/32:*"]))
+    let gateway = Gateway(
+        configuration: GatewayConfiguration(
+            unixSocketPath: socket, unixSocketMode: 0o600, tcpHost: "127.0.0.1", tcpPort: port,
+            tcpCredential: ProxyCredential(secret: secret), maxConnections: 100_000),
+        policies: PolicyStore(policy), log: MemoryConnectionLog(),
+        group: MultiThreadedEventLoopGroup(numberOfThreads: allowedCPUs()))
+    let endpoints = try await gateway.start()
+    print("gateway listening on \(socket) and \(endpoints.tcpAddress?.port ?? 0)")
+    fflush(nil)
+    while true { try await Task.sleep(for: .seconds(3600)) }
+}
+
 func integer(_ text: String) -> Int {
     guard let value = Int(text) else { fail(usage) }
     return value
@@ -257,6 +279,8 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 switch (arguments.first, arguments.count) {
 case ("serve", 2), ("serve", 3):
     try await serve(port: integer(arguments[1]), logPath: arguments.count == 3 ? arguments[2] : nil)
+case ("serve-transports", 4):
+    try await serveTransports(socket: arguments[1], port: integer(arguments[2]), secret: arguments[3])
 case ("serve-minimal", 2):
     try await serveMinimal(port: integer(arguments[1]))
 case ("origin", 2):

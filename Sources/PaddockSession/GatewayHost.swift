@@ -17,22 +17,28 @@ final class GatewayHost: Sendable {
     let denials: DenialReporter?
     /// What makes the sandbox's clients trust the session authority (empty when nothing is intercepted).
     let trustEnvironment: [String: String]
+    /// How the sandbox reaches this gateway, and what that needs (the relay transport's loopback port and secret).
+    let link: GatewayLink
     private let gateway: Gateway
     private let log: FileConnectionLog
     private let watcher: Task<Void, Never>
+    private let relay = RelayHolder()
 
-    /// Starts listening on `<directory>/gateway.sock` and begins following policy changes.
+    /// Starts listening on `<directory>/gateway.sock` (and, for the relay transport, on a random loopback port
+    /// that wants the session's secret) and begins following policy changes.
     static func start(
         source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: SandboxUser,
-        logger: Logger, denials: DenialReporter? = nil, secrets: SessionSecrets = SessionSecrets()
+        logger: Logger, denials: DenialReporter? = nil, secrets: SessionSecrets = SessionSecrets(),
+        transport: GatewayTransport = .boundFolder, flavor: EngineFlavor = .dockerEngine
     ) async throws -> GatewayHost {
         let layers = try source.files.read()
         let policy = try source.policy(layers)
         let sessionDirectory = paths.sessionDirectory(sessionID)
         var directory = sessionDirectory + "/gateway"
-        // A unix socket path must fit in sun_path (104 bytes on macOS): fall back to a short private folder.
+        // A unix socket path must fit in sun_path (104 bytes on macOS, 108 on Linux): fall back to a short private
+        // folder.
         var shared = false
-        if (directory + "/" + GatewayAccess.socketName).utf8.count > 100 {
+        if (directory + "/" + GatewayAccess.socketName).utf8.count > HostSystem.maxSocketPath {
             // In a shared temporary folder the name must be unguessable and newly made by us: a folder another
             // user prepared could let them swap the socket for a proxy of their own.
             directory = NSTemporaryDirectory() + "paddock-\(getuid())-\(UUID().uuidString.prefix(12).lowercased())"
@@ -49,12 +55,18 @@ final class GatewayHost: Sendable {
         let socket = directory + "/" + GatewayAccess.socketName
         let interception = try Interception.prepare(secrets, session: sessionID.rawValue, directory: directory)
         let log = try FileConnectionLog(path: logPath)
+        let credential = transport.needsSecret ? ProxyCredential.random() : nil
+        // A bound socket file shows inside with the host's permission bits but, on Apple `container`, root's
+        // owner: 0666 lets the sandbox's user connect, and the 0700 folder keeps everyone else on the host out.
         let gateway = Gateway(
             configuration: GatewayConfiguration(
-                unixSocketPath: socket, unixSocketMode: 0o600, interception: interception?.0),
+                unixSocketPath: socket, unixSocketMode: transport == .boundSocketFile ? 0o666 : 0o600,
+                tcpHost: credential == nil ? nil : "127.0.0.1", tcpCredential: credential,
+                interception: interception?.0),
             policies: PolicyStore(policy), log: denials.map { TeeConnectionLog([log, $0]) } ?? log, logger: logger)
+        let endpoints: Gateway.Endpoints
         do {
-            try await gateway.start()
+            endpoints = try await gateway.start()
         } catch {
             await log.close()
             throw PaddockError.other("The network gateway could not start: \(error). Use --offline to run without network.")
@@ -66,27 +78,48 @@ final class GatewayHost: Sendable {
         }
         chmod(directory, 0o700)
         let watcher = Task { await Self.follow(source: source, layers: layers, store: gateway.policies, logger: logger) }
+        let link = GatewayLink(
+            transport: transport, flavor: flavor, sessionID: sessionID, directory: directory, socket: socket,
+            port: endpoints.tcpAddress?.port, credential: credential, launcherPID: HostProcess.currentPID,
+            launcherStart: HostProcess.startToken(pid: HostProcess.currentPID))
         return GatewayHost(
-            directory: directory, logPath: logPath, denials: denials, gateway: gateway, log: log, watcher: watcher,
-            trustEnvironment: interception?.1 ?? [:])
+            directory: directory, logPath: logPath, denials: denials, link: link, gateway: gateway, log: log,
+            watcher: watcher, trustEnvironment: interception?.1 ?? [:])
     }
 
     private init(
-        directory: String, logPath: String, denials: DenialReporter?, gateway: Gateway, log: FileConnectionLog,
-        watcher: Task<Void, Never>, trustEnvironment: [String: String]
+        directory: String, logPath: String, denials: DenialReporter?, link: GatewayLink, gateway: Gateway,
+        log: FileConnectionLog, watcher: Task<Void, Never>, trustEnvironment: [String: String]
     ) {
         self.trustEnvironment = trustEnvironment
         self.directory = directory
         self.logPath = logPath
         self.denials = denials
+        self.link = link
         self.gateway = gateway
         self.log = log
         self.watcher = watcher
     }
 
-    /// Stops the gateway (no socket remains), flushes the log and returns the end-of-session line.
+    /// Probes the gateway answered: none after a sandbox exited with `GatewayAccess.probeFailedStatus` means
+    /// its way out never worked.
+    var probesAnswered: Int { gateway.probesAnswered }
+
+    /// What the session plan mounts; for the relay transport this starts the relay (from `image`, once built),
+    /// which `stop` removes with its volume.
+    func attachment(engine: any ContainerEngine, image: String) async throws -> GatewayAttachment {
+        if let plan = link.relayPlan(image: image) {
+            let started = GatewayRelay(engine: engine, plan: plan)
+            relay.set(started)
+            try await started.start()
+        }
+        return link.attachment
+    }
+
+    /// Stops the gateway (no socket remains) and its relay, flushes the log and returns the end-of-session line.
     func stop() async -> String {
         watcher.cancel()
+        await relay.take()?.stop()
         await gateway.shutdown()
         await log.close()
         try? FileManager.default.removeItem(atPath: directory)
@@ -123,4 +156,13 @@ final class GatewayHost: Sendable {
             FileManager.default.contents(atPath: path).map { Hashing.sha256Hex($0) } ?? "-"
         }
     }
+}
+
+/// The relay a session started, held so `stop` removes it whichever path ends the session.
+final class RelayHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var relay: GatewayRelay?
+
+    func set(_ relay: GatewayRelay) { lock.withLock { self.relay = relay } }
+    func take() -> GatewayRelay? { lock.withLock { defer { relay = nil }; return relay } }
 }

@@ -95,11 +95,15 @@ public struct SessionLauncher {
             ? nil
             : Task { [context] in
                 try await stages.run("gateway") {
-                    try await GatewayHost.start(
+                    let flavor = await engine.engineFlavor()
+                    let transport = try engine.capabilities.transport(
+                        forced: try config.gatewayTransport.map { try GatewayTransport.parse($0, source: "the gateway transport") },
+                        flavor: flavor, engine: engine.name)
+                    return try await GatewayHost.start(
                         source: NetworkPolicySource(
                             paths: context.paths, projectRoot: project, sessionID: id, flags: request.flags, profile: profile),
                         sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger,
-                        denials: denials, secrets: secrets)
+                        denials: denials, secrets: secrets, transport: transport, flavor: flavor)
                 }
             }
 
@@ -151,7 +155,7 @@ public struct SessionLauncher {
         do {
             gateway = try await gatewayStart?.value
             try record.write(paths: context.paths)
-            plan.gatewayDirectory = gateway?.directory
+            plan.gateway = try await gateway?.attachment(engine: engine, image: recipe.tag)
             plan.additionalEnvironment.merge(secrets.sandboxEnvironment.merging(gateway?.trustEnvironment ?? [:]) { $1 }) { $1 }
             plan.withheldEnvironment = secrets.withheldVariables
             spec = try stages.run("plan") { try SessionPlanner.plan(plan) { FileManager.default.fileExists(atPath: $0) } }
@@ -174,10 +178,12 @@ public struct SessionLauncher {
             throw error
         }
         let exitCode = await teardown.finish(status: status)
+        let unreachable = exitCode == GatewayAccess.probeFailedStatus && gateway?.probesAnswered == 0
         // The container is gone (run returned, or teardown removed it): only now is the work safe to inspect.
         await stages.run("teardown") {
             await finish(gateway: gateway, preparation: preparation, workspace: workspace, record: &record)
         }
+        if unreachable, let gateway { throw gateway.link.unreachable(engine: engine.name) }
         record.endedAt = context.clock()
         record.exitCode = exitCode
         try? record.write(paths: context.paths)

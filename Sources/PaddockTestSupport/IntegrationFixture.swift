@@ -223,6 +223,16 @@ public final class IntegrationFixture: @unchecked Sendable {
         return process
     }
 
+    /// Runs the fixture's container engine (`docker …`, or `podman …` as the test user) directly.
+    public func engineCommand(_ arguments: [String]) async throws -> ProcessOutput {
+        switch engine {
+        case .podman:
+            return try await runner.capture(IntegrationEnvironment.asTestUser(["podman"] + arguments, home: home))
+        case .docker, .bwrap:
+            return try await runner.capture(Command("docker", arguments))
+        }
+    }
+
     /// Sandboxes of this fixture's project, running or not, asked of the fixture's engine directly.
     public func containers() async throws -> [String] {
         switch engine {

@@ -191,3 +191,80 @@ struct DockerSeccompTests {
         #expect(!(without.commands.first?.argv ?? []).contains { $0.hasPrefix("seccomp=") })
     }
 }
+
+@Suite("The gateway relay's engine commands")
+struct RelayArgvTests {
+    @Test func theRelayRunsDetachedOnTheHostNetworkWithTheHardeningFlags() throws {
+        let plan = RelayPlan.make(
+            session: try #require(SessionID("20261121-0521-k3f9")), image: "paddock-shell:abc", route: .hostNetwork,
+            port: 40123, launcherPID: 77, launcherStart: "t0")
+        #expect(DockerEngine.runArguments(plan.container) == [
+            "run", "--rm", "--name", "paddock-relay-20261121-0521-k3f9", "--hostname", "paddock-relay",
+            "--label", "paddock.launcher-pid=77", "--label", "paddock.launcher-start=t0",
+            "--label", "paddock.relay=20261121-0521-k3f9", "--detach", "--network", "host",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "0:0", "--init", "--pids-limit", "1024", "--pull", "never",
+            "--memory", "67108864",
+            "--mount", "type=volume,src=paddock-relay-20261121-0521-k3f9,dst=/run/paddock",
+            "--workdir", "/", "--", "paddock-shell:abc",
+            "socat", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:127.0.0.1:40123",
+        ])
+        // Rootless Podman: the relay is the container's root (the host user), not keep-id.
+        #expect(!PodmanEngine.runArguments(plan.container, rootless: true).contains("--userns=keep-id"))
+        #expect(DockerEngine.volumeCreateArguments(plan.volume, labels: plan.labels) == [
+            "volume", "create", "--label", "paddock.launcher-pid=77", "--label", "paddock.launcher-start=t0",
+            "--label", "paddock.relay=20261121-0521-k3f9", "--", "paddock-relay-20261121-0521-k3f9",
+        ])
+        #expect(DockerEngine.mountArgument(.volume("v", at: "/run/paddock", readOnly: true)) == "type=volume,src=v,dst=/run/paddock,ro")
+    }
+
+    @Test func volumeListingsOfBothEnginesParse() {
+        let docker = #"{"Driver":"local","Labels":"paddock.relay=s1,paddock.launcher-pid=7","Name":"paddock-relay-s1"}"#
+        #expect(DockerEngine.parseVolumes(docker) == [
+            VolumeSummary(name: "paddock-relay-s1", labels: ["paddock.relay": "s1", "paddock.launcher-pid": "7"])
+        ])
+        let podman = #"[{"Name":"paddock-relay-s2","Driver":"local","Labels":{"paddock.relay":"s2"}}]"#
+        #expect(DockerEngine.parseVolumes(podman) == [VolumeSummary(name: "paddock-relay-s2", labels: ["paddock.relay": "s2"])])
+        #expect(DockerEngine.parseVolumes("").isEmpty)
+    }
+
+    @Test func aMacsEnginesAreNamedFromTheirInfo() throws {
+        let desktop = try DockerEngine.parseInfo(#"{"OperatingSystem":"Docker Desktop","Name":"docker-desktop","ServerVersion":"27.0"}"#, executable: "docker", hostIsMac: true)
+        #expect(desktop.product == .dockerDesktop)
+        let rancher = try DockerEngine.parseInfo(#"{"OperatingSystem":"Alpine","Name":"lima-rancher-desktop","ServerVersion":"27.0"}"#, executable: "docker", hostIsMac: true)
+        #expect(rancher.product == .rancherDesktop)
+        #expect(rancher.flavor == "Rancher Desktop")
+        let linux = try DockerEngine.parseInfo(#"{"OperatingSystem":"Debian","Name":"h","ServerVersion":"20.10"}"#, executable: "docker", hostIsMac: false)
+        #expect(linux.product == .dockerEngine && linux.flavor == "Docker Engine")
+        let machine = try PodmanEngine.parseInfo(#"{"host":{"serviceIsRemote":true,"os":"linux"},"version":{"Version":"5.2"}}"#, hostIsMac: true)
+        #expect(machine.product == .podmanMachine)
+    }
+}
+
+/// Any local user reads every process's argv (`ps`, /proc/PID/cmdline): the relay's secret must never be in the
+/// engine CLI's argv, only in its environment, whence `--env NAME` copies it into the sandbox.
+@Suite("The relay secret stays out of argv")
+struct RelaySecretArgvTests {
+    func relaySession() throws -> ContainerSpec {
+        var request = SessionRequest(
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", workspaceSource: "/home/u/app", hostHome: "/home/u",
+            hostUID: 1234, hostGID: 1234, launcherPID: 1, config: PaddockConfig(), profile: .shell,
+            userArguments: ["make"], imageTag: "i",
+            paths: PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock"))
+        request.gateway = GatewayAttachment(transport: .relay, source: "v", credential: ProxyCredential(secret: "topsecret0123"))
+        return try SessionPlanner.plan(request) { _ in false }
+    }
+
+    @Test func noEngineWritesTheSecretIntoArgv() throws {
+        let spec = try relaySession()
+        let argvs = [
+            DockerEngine.runArguments(spec), PodmanEngine.runArguments(spec, rootless: true),
+            try AppleContainerEngine.runArguments(spec),
+        ]
+        for argv in argvs {
+            #expect(!argv.joined(separator: " ").contains("topsecret0123"), "\(argv)")
+            #expect(argv.contains("HTTP_PROXY") && argv.contains("ALL_PROXY") && argv.contains("PADDOCK_PROXY_AUTH"))
+        }
+        let command = DockerEngine(runner: RecordingRunner()).runCommand(spec, engineOptions: [])
+        #expect(command.environment["HTTP_PROXY"] == "http://paddock:topsecret0123@127.0.0.1:3128")
+    }
+}

@@ -133,9 +133,9 @@ struct PodmanArgvTests {
             "store":{"graphDriverName":"overlay","graphRoot":"/home/t/.local/share/containers/storage"},
             "version":{"APIVersion":"4.3.1","Version":"4.3.1","OsArch":"linux/amd64"}}
             """
-        #expect(try PodmanEngine.parseInfo(json) == EngineInfo(
+        #expect(try PodmanEngine.parseInfo(json, hostIsMac: false) == EngineInfo(
             flavor: "Podman (rootless)", serverVersion: "4.3.1", operatingSystem: "debian 12",
-            rootDirectory: "/home/t/.local/share/containers/storage"))
+            rootDirectory: "/home/t/.local/share/containers/storage", product: .podman))
         #expect(throws: PaddockError.self) { try PodmanEngine.parseInfo("Error: oops") }
     }
 

@@ -49,13 +49,20 @@ struct GatewayIntegrationTests {
     /// Runs a command in the running session as its user, the way the agent would.
     func inside(_ fixture: IntegrationFixture, _ container: String, _ script: String) async throws -> ProcessOutput {
         let user = fixture.sandboxUser
-        return try await SubprocessRunner().capture(
-            Command("docker", ["exec", "--user", "\(user.uid):\(user.gid)", container, "sh", "-c", script]))
+        return try await fixture.engineCommand(["exec", "--user", "\(user.uid):\(user.gid)", container, "sh", "-c", script])
     }
 
     @Test(arguments: TestEngine.allCases)
     func allowedNamesPassDeniedOnesGetTheHintAndNothingElseLeaves(engine: TestEngine) async throws {
         try await withOrigin(engine: engine) { fixture, origin in
+            try await checkEgress(fixture, origin)
+        }
+    }
+
+    /// curl and git through the gateway, 403 with the hint, no raw IP, no TLS to a denied name, no direct
+    /// connection, no DNS, no bypass; each connection logged. `options` go to `paddock run` (a transport).
+    func checkEgress(_ fixture: IntegrationFixture, _ origin: OriginServer, options: [String] = []) async throws {
+        do {
             let port = origin.port
             let script = """
                 curl -sS http://origin.test:\(port)/hello.txt
@@ -68,7 +75,7 @@ struct GatewayIntegrationTests {
                 getent hosts origin.test >/dev/null && echo DNS-RESOLVED || echo no-dns
                 curl -s --max-time 5 --noproxy '*' http://origin.test:\(port)/hello.txt && echo BYPASSED || echo bypass-fails
                 """
-            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "bash", "-c", script])
+            let result = try await fixture.paddock(["run", "--agent", "shell"] + options + ["--", "bash", "-c", script])
             #expect(result.status == 0, "\(result.stderr)")
             let lines = result.stdout.split(separator: "\n").map(String.init)
             #expect(lines == [

@@ -5,6 +5,8 @@ import Foundation
 public struct PaddockConfig: Equatable, Sendable {
     public var agent: String?
     public var engine: String?
+    /// "folder", "socket-file" or "relay": how the sandbox reaches the gateway, when not the engine's own choice.
+    public var gatewayTransport: String?
     /// "mount" (default) or "clone".
     public var isolate: String?
     public var image = ImageConfig()
@@ -21,6 +23,7 @@ public struct PaddockConfig: Equatable, Sendable {
         var result = base
         result.agent = agent ?? base.agent
         result.engine = engine ?? base.engine
+        result.gatewayTransport = gatewayTransport ?? base.gatewayTransport
         result.isolate = isolate ?? base.isolate
         result.image.base = image.base ?? base.image.base
         result.image.packages = base.image.packages.mergedUnique(image.packages)

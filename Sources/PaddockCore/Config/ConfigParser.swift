@@ -27,9 +27,14 @@ public enum ConfigParser {
         mutating func config(from table: TOMLTable) throws -> PaddockConfig {
             var config = PaddockConfig()
             try allowOnly(
-                ["agent", "engine", "isolate", "image", "resources", "mounts", "env", "network"], in: table, path: "")
+                ["agent", "engine", "gateway_transport", "isolate", "image", "resources", "mounts", "env", "network"],
+                in: table, path: "")
             config.agent = try string(table, "agent", path: "")
             config.engine = try string(table, "engine", path: "")
+            config.gatewayTransport = try string(table, "gateway_transport", path: "")
+            if let transport = config.gatewayTransport, GatewayTransport(rawValue: transport) == nil {
+                throw error(at: "gateway_transport", "`gateway_transport` must be \"folder\", \"socket-file\" or \"relay\", not \"\(transport)\"")
+            }
             config.isolate = try string(table, "isolate", path: "")
             if let isolate = config.isolate, !["mount", "clone"].contains(isolate) {
                 throw error(at: "isolate", "`isolate` must be \"mount\" or \"clone\", not \"\(isolate)\"")

@@ -133,7 +133,7 @@ extension BwrapEngine {
     public static func secretArguments(_ spec: ContainerSpec, environment: [String: String]) -> [String] {
         spec.passthroughEnvironment.flatMap { name in
             environment[name].map { ["--setenv", name, $0] } ?? []
-        }
+        } + spec.secretEnvironment.keys.sorted().flatMap { ["--setenv", $0, spec.secretEnvironment[$0] ?? ""] }
     }
 
     /// A named volume is a directory under paddock's state: `<state>/homes/<name>`.

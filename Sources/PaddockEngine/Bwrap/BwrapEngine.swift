@@ -26,7 +26,8 @@ public struct BwrapEngine: ContainerEngine {
     }
 
     public var name: String { "bwrap" }
-    public var needsImage: Bool { false }
+    public var capabilities: EngineCapabilities { .bubblewrap }
+    public func engineFlavor() async -> EngineFlavor { .bubblewrap }
 
     public var sandboxesDirectory: String { stateDirectory + "/bwrap" }
     public var homesDirectory: String { stateDirectory + "/homes" }

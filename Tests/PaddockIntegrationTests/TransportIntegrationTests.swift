@@ -1,0 +1,137 @@
+import Foundation
+import PaddockCore
+import PaddockEngine
+import PaddockTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The gateway transports the Mac engines need, run for real on this machine's Docker and rootless Podman: every
+/// engine-independent scenario passes through each, and the relay's loopback port answers only its own session.
+@Suite("Gateway transports on real engines", .serialized, .tags(.engine))
+struct TransportIntegrationTests {
+    let gateway = GatewayIntegrationTests()
+
+    static let cases: [(TestEngine, String)] = [
+        (.docker, "relay"), (.podman, "relay"), (.docker, "socket-file"), (.podman, "socket-file"),
+    ]
+
+    func relayLeftovers(_ fixture: IntegrationFixture) async throws -> [String] {
+        let containers = try await fixture.engineCommand(["ps", "--all", "--quiet", "--filter", "label=\(RelayPlan.label)"])
+        let volumes = try await fixture.engineCommand(["volume", "ls", "--quiet", "--filter", "label=\(RelayPlan.label)"])
+        return (containers.stdout + volumes.stdout).split(separator: "\n").map(String.init)
+    }
+
+    @Test(arguments: cases)
+    func everyScenarioPassesThroughTheTransport(engine: TestEngine, transport: String) async throws {
+        try await gateway.withOrigin(engine: engine) { fixture, origin in
+            try await gateway.checkEgress(fixture, origin, options: ["--gateway-transport", transport])
+            #expect(try await relayLeftovers(fixture).isEmpty, "the relay and its volume go with the session")
+        }
+    }
+
+    /// The relay's loopback port is reachable by every local process: without this session's secret, or with
+    /// another one, it answers 407 (SOCKS: a failed authentication) and logs the attempt.
+    @Test(arguments: [TestEngine.docker, .podman])
+    func theRelayPortWantsThisSessionsSecret(engine: TestEngine) async throws {
+        try await gateway.withOrigin(engine: engine) { fixture, origin in
+            let process = try fixture.start(["run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300"])
+            defer { process.terminate() }
+            let url = "http://origin.test:\(origin.port)/hello.txt"
+            var relay = ""
+            #expect(try await fixture.waitUntil(timeout: 30) {
+                relay = try await fixture.engineCommand(
+                    ["ps", "--filter", "label=\(RelayPlan.label)", "--format", "{{.Names}}"]).stdout
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                return !relay.isEmpty
+            })
+            let command = try await fixture.engineCommand(["inspect", "--format", "{{json .Config.Cmd}}", relay]).stdout
+            let port = try #require(command.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+            let container = try await gateway.sessionContainer(fixture)
+            // Inside: the proxy variables carry the secret; without them the same path is refused.
+            #expect(try await fixture.waitUntil(timeout: 15) {
+                try await gateway.inside(fixture, container, "curl -s \(url)").stdout == "hello from origin\n"
+            })
+            let bare = try await gateway.inside(
+                fixture, container, "curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:3128 \(url)")
+            #expect(bare.stdout == "407", "\(bare.stdout)\(bare.stderr)")
+            // Every local user reads every process's argv: the session's secret is in no process's command line.
+            let env = try await fixture.engineCommand(["inspect", "--format", "{{json .Config.Env}}", container]).stdout
+            let secret = try #require(
+                env.components(separatedBy: "PADDOCK_PROXY_AUTH=paddock:").dropFirst().first?.prefix { $0.isHexDigit })
+            #expect(secret.count == 64)
+            let processes = try await SubprocessRunner().capture(Command("ps", ["-eo", "args"])).stdout
+            #expect(processes.contains("paddock-relay-"), "the listing sees the engine's processes")
+            #expect(!processes.contains(String(secret)), "the secret is in some process's argv")
+            // The relay's volume is read-only inside: the agent cannot swap the socket for its own.
+            let write = try await gateway.inside(
+                fixture, container, "(rm -f /run/paddock/gateway.sock || touch /run/paddock/other) 2>/dev/null && echo WROTE || echo read-only")
+            #expect(write.stdout == "read-only\n", "\(write.stdout)")
+            // On the host, as any local process would: no secret, another session's, then SOCKS without one.
+            let other = ProxyCredential.random()
+            let host = try await fixture.userShell("""
+                curl -s -o /dev/null -w '%{http_code}\\n' -x http://127.0.0.1:\(port) \(url)
+                curl -s -o /dev/null -w '%{http_code}\\n' -x http://\(other.userInfo)@127.0.0.1:\(port) \(url)
+                curl -s -o /dev/null -w '%{http_connect}\\n' -p -x http://\(other.userInfo)@127.0.0.1:\(port) \(url)
+                curl -s --max-time 5 -x socks5h://127.0.0.1:\(port) \(url) || echo socks-refused
+                curl -s --max-time 5 -x socks5h://\(other.userInfo)@127.0.0.1:\(port) \(url) || echo socks-wrong-refused
+                """)
+            #expect(host.stdout == "407\n407\n407\nsocks-refused\nsocks-wrong-refused\n", "\(host.stdout)\(host.stderr)")
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+            let log = try await fixture.paddock(["net", "log", "--json"]).stdout
+            #expect(log.contains("no proxy credential"), "\(log)")
+            #expect(log.contains("not this session's"), "\(log)")
+            #expect(!log.contains(other.secret), "the log never carries a secret")
+            #expect(try await relayLeftovers(fixture).isEmpty)
+        }
+    }
+
+    /// The probe for real: a sandbox whose socket leads nowhere stops before the agent with the probe's status
+    /// and says why (every other session test passes through a probe that got its answer).
+    @Test func aSandboxWithNoWayOutStopsBeforeTheAgent() async throws {
+        try await gateway.withOrigin { fixture, origin in
+            let first = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+            #expect(first.status == 0, "\(first.stderr)")
+            let image = try #require(
+                try await fixture.engineCommand(["images", "--filter", "label=paddock.agent=shell", "--format", "{{.Repository}}:{{.Tag}}"])
+                    .stdout.split(separator: "\n").first.map(String.init))
+            try await fixture.write("", to: fixture.root + "/nowhere/keep")
+            let user = fixture.sandboxUser
+            let started = Date()
+            let result = try await fixture.engineCommand([
+                "run", "--rm", "--network", "none", "--user", "\(user.uid):\(user.gid)",
+                "--mount", "type=bind,src=\(fixture.root)/nowhere,dst=/run/paddock,readonly", image,
+            ] + GatewayAccess.wrap(["echo", "AGENT-RAN"]))
+            #expect(result.status == GatewayAccess.probeFailedStatus, "\(result.stdout)\(result.stderr)")
+            #expect(!result.stdout.contains("AGENT-RAN"))
+            #expect(result.stderr.contains("cannot reach paddock's gateway"))
+            #expect(Date().timeIntervalSince(started) < 30)
+        }
+    }
+
+    /// A killed launcher: the relay stays but leads nowhere (the port closed with the gateway), and `clean`
+    /// removes it and its volume.
+    @Test func aKilledLaunchersRelayLeadsNowhereAndCleanRemovesIt() async throws {
+        try await withOrphanLock {
+            try await gateway.withOrigin { fixture, origin in
+                let process = try fixture.start(["run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300"])
+                let container = try await gateway.sessionContainer(fixture)
+                let url = "http://origin.test:\(origin.port)/hello.txt"
+                #expect(try await fixture.waitUntil(timeout: 15) {
+                    try await gateway.inside(fixture, container, "curl -s \(url)").stdout == "hello from origin\n"
+                })
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                let after = try await gateway.inside(fixture, container, "curl -s --max-time 5 \(url) && echo OUT || echo offline")
+                #expect(after.stdout.hasSuffix("offline\n"), "\(after.stdout)")
+                #expect(try await !relayLeftovers(fixture).isEmpty, "the relay outlives a killed launcher")
+                let clean = try await fixture.paddock(["clean"])
+                #expect(clean.stdout.contains("removed gateway relay"), "\(clean.stdout)\(clean.stderr)")
+                #expect(try await relayLeftovers(fixture).isEmpty, "\(clean.stdout)")
+            }
+        }
+    }
+}
