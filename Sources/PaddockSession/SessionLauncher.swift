@@ -89,7 +89,9 @@ public struct SessionLauncher {
             mode: context.stdinIsTerminal && context.stdoutIsTerminal ? .title : .lines, terminal: context.terminal)
         // Real secrets stay here: the gateway adds them, the sandbox gets placeholders. A missing one stops us now.
         let secrets = try SessionSecrets.resolve(
-            config: config, profile: profile, environment: context.environment, home: context.paths.home, session: id)
+            config: config, profile: profile, environment: context.environment, home: context.paths.home, session: id,
+            tails: PlaceholderTails(paths: context.paths).tails(
+                for: PlaceholderTails.knownVariables + config.network.credentials.map(\.variable)))
         let gatewayStart: Task<GatewayHost, any Error>? =
             config.network.offline == true
             ? nil

@@ -46,9 +46,12 @@ public struct SessionSecrets: Sendable, Equatable {
         requestRules.filter { $0.host == host && $0.port == port }
     }
 
-    /// A placeholder: recognisable, unique to the session, with no part of any secret.
-    public static func placeholder(session: SessionID, random: String) -> String {
-        "paddock-placeholder-\(session.rawValue)-\(random)"
+    /// A placeholder: recognisable, unique to the session, with no part of any secret. `tail`, when given, ends
+    /// it: the same for every session of this user and variable, because agents remember a key the user approved
+    /// by its last 20 characters (Claude Code asks "use this API key?" for each new one), and a new question every
+    /// session would be a login every session.
+    public static func placeholder(session: SessionID, random: String, tail: String? = nil) -> String {
+        "paddock-placeholder-\(session.rawValue)-\(random)" + (tail.map { "-" + $0 } ?? "")
     }
 
     public static let placeholderPrefix = "paddock-placeholder-"
@@ -58,7 +61,7 @@ public struct SessionSecrets: Sendable, Equatable {
     /// agent logs in by itself, as without paddock. `readFile` returns a file's text, nil when it does not exist.
     public static func resolve(
         userRules: [CredentialRule], profileRules: [CredentialRule], requestRules: [RequestRule],
-        environment: [String: String], home: String, session: SessionID,
+        environment: [String: String], home: String, session: SessionID, tails: [String: String] = [:],
         readFile: (String) throws -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) },
         random: () -> String = { SessionSecrets.randomToken() }
     ) throws -> SessionSecrets {
@@ -70,7 +73,8 @@ public struct SessionSecrets: Sendable, Equatable {
                 throw PaddockError.invalidArgument(
                     "The secret for \(rule) is empty or holds a character no header may carry (a line break, a control or non-ASCII character). Fix where paddock reads it from.")
             }
-            let placeholder = placeholders[rule.variable] ?? placeholder(session: session, random: random())
+            let placeholder = placeholders[rule.variable]
+                ?? placeholder(session: session, random: random(), tail: tails[rule.variable])
             placeholders[rule.variable] = placeholder
             result.credentials.append(ResolvedCredential(rule: rule, placeholder: placeholder, secret: SecretValue(value)))
         }
@@ -101,11 +105,12 @@ public struct SessionSecrets: Sendable, Equatable {
 
     /// The session's secrets from the merged config and the agent's profile, read from the host's environment.
     public static func resolve(
-        config: PaddockConfig, profile: AgentProfile, environment: [String: String], home: String, session: SessionID
+        config: PaddockConfig, profile: AgentProfile, environment: [String: String], home: String, session: SessionID,
+        tails: [String: String] = [:]
     ) throws -> SessionSecrets {
         try resolve(
             userRules: config.network.credentials, profileRules: profile.credentialRules,
-            requestRules: config.network.requests, environment: environment, home: home, session: session)
+            requestRules: config.network.requests, environment: environment, home: home, session: session, tails: tails)
     }
 
     /// 128 random bits as hex.
