@@ -65,11 +65,11 @@ struct RealAgentTests {
 
     /// A fixture whose global config installs the real CLI and maps the vendor hosts to the origin.
     func withAgent(
-        _ agent: Agent, hosts: [String]? = nil, extraConfig: String = "",
+        _ agent: Agent, engine: TestEngine = .docker, hosts: [String]? = nil, extraConfig: String = "",
         _ body: (IntegrationFixture, VendorOrigin) async throws -> Void
     ) async throws {
         let binary = try await Self.binary(agent)
-        try await IntegrationFixture.with(engine: .docker) { fixture in
+        try await IntegrationFixture.with(engine: engine) { fixture in
             let origin: VendorOrigin
             do {
                 origin = try await VendorOrigin.start(directory: fixture.root + "/vendor")
@@ -83,7 +83,7 @@ struct RealAgentTests {
             let mapped = ((hosts ?? VendorOrigin.hostNames) + [Self.deniedHost]).map { "\"\($0)\" = \"\(origin.address)\"" }
             try await fixture.write(
                 """
-                engine = "docker"
+                engine = "\(engine.rawValue)"
                 agent = "\(agent.rawValue)"
                 env = ["\(agent.caVariable)"]
                 mounts = [{ path = "\(origin.directory)", target = "/mnt/paddock-test-ca" }]
@@ -128,8 +128,9 @@ struct RealAgentTests {
 
     /// Print mode: the scripted model asks for a shell command, Claude's Bash tool runs it in the sandbox, the file
     /// lands in the project with the host user as owner, and the gateway logged the API host as allowed.
-    @Test func claudePrintModeRunsItsShellToolThroughTheGateway() async throws {
-        try await withAgent(.claude) { fixture, origin in
+    /// On rootless Podman too: the same image recipe, the same gateway, another engine.
+    @Test(arguments: [TestEngine.docker, .podman]) func claudePrintModeRunsItsShellToolThroughTheGateway(engine: TestEngine) async throws {
+        try await withAgent(.claude, engine: engine) { fixture, origin in
             let prompt = "Please do this. PADDOCK-RUN: echo made-by-claude > /workspace/from-claude.txt"
             let result = try await run(fixture, ["run", "--", "-p", prompt, "--output-format", "json"], .claude)
             let replies = origin.requests().map { "\($0["host"] ?? "") \($0["path"] ?? "") \($0["reply"] ?? "")" }
