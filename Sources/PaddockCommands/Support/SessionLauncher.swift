@@ -36,7 +36,8 @@ struct SessionLauncher {
         let denials = DenialReporter(mode: context.stdinIsTerminal && context.stdoutIsTerminal ? .title : .lines)
         // Real secrets stay here: the gateway adds them, the sandbox gets placeholders. A missing one stops us now.
         let secrets = try SessionSecrets.resolve(
-            config: config, profile: profile, environment: context.environment, home: context.paths.home, session: id)
+            config: config, profile: profile, environment: context.environment, home: context.paths.home, session: id,
+            project: project)
         let gatewayStart: Task<GatewayHost, any Error>? =
             config.network.offline == true
             ? nil

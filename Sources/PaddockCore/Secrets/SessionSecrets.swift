@@ -46,9 +46,17 @@ public struct SessionSecrets: Sendable, Equatable {
         requestRules.filter { $0.host == host && $0.port == port }
     }
 
-    /// A placeholder: recognisable, unique to the session, with no part of any secret.
-    public static func placeholder(session: SessionID, random: String) -> String {
-        "paddock-placeholder-\(session.rawValue)-\(random)"
+    /// A placeholder: recognisable, unique to the session (its id is in it), with no part of any secret. `tail` is
+    /// stable per project and variable: Claude remembers an approved key by its last 20 characters, and would ask
+    /// "use this API key?" at every start if they changed. A placeholder needs no secrecy — only this session's
+    /// gateway ever substitutes it, and only toward its rule's host.
+    public static func placeholder(session: SessionID, tail: String) -> String {
+        "paddock-placeholder-\(session.rawValue)-\(tail)"
+    }
+
+    /// 32 hex characters from the project and the variable: the same in every session of that project.
+    public static func stableTail(project: String, variable: String) -> String {
+        String(Hashing.sha256Hex(Data("paddock placeholder\0\(project)\0\(variable)".utf8)).prefix(32))
     }
 
     public static let placeholderPrefix = "paddock-placeholder-"
@@ -60,7 +68,7 @@ public struct SessionSecrets: Sendable, Equatable {
         userRules: [CredentialRule], profileRules: [CredentialRule], requestRules: [RequestRule],
         environment: [String: String], home: String, session: SessionID,
         readFile: (String) throws -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) },
-        random: () -> String = { SessionSecrets.randomToken() }
+        tail: (String) -> String = { _ in SessionSecrets.randomToken() }
     ) throws -> SessionSecrets {
         var placeholders: [String: String] = [:]
         var result = SessionSecrets(requestRules: requestRules)
@@ -70,7 +78,7 @@ public struct SessionSecrets: Sendable, Equatable {
                 throw PaddockError.invalidArgument(
                     "The secret for \(rule) is empty or holds a character no header may carry (a line break, a control or non-ASCII character). Fix where paddock reads it from.")
             }
-            let placeholder = placeholders[rule.variable] ?? placeholder(session: session, random: random())
+            let placeholder = placeholders[rule.variable] ?? placeholder(session: session, tail: tail(rule.variable))
             placeholders[rule.variable] = placeholder
             result.credentials.append(ResolvedCredential(rule: rule, placeholder: placeholder, secret: SecretValue(value)))
         }
@@ -101,11 +109,13 @@ public struct SessionSecrets: Sendable, Equatable {
 
     /// The session's secrets from the merged config and the agent's profile, read from the host's environment.
     public static func resolve(
-        config: PaddockConfig, profile: AgentProfile, environment: [String: String], home: String, session: SessionID
+        config: PaddockConfig, profile: AgentProfile, environment: [String: String], home: String, session: SessionID,
+        project: String
     ) throws -> SessionSecrets {
         try resolve(
             userRules: config.network.credentials, profileRules: profile.credentialRules,
-            requestRules: config.network.requests, environment: environment, home: home, session: session)
+            requestRules: config.network.requests, environment: environment, home: home, session: session,
+            tail: { stableTail(project: project, variable: $0) })
     }
 
     /// 128 random bits as hex.
