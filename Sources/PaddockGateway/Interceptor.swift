@@ -198,6 +198,7 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
         case .body(let body):
             guard !discarding else { return }
             exchange?.bytesUp += UInt64(body.readableBytes)
+            if exchange?.warning == nil, Self.holdsPlaceholder(body) { warnStray() }
             send(.body(.byteBuffer(body)))
         case .end(let trailers):
             if discarding {
@@ -263,15 +264,41 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
         }
         var fields = head.headers.map { (name: $0.name, value: $0.value) }
         let rewrite = secrets.rewrite(host: host, port: target.port, target: head.uri, headers: &fields)
-        if rewrite.strayPlaceholder {
-            current.warning = "a credential placeholder was sent where it is not substituted, and was passed on as sent"
-            logger.warning("paddock gateway: \(current.warning ?? "") (\(head.method.rawValue) \(host)\(SafeText.quoted(path)))")
-        }
         current.credentialAdded = rewrite.credentialAdded
         exchange = current
+        if rewrite.strayPlaceholder { warnStray() }
         var forwarded = head
         forwarded.headers = HTTPHeaders(fields.map { ($0.name, $0.value) })
         send(.head(forwarded))
+    }
+
+    /// A placeholder where it is not substituted (another header, the target, the body): passed on as sent, and
+    /// reported once per request, since the agent may be trying to carry it elsewhere.
+    private func warnStray() {
+        guard let current = exchange else { return }
+        let warning = "a credential placeholder was sent where it is not substituted, and was passed on as sent"
+        exchange?.warning = warning
+        logger.warning("paddock gateway: \(warning) (\(current.method) \(host)\(SafeText.quoted(current.path)))")
+    }
+
+    private static let placeholderBytes = Array(SessionSecrets.placeholderPrefix.utf8)
+
+    /// Whether the chunk holds the placeholder's prefix (one split across chunks goes unseen: a warning, not a defence).
+    static func holdsPlaceholder(_ buffer: ByteBuffer) -> Bool {
+        buffer.withUnsafeReadableBytes { bytes in
+            placeholderBytes.withUnsafeBytes { needle in
+                guard let base = bytes.baseAddress, let pattern = needle.baseAddress, bytes.count >= needle.count
+                else { return false }
+                let last = bytes.count - needle.count
+                var index = 0
+                while index <= last, let hit = memchr(base + index, Int32(placeholderBytes[0]), last - index + 1) {
+                    index = base.distance(to: UnsafeRawPointer(hit))
+                    if memcmp(base + index, pattern, needle.count) == 0 { return true }
+                    index += 1
+                }
+                return false
+            }
+        }
     }
 
     static func sameHost(_ value: String, host: String, port: Int) -> Bool {
