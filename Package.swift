@@ -91,6 +91,8 @@ let package = Package(
                 "PaddockGateway", "PaddockCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Sources/PaddockGatewayBench"
         ),

@@ -111,8 +111,10 @@ public struct AgentProfile: Equatable, Sendable {
         homeDirectories: [".codex"],
         // `codex` from npm wraps a static Rust executable, the one the openai-codex-cli-bin wheel carries.
         installsFromExecutable: true,
+        // Codex 0.163 reads either (its strings: "provide an API key through a supported auth env var").
         credentialRules: [
-            CredentialRule(host: "api.openai.com", header: .authorization(scheme: "Bearer"), variable: "OPENAI_API_KEY")
+            CredentialRule(host: "api.openai.com", header: .authorization(scheme: "Bearer"), variable: "OPENAI_API_KEY"),
+            CredentialRule(host: "api.openai.com", header: .authorization(scheme: "Bearer"), variable: "CODEX_API_KEY"),
         ])
 
     /// Gemini CLI needs Node 20 or newer, which Debian bookworm does not ship: it comes from nodejs.org, checked

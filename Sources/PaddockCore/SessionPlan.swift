@@ -200,10 +200,13 @@ public enum SessionPlanner {
         }
         for (name, value) in request.additionalEnvironment { environment[name] = value }
         // Values stay in the launcher's environment: argv carries only names, so `ps` on the host shows no secret.
+        // A variable a credential rule names never passes, whoever forgot to withhold it: the gateway adds its value.
+        let withheld = request.withheldEnvironment.union(
+            (request.profile.credentialRules + request.config.network.credentials).map(\.variable))
         var passthrough: [String] = []
         for name in (request.profile.credentialVariables + request.config.env).mergedUnique([])
         where request.hostEnvironment[name] != nil && environment[name] == nil && secretEnvironment[name] == nil
-            && !request.withheldEnvironment.contains(name)
+            && !withheld.contains(name)
         {
             passthrough.append(name)
         }

@@ -6,7 +6,7 @@ import PaddockCore
 /// every request on a kept-alive connection goes to the async code for its own decision. Reads from the client
 /// are held while a decision is pending and while the origin cannot take more. Nothing the origin sent is lost:
 /// every way this connection ends first lets what is queued for the client go out (see `endConnection`).
-final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamResponseSink {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = ProxyEvent
     typealias OutboundIn = ProxyCommand

@@ -109,7 +109,7 @@ struct Interceptor: Sendable {
 
 /// The origin side of one intercepted connection, as seen by the sandbox's client: one request at a time (the
 /// server pipeline holds pipelined ones back), each decided, rewritten and relayed, each logged.
-final class InterceptHandler: ChannelDuplexHandler {
+final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = Never
     typealias OutboundOut = HTTPServerResponsePart
@@ -139,7 +139,7 @@ final class InterceptHandler: ChannelDuplexHandler {
 
     private var context: ChannelHandlerContext?
     private var upstream: Channel?
-    private var relay: UpstreamRelay?
+    private var relay: UpstreamHTTPHandler?
     /// Why the upstream connection failed, for the next request's 502.
     private var upstreamFailure: String?
     private var dialling = false
@@ -175,7 +175,9 @@ final class InterceptHandler: ChannelDuplexHandler {
     /// Takes a connected upstream: TLS and HTTP on it, then reads.
     func adopt(_ channel: Channel) throws {
         try connect(channel)
-        let relay = UpstreamRelay(owner: self)
+        guard let client = context?.channel else { throw ChannelError.ioOnClosedChannel }
+        let relay = UpstreamHTTPHandler()
+        relay.attach(client: self, clientChannel: client)
         try channel.pipeline.syncOperations.addHandler(relay)
         self.upstream = channel
         self.relay = relay
@@ -196,6 +198,7 @@ final class InterceptHandler: ChannelDuplexHandler {
         case .body(let body):
             guard !discarding else { return }
             exchange?.bytesUp += UInt64(body.readableBytes)
+            if exchange?.warning == nil, Self.holdsPlaceholder(body) { warnStray() }
             send(.body(.byteBuffer(body)))
         case .end(let trailers):
             if discarding {
@@ -261,15 +264,41 @@ final class InterceptHandler: ChannelDuplexHandler {
         }
         var fields = head.headers.map { (name: $0.name, value: $0.value) }
         let rewrite = secrets.rewrite(host: host, port: target.port, target: head.uri, headers: &fields)
-        if rewrite.strayPlaceholder {
-            current.warning = "a credential placeholder was sent where it is not substituted, and was passed on as sent"
-            logger.warning("paddock gateway: \(current.warning ?? "") (\(head.method.rawValue) \(host)\(SafeText.quoted(path)))")
-        }
         current.credentialAdded = rewrite.credentialAdded
         exchange = current
+        if rewrite.strayPlaceholder { warnStray() }
         var forwarded = head
         forwarded.headers = HTTPHeaders(fields.map { ($0.name, $0.value) })
         send(.head(forwarded))
+    }
+
+    /// A placeholder where it is not substituted (another header, the target, the body): passed on as sent, and
+    /// reported once per request, since the agent may be trying to carry it elsewhere.
+    private func warnStray() {
+        guard let current = exchange else { return }
+        let warning = "a credential placeholder was sent where it is not substituted, and was passed on as sent"
+        exchange?.warning = warning
+        logger.warning("paddock gateway: \(warning) (\(current.method) \(host)\(SafeText.quoted(current.path)))")
+    }
+
+    private static let placeholderBytes = Array(SessionSecrets.placeholderPrefix.utf8)
+
+    /// Whether the chunk holds the placeholder's prefix (one split across chunks goes unseen: a warning, not a defence).
+    static func holdsPlaceholder(_ buffer: ByteBuffer) -> Bool {
+        buffer.withUnsafeReadableBytes { bytes in
+            placeholderBytes.withUnsafeBytes { needle in
+                guard let base = bytes.baseAddress, let pattern = needle.baseAddress, bytes.count >= needle.count
+                else { return false }
+                let last = bytes.count - needle.count
+                var index = 0
+                while index <= last, let hit = memchr(base + index, Int32(placeholderBytes[0]), last - index + 1) {
+                    index = base.distance(to: UnsafeRawPointer(hit))
+                    if memcmp(base + index, pattern, needle.count) == 0 { return true }
+                    index += 1
+                }
+                return false
+            }
+        }
     }
 
     static func sameHost(_ value: String, host: String, port: Int) -> Bool {
@@ -370,7 +399,7 @@ final class InterceptHandler: ChannelDuplexHandler {
 
     // MARK: from the origin (the relay, on this event loop)
 
-    fileprivate func upstreamResponse(_ part: HTTPClientResponsePart) {
+    func upstreamResponse(_ part: HTTPClientResponsePart, from source: Channel) {
         guard let context, exchange != nil else {
             // Nobody asked: an origin talking out of turn.
             upstream?.close(promise: nil)
@@ -394,11 +423,11 @@ final class InterceptHandler: ChannelDuplexHandler {
         }
     }
 
-    fileprivate func upstreamReadComplete() {
+    func upstreamReadComplete() {
         context?.flush()
     }
 
-    fileprivate func upstreamFailed(_ error: Error) {
+    func upstreamFailed(_ error: Error) {
         let reason: String
         if let tls = error as? NIOSSLError {
             reason = "TLS with the real host failed (its certificate could not be verified, or the handshake failed): \(tls)"
@@ -411,11 +440,15 @@ final class InterceptHandler: ChannelDuplexHandler {
         upstream?.close(promise: nil)
     }
 
-    fileprivate func upstreamWritable() {
+    func upstreamWritable() {
         if pendingRead {
             pendingRead = false
             context?.read()
         }
+    }
+
+    func upstreamClosed(_ source: Channel) {
+        // `upstreamGone` runs from the channel's close future, for failed dials too.
     }
 
     private func upstreamGone(_ channel: Channel) {
@@ -426,8 +459,6 @@ final class InterceptHandler: ChannelDuplexHandler {
             badGateway(upstreamFailure ?? "the host closed the connection before it answered")
         }
     }
-
-    var clientWritable: Bool { context?.channel.isWritable ?? true }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { relay?.clientBecameWritable() }
@@ -447,62 +478,5 @@ final class InterceptHandler: ChannelDuplexHandler {
                 bytesUp: done.bytesUp, bytesDown: done.bytesDown,
                 durationMs: Double(elapsed.nanoseconds) / 1_000_000, error: error ?? done.warning,
                 method: done.method, path: done.path, status: done.status, credential: done.credentialAdded))
-    }
-}
-
-/// The upstream end of an intercepted connection: hands response parts to the `InterceptHandler` (same event
-/// loop) and reads only while the sandbox's client can take more.
-final class UpstreamRelay: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
-
-    private weak var owner: InterceptHandler?
-    private var context: ChannelHandlerContext?
-    private var pendingRead = false
-
-    init(owner: InterceptHandler) {
-        self.owner = owner
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        owner?.upstreamResponse(unwrapInboundIn(data))
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        owner?.upstreamReadComplete()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        owner?.upstreamFailed(error)
-        context.close(promise: nil)
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { owner?.upstreamWritable() }
-        context.fireChannelWritabilityChanged()
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if owner?.clientWritable ?? true {
-            context.read()
-        } else {
-            pendingRead = true
-        }
-    }
-
-    func clientBecameWritable() {
-        if pendingRead {
-            pendingRead = false
-            context?.read()
-        }
     }
 }

@@ -57,8 +57,9 @@ public struct SessionAuthority: Sendable {
         )
     }
 
-    /// The server side of an intercepted connection to `host`: its leaf, HTTP/1.1 only.
-    func serverContext(for host: String) throws -> NIOSSLContext {
+    /// The server side of an intercepted connection to `host`: its leaf, HTTP/1.1 only. Public for the
+    /// benchmark's own origins, which borrow an authority of their own.
+    public func serverContext(for host: String) throws -> NIOSSLContext {
         let (certificate, key) = try leaf(for: host)
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(certificate)], privateKey: .privateKey(key))

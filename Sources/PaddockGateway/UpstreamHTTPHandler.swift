@@ -1,19 +1,34 @@
 import NIOCore
 import NIOHTTP1
 
-/// The origin side of a forwarded plain-HTTP request: passes response parts to the client's `HTTPProxyHandler`
-/// (same event loop) and reads from the origin only while the client can take more.
+/// Whoever takes an origin's response parts on the client's event loop: the plain-HTTP proxy, or an intercepted
+/// connection.
+protocol UpstreamResponseSink: AnyObject {
+    func upstreamResponse(_ part: HTTPClientResponsePart, from upstream: Channel)
+    func upstreamReadComplete()
+    func upstreamWritable()
+    func upstreamClosed(_ upstream: Channel)
+    /// Before the connection closes on `error` (a failed TLS verification, say).
+    func upstreamFailed(_ error: Error)
+}
+
+extension UpstreamResponseSink {
+    func upstreamFailed(_ error: Error) {}
+}
+
+/// The origin side of a forwarded request: passes response parts to the client's handler (same event loop) and
+/// reads from the origin only while the client can take more.
 final class UpstreamHTTPHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
-    private weak var client: HTTPProxyHandler?
+    private weak var client: (any UpstreamResponseSink)?
     private var clientChannel: Channel?
     private var context: ChannelHandlerContext?
     private var pendingRead = false
 
-    func attach(client: HTTPProxyHandler, clientChannel: Channel) {
+    func attach(client: any UpstreamResponseSink, clientChannel: Channel) {
         self.client = client
         self.clientChannel = clientChannel
     }
@@ -54,6 +69,7 @@ final class UpstreamHTTPHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        client?.upstreamFailed(error)
         context.close(promise: nil)
     }
 

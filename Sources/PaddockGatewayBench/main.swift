@@ -23,6 +23,7 @@ let usage = """
            paddock-gateway-bench throughput PROXY TARGET BYTES   PROXY is host:port or "direct"
            paddock-gateway-bench setup PROXY TARGET COUNT THREADS
            paddock-gateway-bench hold PROXY TARGET COUNT     opens COUNT tunnels, prints "held", waits for stdin EOF
+           paddock-gateway-bench intercept REQUESTS CONNECTIONS BYTES   intercepted vs plain tunnel, in-process
     """
 
 func fail(_ message: String) -> Never {
@@ -289,6 +290,8 @@ case ("throughput", 4):
     throughput(proxy: arguments[1], target: arguments[2], bytes: integer(arguments[3]))
 case ("setup", 5):
     setup(proxy: arguments[1], target: arguments[2], count: integer(arguments[3]), threads: integer(arguments[4]))
+case ("intercept", 4):
+    try await intercept(requests: integer(arguments[1]), connections: integer(arguments[2]), bulkBytes: integer(arguments[3]))
 case ("hold", 4):
     hold(proxy: arguments[1], target: arguments[2], count: integer(arguments[3]))
 default:

@@ -90,8 +90,7 @@ public struct SessionLauncher {
         // Real secrets stay here: the gateway adds them, the sandbox gets placeholders. A missing one stops us now.
         let secrets = try SessionSecrets.resolve(
             config: config, profile: profile, environment: context.environment, home: context.paths.home, session: id,
-            tails: PlaceholderTails(paths: context.paths).tails(
-                for: PlaceholderTails.knownVariables + config.network.credentials.map(\.variable)))
+            project: project)
         let gatewayStart: Task<GatewayHost, any Error>? =
             config.network.offline == true
             ? nil

@@ -61,7 +61,8 @@ struct AgentProfileTests {
         #expect(shell.sessionSetup == nil)
     }
 
-    /// Each agent's credential reaches its sandbox by name, and its value never appears in what paddock renders.
+    /// An agent's credential with a credential rule (Claude's, Codex's) never reaches the sandbox: the gateway adds
+    /// it. One without (Gemini's) passes by name. No value ever appears in what paddock renders.
     @Test(arguments: table.filter { !$0.credentials.isEmpty })
     func credentialsPassByNameOnly(_ expected: Expected) throws {
         let paths = PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
@@ -72,7 +73,9 @@ struct AgentProfileTests {
             userArguments: [], allowDangerousMounts: false, imageTag: "paddock-\(expected.profile.name):abc",
             hostEnvironment: secrets, paths: paths)
         let spec = try SessionPlanner.plan(request) { _ in false }
-        #expect(spec.passthroughEnvironment == expected.credentials)
+        let ruled = Set(expected.profile.credentialRules.map(\.variable))
+        #expect(spec.passthroughEnvironment == expected.credentials.filter { !ruled.contains($0) })
+        #expect(expected.profile.name == "gemini" || !ruled.isEmpty)
         let rendered = "\(spec.environment) \(spec.command) \(spec.labels)"
         for secret in secrets.values { #expect(!rendered.contains(secret)) }
     }

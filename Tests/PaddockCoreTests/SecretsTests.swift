@@ -165,6 +165,18 @@ struct SecretsTests {
             userRules: [], profileRules: AgentProfile.claude.credentialRules, requestRules: [],
             environment: ["ANTHROPIC_API_KEY": secret], home: "/home/u", session: Self.session)
         #expect(again.sandboxEnvironment["ANTHROPIC_API_KEY"] != placeholder)
+        // From the launcher: the session's id, then a tail stable per project and variable (Claude's key approval
+        // keys on the last 20 characters), never derived from the secret.
+        let stable = try SessionSecrets.resolve(
+            config: PaddockConfig(), profile: .claude, environment: ["ANTHROPIC_API_KEY": secret], home: "/h",
+            session: Self.session, project: "/p")
+        let later = try SessionSecrets.resolve(
+            config: PaddockConfig(), profile: .claude, environment: ["ANTHROPIC_API_KEY": "other"], home: "/h",
+            session: SessionID("20261202-080000-00cd")!, project: "/p")
+        let first = try #require(stable.sandboxEnvironment["ANTHROPIC_API_KEY"])
+        let second = try #require(later.sandboxEnvironment["ANTHROPIC_API_KEY"])
+        #expect(first != second && first.suffix(32) == second.suffix(32))
+        #expect(first.hasPrefix("paddock-placeholder-20261201-221000-00ab-"))
         #expect("\(secrets.credentials[0].secret)" == "<secret>" && !"\(secrets)".contains(secret))
         #expect(secrets.intercepts(host: "api.anthropic.com", port: 443))
         #expect(!secrets.intercepts(host: "platform.claude.com", port: 443))
@@ -186,7 +198,7 @@ struct SecretsTests {
             userRules: [], profileRules: AgentProfile.claude.credentialRules, requestRules: [], environment: [:],
             home: "/h", session: Self.session)
         #expect(none.credentials.isEmpty && none.sandboxEnvironment.isEmpty)
-        #expect(AgentProfile.codex.credentialRules.map(\.host) == ["api.openai.com"])
+        #expect(Set(AgentProfile.codex.credentialRules.map(\.host)) == ["api.openai.com"])
         for profile in AgentProfile.all {
             for rule in profile.credentialRules { #expect(profile.networkHosts.contains(rule.host)) }
         }

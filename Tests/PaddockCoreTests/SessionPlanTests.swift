@@ -151,7 +151,8 @@ struct SessionPlanTests {
         config.env = ["GITHUB_TOKEN", "UNSET_ONE"]
         let env = ["ANTHROPIC_API_KEY": "sk-secret", "GITHUB_TOKEN": "ghp", "OPENAI_API_KEY": "nope"]
         let spec = try SessionPlanner.plan(try request(config: config, env: env)) { _ in false }
-        #expect(spec.passthroughEnvironment == ["ANTHROPIC_API_KEY", "GITHUB_TOKEN"])
+        // The agent's key is the gateway's to add: never passed, even with no placeholder set for it.
+        #expect(spec.passthroughEnvironment == ["GITHUB_TOKEN"])
         #expect(!spec.environment.values.contains("sk-secret"))
         #expect(spec.environment["IS_SANDBOX"] == "1")
         #expect(spec.environment["DISABLE_AUTOUPDATER"] == "1")

@@ -170,6 +170,14 @@ struct InterceptionTests {
         let request = try #require(records.first { $0.protocol == "https" })
         #expect(request.credential == false)
         #expect(request.error?.contains("placeholder") == true)
+
+        // In the body alone, it is reported too.
+        let (_, bodyOnly) = try await Self.through(world, "origin.test") { client, _ in
+            let (head, body) = try await Self.exchange(
+                &client, "POST /gist HTTP/1.1\r\nHost: origin.test\r\nContent-Length: \(p.utf8.count + 2)\r\n\r\n[\(p)]")
+            #expect(head.hasPrefix("HTTP/1.1 200") && body.contains("body=[\(p)]") && !body.contains(Self.secret))
+        }
+        #expect(bodyOnly.contains { $0.path == "/gist" && $0.error?.contains("placeholder") == true })
     }
 
     @Test func thePlaceholderSentToAnotherAllowedHostIsNotReplaced() async throws {

@@ -202,6 +202,10 @@ struct RealAgentTests {
                 $0["host"] as? String == "api.openai.com" && $0["decision"] as? String == "allow"
             }
             #expect(!allowed.isEmpty, "the gateway logged api.openai.com as allowed")
+            // Codex held only the placeholder: whatever credential reached the API is the real key, never it.
+            // (Codex 0.163's exec sent none here, so this shows no substitution for Codex yet.)
+            let api = origin.requests().filter { $0["path"]?.hasSuffix("/responses") == true }
+            #expect(!api.isEmpty && api.allSatisfy { ["", "Bearer sk-paddock-test"].contains($0["credential"]) }, "\(api)")
         }
     }
 

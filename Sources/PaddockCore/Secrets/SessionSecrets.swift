@@ -46,12 +46,17 @@ public struct SessionSecrets: Sendable, Equatable {
         requestRules.filter { $0.host == host && $0.port == port }
     }
 
-    /// A placeholder: recognisable, unique to the session, with no part of any secret. `tail`, when given, ends
-    /// it: the same for every session of this user and variable, because agents remember a key the user approved
-    /// by its last 20 characters (Claude Code asks "use this API key?" for each new one), and a new question every
-    /// session would be a login every session.
-    public static func placeholder(session: SessionID, random: String, tail: String? = nil) -> String {
-        "paddock-placeholder-\(session.rawValue)-\(random)" + (tail.map { "-" + $0 } ?? "")
+    /// A placeholder: recognisable, unique to the session (its id is in it), with no part of any secret. `tail` is
+    /// stable per project and variable: Claude remembers an approved key by its last 20 characters, and would ask
+    /// "use this API key?" at every start if they changed. A placeholder needs no secrecy — only this session's
+    /// gateway ever substitutes it, and only toward its rule's host.
+    public static func placeholder(session: SessionID, tail: String) -> String {
+        "paddock-placeholder-\(session.rawValue)-\(tail)"
+    }
+
+    /// 32 hex characters from the project and the variable: the same in every session of that project.
+    public static func stableTail(project: String, variable: String) -> String {
+        String(Hashing.sha256Hex(Data("paddock placeholder\0\(project)\0\(variable)".utf8)).prefix(32))
     }
 
     public static let placeholderPrefix = "paddock-placeholder-"
@@ -61,9 +66,9 @@ public struct SessionSecrets: Sendable, Equatable {
     /// agent logs in by itself, as without paddock. `readFile` returns a file's text, nil when it does not exist.
     public static func resolve(
         userRules: [CredentialRule], profileRules: [CredentialRule], requestRules: [RequestRule],
-        environment: [String: String], home: String, session: SessionID, tails: [String: String] = [:],
+        environment: [String: String], home: String, session: SessionID,
         readFile: (String) throws -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) },
-        random: () -> String = { SessionSecrets.randomToken() }
+        tail: (String) -> String = { _ in SessionSecrets.randomToken() }
     ) throws -> SessionSecrets {
         var placeholders: [String: String] = [:]
         var result = SessionSecrets(requestRules: requestRules)
@@ -73,8 +78,7 @@ public struct SessionSecrets: Sendable, Equatable {
                 throw PaddockError.invalidArgument(
                     "The secret for \(rule) is empty or holds a character no header may carry (a line break, a control or non-ASCII character). Fix where paddock reads it from.")
             }
-            let placeholder = placeholders[rule.variable]
-                ?? placeholder(session: session, random: random(), tail: tails[rule.variable])
+            let placeholder = placeholders[rule.variable] ?? placeholder(session: session, tail: tail(rule.variable))
             placeholders[rule.variable] = placeholder
             result.credentials.append(ResolvedCredential(rule: rule, placeholder: placeholder, secret: SecretValue(value)))
         }
@@ -106,11 +110,12 @@ public struct SessionSecrets: Sendable, Equatable {
     /// The session's secrets from the merged config and the agent's profile, read from the host's environment.
     public static func resolve(
         config: PaddockConfig, profile: AgentProfile, environment: [String: String], home: String, session: SessionID,
-        tails: [String: String] = [:]
+        project: String
     ) throws -> SessionSecrets {
         try resolve(
             userRules: config.network.credentials, profileRules: profile.credentialRules,
-            requestRules: config.network.requests, environment: environment, home: home, session: session, tails: tails)
+            requestRules: config.network.requests, environment: environment, home: home, session: session,
+            tail: { stableTail(project: project, variable: $0) })
     }
 
     /// 128 random bits as hex.
