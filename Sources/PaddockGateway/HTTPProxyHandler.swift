@@ -489,6 +489,12 @@ struct ForwardRequest {
         + "through the proxy (HTTPS_PROXY)."
 
     init(_ original: HTTPRequestHead) throws(Invalid) {
+        let framing: RequestFraming
+        do {
+            framing = try RequestFraming.of(original)
+        } catch {
+            throw Invalid(description: error.description)
+        }
         let uri = original.uri
         let lower = uri.prefix(8).lowercased()
         guard lower.hasPrefix("http://") else {
@@ -526,7 +532,9 @@ struct ForwardRequest {
         Self.removeHopByHopHeaders(&headers)
         let hostHeader = target.port == 80 ? target.host.authorityForm : target.description
         headers.replaceOrAdd(name: "host", value: hostHeader)
-        head = HTTPRequestHead(version: original.version, method: original.method, uri: originForm, headers: headers)
+        var forwarded = HTTPRequestHead(version: original.version, method: original.method, uri: originForm, headers: headers)
+        framing.apply(to: &forwarded)
+        head = forwarded
     }
 
     /// The comma-separated values of every `name` field, trimmed and lower-cased.

@@ -262,6 +262,13 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
             refuse(.badRequest, reason)
             return
         }
+        let framing: RequestFraming
+        do {
+            framing = try RequestFraming.of(head)
+        } catch {
+            refuse(.badRequest, error.description)
+            return
+        }
         var fields = head.headers.map { (name: $0.name, value: $0.value) }
         let rewrite = secrets.rewrite(host: host, port: target.port, target: head.uri, headers: &fields)
         current.credentialAdded = rewrite.credentialAdded
@@ -269,6 +276,7 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
         if rewrite.strayPlaceholder { warnStray() }
         var forwarded = head
         forwarded.headers = HTTPHeaders(fields.map { ($0.name, $0.value) })
+        framing.apply(to: &forwarded)
         send(.head(forwarded))
     }
 

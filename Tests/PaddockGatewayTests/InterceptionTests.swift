@@ -297,6 +297,55 @@ struct InterceptionTests {
 
     // MARK: everything else stays as it was
 
+    // MARK: framing: what the gateway checked is exactly what the origin reads
+
+    /// The smuggling attack: a body framed in a way the gateway's decoder accepts but re-frames differently on the
+    /// way out, so the origin reads part of the body as a request of its own (unchecked), and the next, checked
+    /// request, the one that gets the real secret, becomes that smuggled request's body.
+    @Test(arguments: [
+        "GET /zen HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: Chunked\r\n\r\n",
+        "GET /zen HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "GET /zen HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n",
+        "TRACE /zen HTTP/1.1\r\nHost: HOST\r\nContent-Length: SMUGGLED_LENGTH\r\n\r\n",
+        "POST /zen HTTP/1.0\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ])
+    func aBodyTheOriginWouldReadAsARequestIsRefused(head: String) async throws {
+        let world = try await Self.world()
+        defer { Task { await world.close() } }
+        let host = "origin.test:\(world.origin.port)"
+        let smuggled = "POST /smuggled HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 300\r\n\r\n"
+        let chunk = "0\r\n\r\n" + smuggled
+        let body =
+            head.contains("Content-Length") ? smuggled : String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n"
+        let first = head.replacingOccurrences(of: "HOST", with: host)
+            .replacingOccurrences(of: "SMUGGLED_LENGTH", with: String(smuggled.utf8.count))
+        _ = try await Self.through(world, "origin.test") { client, _ in
+            try await client.send(first + body)
+            let answer = try await client.readHead()
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "refused, not forwarded: \(answer)")
+        }
+        let seen = world.seen.withLockedValue { $0 }
+        #expect(!seen.contains { $0.contains("/smuggled") }, "the origin read a request the gateway never checked: \(seen)")
+        #expect(seen.isEmpty, "\(seen)")
+    }
+
+    /// A chunked body in the one form the gateway forwards as read: the origin gets it as a body.
+    @Test func aChunkedBodyReachesTheOriginAsABody() async throws {
+        let world = try await Self.world()
+        defer { Task { await world.close() } }
+        let host = "origin.test:\(world.origin.port)"
+        let inner = "0\r\n\r\nPOST /smuggled HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 300\r\n\r\n"
+        let body = String(inner.utf8.count, radix: 16) + "\r\n" + inner + "\r\n0\r\n\r\n"
+        _ = try await Self.through(world, "origin.test") { client, _ in
+            try await client.send("GET /zen HTTP/1.1\r\nHost: \(host)\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+            let answer = try await client.readHead()
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            let echoed = String(buffer: try await client.read(count: LoopbackTests.contentLength(answer)))
+            #expect(echoed.contains("POST /smuggled"), "the origin read it inside the body: \(echoed)")
+        }
+        #expect(world.seen.withLockedValue { $0 } == ["origin GET /zen"])
+    }
+
     @Test func hostsWithoutARuleStayOpaqueTunnels() async throws {
         let world = try await Self.world(otherRule: false)
         defer { Task { await world.close() } }
