@@ -101,8 +101,10 @@ public struct Interception: Sendable {
 }
 
 extension Interception {
-    /// The session authority's certificate alone, and the system's roots with it, in the gateway's folder (mounted
-    /// read-only at `GatewayAccess.directoryInSandbox`).
+    /// The session authority's certificate alone, and the system's roots with it, in a folder of the session's
+    /// own, mounted read-only here for every gateway transport (the relay's volume and a bound socket file carry
+    /// no files).
+    public static let directoryInSandbox = "/etc/paddock/trust"
     public static let certificateFile = "paddock-ca.pem"
     public static let bundleFile = "ca-bundle.pem"
     /// Where a host keeps its system roots; the first that exists is copied into the sandbox's bundle.
@@ -130,7 +132,7 @@ extension Interception {
             extra = pem(text)
             additional = [.file(testRoots)]
         }
-        let inside = GatewayAccess.directoryInSandbox
+        let inside = directoryInSandbox
         var environment = ["NODE_EXTRA_CA_CERTS": inside + "/" + certificateFile]
         try write(extra + authority.certificatePEM, to: directory + "/" + certificateFile)
         // Variables that replace the system's roots get the system's roots and the session's together; with no

@@ -17,6 +17,9 @@ final class GatewayHost: Sendable {
     let denials: DenialReporter?
     /// What makes the sandbox's clients trust the session authority (empty when nothing is intercepted).
     let trustEnvironment: [String: String]
+    /// The host folder with the session authority's certificate, for `Interception.directoryInSandbox`; nil when
+    /// nothing is intercepted.
+    let trustDirectory: String?
     /// How the sandbox reaches this gateway, and what that needs (the relay transport's loopback port and secret).
     let link: GatewayLink
     private let gateway: Gateway
@@ -53,7 +56,18 @@ final class GatewayHost: Sendable {
             throw PaddockError.fileSystem(path: directory, message: "cannot create the gateway's folder: \(error)")
         }
         let socket = directory + "/" + GatewayAccess.socketName
-        let interception = try Interception.prepare(secrets, session: sessionID.rawValue, directory: directory)
+        // What the sandbox trusts lives apart from the socket, so every transport can mount it.
+        let trustDirectory = sessionDirectory + "/trust"
+        let interception: (Interception, [String: String])?
+        do {
+            try FileManager.default.createDirectory(
+                atPath: trustDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            interception = try Interception.prepare(secrets, session: sessionID.rawValue, directory: trustDirectory)
+        } catch let error as PaddockError {
+            throw error
+        } catch {
+            throw PaddockError.fileSystem(path: trustDirectory, message: "cannot create the session's trust folder: \(error)")
+        }
         let log = try FileConnectionLog(path: logPath)
         let credential = transport.needsSecret ? ProxyCredential.random() : nil
         // A bound socket file shows inside with the host's permission bits but, on Apple `container`, root's
@@ -84,13 +98,15 @@ final class GatewayHost: Sendable {
             launcherStart: HostProcess.startToken(pid: HostProcess.currentPID))
         return GatewayHost(
             directory: directory, logPath: logPath, denials: denials, link: link, gateway: gateway, log: log,
-            watcher: watcher, trustEnvironment: interception?.1 ?? [:])
+            watcher: watcher, trustEnvironment: interception?.1 ?? [:],
+            trustDirectory: interception == nil ? nil : trustDirectory)
     }
 
     private init(
         directory: String, logPath: String, denials: DenialReporter?, link: GatewayLink, gateway: Gateway,
-        log: FileConnectionLog, watcher: Task<Void, Never>, trustEnvironment: [String: String]
+        log: FileConnectionLog, watcher: Task<Void, Never>, trustEnvironment: [String: String], trustDirectory: String?
     ) {
+        self.trustDirectory = trustDirectory
         self.trustEnvironment = trustEnvironment
         self.directory = directory
         self.logPath = logPath

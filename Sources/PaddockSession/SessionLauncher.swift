@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PaddockCore
 import PaddockEngine
+import PaddockGateway
 
 /// What the user asked a session for: the flags of `run` and `shell`, translated once.
 public struct LaunchRequest: Equatable, Sendable {
@@ -159,6 +160,9 @@ public struct SessionLauncher {
             plan.gateway = try await gateway?.attachment(engine: engine, image: recipe.tag)
             plan.additionalEnvironment.merge(secrets.sandboxEnvironment.merging(gateway?.trustEnvironment ?? [:]) { $1 }) { $1 }
             plan.withheldEnvironment = secrets.withheldVariables
+            if let trust = gateway?.trustDirectory {
+                plan.additionalMounts.append(.bind(trust, at: Interception.directoryInSandbox, readOnly: true))
+            }
             spec = try stages.run("plan") { try SessionPlanner.plan(plan) { FileManager.default.fileExists(atPath: $0) } }
             // From here a signal removes the container.
             try teardown.use(container: spec.name)
