@@ -178,6 +178,9 @@ struct SecretsTests {
         #expect(first != second && first.suffix(32) == second.suffix(32))
         #expect(first.hasPrefix("paddock-placeholder-20261201-221000-00ab-"))
         #expect("\(secrets.credentials[0].secret)" == "<secret>" && !"\(secrets)".contains(secret))
+        var dumped = ""
+        dump(secrets, to: &dumped)
+        #expect(!dumped.contains("REAL") && !String(reflecting: secrets).contains("REAL"), "\(dumped)")
         #expect(secrets.intercepts(host: "api.anthropic.com", port: 443))
         #expect(!secrets.intercepts(host: "platform.claude.com", port: 443))
     }

@@ -1,11 +1,14 @@
 import Foundation
 
 /// A secret's value. It prints as a mark, so no log line, error or `dump` shows it by accident.
-public struct SecretValue: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+public struct SecretValue: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
+    CustomReflectable
+{
     public let text: String
     public init(_ text: String) { self.text = text }
     public var description: String { "<secret>" }
     public var debugDescription: String { "<secret>" }
+    public var customMirror: Mirror { Mirror(self, children: []) }
 }
 
 /// One credential rule whose secret the launcher read, with the placeholder the sandbox holds instead.
