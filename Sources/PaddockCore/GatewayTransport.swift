@@ -195,6 +195,7 @@ public enum EngineFlavor: String, CaseIterable, Equatable, Sendable {
         case .dockerDesktop, .orbStack: return .hostAlias("host.docker.internal")
         case .colima, .rancherDesktop, .lima: return .hostAlias("host.lima.internal")
         case .podmanMachine: return .hostAlias("host.containers.internal")
+        // Unverified: Apple's `container` uses the socket file; this name is only for a forced relay.
         case .appleContainer: return .hostAlias("host.container.internal")
         }
     }
