@@ -275,8 +275,10 @@ public struct RelayPlan: Equatable, Sendable {
             name: name, image: image, labels: labels, user: (0, 0), workingDirectory: "/",
             mounts: [.volume(name, at: GatewayAccess.directoryInSandbox)], network: network, memory: 64 << 20,
             pidsLimit: 1024, interactive: false, tty: false,
+            // 128 KiB copies: with socat's 8 KiB default the relay's second hop halved bulk throughput
+            // (docs/benchmarks.md).
             command: [
-                "socat", "UNIX-LISTEN:\(GatewayAccess.socketInSandbox),fork,perm=0666,unlink-early",
+                "socat", "-b", "131072", "UNIX-LISTEN:\(GatewayAccess.socketInSandbox),fork,perm=0666,unlink-early",
                 "TCP:\(route.host):\(port)",
             ],
             hostname: "paddock-relay", detached: true, keepsHostUser: false)
