@@ -23,27 +23,37 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
     ],
     targets: [
         .executableTarget(
             name: "paddock",
             dependencies: ["PaddockCommands"]
         ),
+        // Flags to requests: each command translates its options and calls the session library.
         .target(
             name: "PaddockCommands",
             dependencies: [
-                "PaddockCore", "PaddockEngine", "PaddockGateway", "PaddockWorkspace",
+                "PaddockCore", "PaddockEngine", "PaddockSession", "PaddockWorkspace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The session lifecycle: configuration and trust, image, workspace, gateway, start, teardown, records and
+        // orphans, run against a context whose engine, runner, clock, signals and output tests replace.
+        .target(
+            name: "PaddockSession",
+            dependencies: [
+                "PaddockCore", "PaddockEngine", "PaddockGateway", "PaddockWorkspace",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Pure values and functions: config, policy, plans, the rendered Dockerfile. No processes, no engine.
+        // Pure values and functions: config, policy, plans, the rendered Dockerfile. No processes, no engine; the few
+        // host lookups the planner takes as parameters sit together in HostLookups.swift.
         .target(
             name: "PaddockCore",
             dependencies: [
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: fuzzCoverage
         ),
@@ -67,6 +77,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSOCKS", package: "swift-nio-extras"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: fuzzCoverage
@@ -84,10 +97,7 @@ let package = Package(
         // Where the agent's work lives: mount mode protections and per-session git clones.
         .target(
             name: "PaddockWorkspace",
-            dependencies: [
-                "PaddockCore",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["PaddockCore"],
             swiftSettings: fuzzCoverage
         ),
         .target(
@@ -96,6 +106,7 @@ let package = Package(
         ),
         .testTarget(name: "PaddockCoreTests", dependencies: ["PaddockCore", "PaddockTestSupport"]),
         .testTarget(name: "PaddockEngineTests", dependencies: ["PaddockEngine", "PaddockTestSupport"]),
+        .testTarget(name: "PaddockSessionTests", dependencies: ["PaddockSession", "PaddockTestSupport"]),
         .testTarget(
             name: "PaddockGatewayTests",
             dependencies: [

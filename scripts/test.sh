@@ -257,6 +257,8 @@ ensure_bwrap
 check_readme_install
 ensure_agent_clis
 
+log "linting (swift format, .swift-format)"
+scripts/lint.sh
 log "building"
 swift build --build-tests
 log "running the suite"

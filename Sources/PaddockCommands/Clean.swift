@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PaddockCore
 import PaddockEngine
+import PaddockSession
 import PaddockWorkspace
 
 extension Paddock {
@@ -48,7 +49,13 @@ extension Paddock {
             if orphans.isEmpty { Console.out("no orphaned sandboxes") }
             // With the sandboxes gone, sessions whose launcher died get the guard they never ran.
             await PendingGuard(context: context).run(dryRun: dryRun)
-            try await cleanClones(context, runningSessions: try await context.engine.containers(all: true).compactMap { $0.labels[SessionLabels.session] })
+            let remaining = try await context.engine.containers(all: true)
+            if !dryRun {
+                // Read again: the guard above has just written some of these records.
+                OrphanReport.closeGone(
+                    SessionRecord.all(paths: context.paths), remaining: remaining, engine: context.engineChoice?.kind, paths: context.paths)
+            }
+            try await cleanClones(context, runningSessions: remaining.compactMap { $0.labels[SessionLabels.session] })
         }
 
         /// A session that ended without landing (its launcher was killed) lands now, so its commits reach the

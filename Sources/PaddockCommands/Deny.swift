@@ -1,4 +1,5 @@
 import ArgumentParser
+import PaddockSession
 
 extension Paddock {
     struct Deny: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaddockCore
+import PaddockSession
 import PaddockWorkspace
 
 extension Paddock {

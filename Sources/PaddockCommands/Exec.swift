@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaddockCore
+import PaddockSession
 
 extension Paddock {
     struct Exec: AsyncParsableCommand {
@@ -23,7 +24,7 @@ extension Paddock {
             let context = try await AppContext.live(global, engine: nil)
             let running = try await context.engine.containers(all: false)
             let container = try SessionLookup.container(matching: session, in: running, project: context.projectRoot)
-            let user = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
+            let user = context.sandboxUser
             let code = try await context.engine.exec(
                 container: container.name, user: "\(user.uid):\(user.gid)", command: command,
                 tty: context.stdinIsTerminal && context.stdoutIsTerminal)

@@ -1,11 +1,20 @@
 import ArgumentParser
 import PaddockCore
 import PaddockEngine
+import PaddockSession
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Flag(name: .long, help: "Show detailed logs on stderr (also PADDOCK_DEBUG=1).")
+    @Flag(name: .long, help: "Show detailed logs on stderr: each process paddock runs and each stage of a session, with timings (also PADDOCK_DEBUG=1).")
     var debug = false
+}
+
+extension AppContext {
+    static func live(_ options: GlobalOptions) -> AppContext { live(debug: options.debug) }
+
+    static func live(_ options: GlobalOptions, engine flag: String?) async throws -> AppContext {
+        try await live(debug: options.debug, engine: flag)
+    }
 }
 
 /// The session layer of configuration: flags that override the global and project files.
@@ -96,6 +105,13 @@ struct SessionOptions: ParsableArguments {
             throw ValidationError("--mount target \(target) must be an absolute path inside the sandbox.")
         }
         return MountConfig(path: path, target: target, readWrite: readWrite)
+    }
+
+    /// The session these flags ask for; `command` replaces the agent's (`paddock shell`).
+    func launchRequest(command: [String]? = nil, agentArguments: [String] = []) -> LaunchRequest {
+        LaunchRequest(
+            flags: configLayer, engine: engine, carry: carry, repositories: repo,
+            allowDangerousMounts: allowDangerousMounts, command: command, agentArguments: agentArguments)
     }
 
     var configLayer: PaddockConfig {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaddockCore
+import PaddockSession
 
 extension Paddock {
     struct Init: AsyncParsableCommand {

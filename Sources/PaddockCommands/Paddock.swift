@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaddockCore
+import PaddockSession
 
 /// The root of the command tree. `paddock` with no subcommand is `paddock run`.
 public struct Paddock: AsyncParsableCommand {

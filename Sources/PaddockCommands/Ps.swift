@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaddockCore
+import PaddockSession
 import PaddockEngine
 import PaddockWorkspace
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaddockCore
+import PaddockSession
 
 extension Paddock {
     struct Run: AsyncParsableCommand {
@@ -24,11 +25,8 @@ extension Paddock {
         }
 
         func run() async throws {
-            let context = try await AppContext.live(global, engine: session.engine)
-            let code = try await SessionLauncher(
-                context: context, options: session, commandOverride: nil,
-                userArguments: (resume.map { ["--resume", $0] } ?? []) + agentArguments
-            ).launch()
+            let request = session.launchRequest(agentArguments: (resume.map { ["--resume", $0] } ?? []) + agentArguments)
+            let code = try await SessionLauncher(context: AppContext.live(global)).launch(request)
             throw ExitCode(code)
         }
     }

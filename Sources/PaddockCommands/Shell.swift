@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaddockCore
+import PaddockSession
 
 extension Paddock {
     struct Shell: AsyncParsableCommand {
@@ -11,10 +12,8 @@ extension Paddock {
         @OptionGroup var session: SessionOptions
 
         func run() async throws {
-            let context = try await AppContext.live(global, engine: session.engine)
-            let code = try await SessionLauncher(
-                context: context, options: session, commandOverride: ["bash", "-l"], userArguments: []
-            ).launch()
+            let code = try await SessionLauncher(context: AppContext.live(global))
+                .launch(session.launchRequest(command: ["bash", "-l"]))
             throw ExitCode(code)
         }
     }

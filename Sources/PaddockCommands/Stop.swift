@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaddockCore
+import PaddockSession
 
 extension Paddock {
     struct Stop: AsyncParsableCommand {

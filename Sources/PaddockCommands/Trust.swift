@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaddockCore
+import PaddockSession
 
 extension Paddock {
     struct Trust: AsyncParsableCommand {
@@ -37,8 +38,7 @@ extension Paddock {
                 // What is trusted is the text read once and shown here, whatever the file holds by the answer.
                 context.say(diff)
                 if context.stdinIsTerminal, context.stderrIsTerminal {
-                    Console.say("Trust this version of \(file)? [y/N] ", terminator: "")
-                    guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                    guard context.terminal.confirm("Trust this version of \(file)?") else {
                         throw PaddockError.untrustedProjectConfig(file: file, diff: diff)
                     }
                 }

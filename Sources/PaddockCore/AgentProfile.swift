@@ -27,6 +27,9 @@ public struct AgentProfile: Equatable, Sendable {
     /// Whether the agent's CLI is one self-contained executable, so it can be installed from a file the user
     /// already has (`image.agent_binary` / `image.agent_archive`) with none of `packages` and `installSteps`.
     public var installsFromExecutable = false
+    /// Where the gateway adds the agent's credentials, so the sandbox holds only placeholders. Alternatives: the
+    /// first whose variable is set on the host is used (see `SessionSecrets.resolve`).
+    public var credentialRules: [CredentialRule] = []
 
     /// The user's host settings, shown read-only at `sandboxPath` and named to the agent with `arguments`.
     public struct SettingsLayer: Equatable, Sendable {
@@ -84,7 +87,13 @@ public struct AgentProfile: Equatable, Sendable {
             jq '.projects["/workspace"].hasTrustDialogAccepted = true' "$f" > "$f.paddock-$$" 2>/dev/null \\
               && mv -f "$f.paddock-$$" "$f" || rm -f "$f.paddock-$$"
             """,
-        installsFromExecutable: true)
+        installsFromExecutable: true,
+        // Claude Code takes an API key over a subscription token when both are set; so does this order.
+        credentialRules: [
+            CredentialRule(host: "api.anthropic.com", header: .apiKey, variable: "ANTHROPIC_API_KEY"),
+            CredentialRule(
+                host: "api.anthropic.com", header: .authorization(scheme: "Bearer"), variable: "CLAUDE_CODE_OAUTH_TOKEN"),
+        ])
 
     /// Codex. Hosts, from codex-cli 0.163.0 in the real-agent tests: `api.openai.com` (the Responses API, over a
     /// WebSocket first and HTTPS after), `chatgpt.com` (`/backend-api/plugins/…` at start, and the ChatGPT-login
@@ -101,7 +110,10 @@ public struct AgentProfile: Equatable, Sendable {
         readOnlyHostFiles: [],
         homeDirectories: [".codex"],
         // `codex` from npm wraps a static Rust executable, the one the openai-codex-cli-bin wheel carries.
-        installsFromExecutable: true)
+        installsFromExecutable: true,
+        credentialRules: [
+            CredentialRule(host: "api.openai.com", header: .authorization(scheme: "Bearer"), variable: "OPENAI_API_KEY")
+        ])
 
     /// Gemini CLI needs Node 20 or newer, which Debian bookworm does not ship: it comes from nodejs.org, checked
     /// against the release's published checksums.

@@ -48,7 +48,7 @@ public struct ContainerSpec: Equatable, Sendable {
     public var name: String
     public var image: String
     public var labels: [String: String]
-    public var user: (uid: UInt32, gid: UInt32)
+    public var user: SandboxUser
     public var workingDirectory: String
     public var mounts: [Mount]
     /// Variables set explicitly inside the sandbox.
@@ -74,7 +74,7 @@ public struct ContainerSpec: Equatable, Sendable {
     public var keepsHostUser: Bool
 
     public init(
-        name: String, image: String, labels: [String: String] = [:], user: (uid: UInt32, gid: UInt32),
+        name: String, image: String, labels: [String: String] = [:], user: SandboxUser,
         workingDirectory: String = "/workspace", mounts: [Mount] = [], environment: [String: String] = [:],
         passthroughEnvironment: [String] = [], network: NetworkMode = .none, cpus: Double? = nil,
         memory: UInt64? = nil, pidsLimit: Int = 4096, interactive: Bool = true, tty: Bool = false,
@@ -100,14 +100,4 @@ public struct ContainerSpec: Equatable, Sendable {
         self.keepsHostUser = keepsHostUser
     }
 
-    public static func == (lhs: ContainerSpec, rhs: ContainerSpec) -> Bool {
-        lhs.name == rhs.name && lhs.image == rhs.image && lhs.labels == rhs.labels && lhs.user.uid == rhs.user.uid
-            && lhs.user.gid == rhs.user.gid && lhs.workingDirectory == rhs.workingDirectory
-            && lhs.mounts == rhs.mounts && lhs.environment == rhs.environment
-            && lhs.passthroughEnvironment == rhs.passthroughEnvironment && lhs.secretEnvironment == rhs.secretEnvironment
-            && lhs.network == rhs.network
-            && lhs.cpus == rhs.cpus && lhs.memory == rhs.memory && lhs.pidsLimit == rhs.pidsLimit
-            && lhs.interactive == rhs.interactive && lhs.tty == rhs.tty && lhs.command == rhs.command
-            && lhs.hostname == rhs.hostname && lhs.detached == rhs.detached && lhs.keepsHostUser == rhs.keepsHostUser
-    }
 }

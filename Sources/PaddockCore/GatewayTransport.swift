@@ -272,7 +272,7 @@ public struct RelayPlan: Equatable, Sendable {
         // The container's root: it owns the fresh volume (rootless: it is the host user). 0666 lets the sandbox's
         // user connect; only containers given this volume see the socket, and the gateway wants the secret anyway.
         let container = ContainerSpec(
-            name: name, image: image, labels: labels, user: (0, 0), workingDirectory: "/",
+            name: name, image: image, labels: labels, user: SandboxUser(uid: 0, gid: 0), workingDirectory: "/",
             mounts: [.volume(name, at: GatewayAccess.directoryInSandbox)], network: network, memory: 64 << 20,
             pidsLimit: 1024, interactive: false, tty: false,
             // 128 KiB copies: with socat's 8 KiB default the relay's second hop halved bulk throughput

@@ -96,8 +96,8 @@ public struct ImageRecipe: Equatable, Sendable {
 
     /// The sandbox runs as the host user, except that root on the host becomes an ordinary uid inside:
     /// agents refuse their skip-permissions mode as root, and root inside gains nothing we want to give.
-    public static func sandboxUser(hostUID: UInt32, hostGID: UInt32) -> (uid: UInt32, gid: UInt32) {
-        hostUID == 0 ? (1000, 1000) : (hostUID, hostGID == 0 ? 1000 : hostGID)
+    public static func sandboxUser(hostUID: UInt32, hostGID: UInt32) -> SandboxUser {
+        hostUID == 0 ? SandboxUser(uid: 1000, gid: 1000) : SandboxUser(uid: hostUID, gid: hostGID == 0 ? 1000 : hostGID)
     }
 
     static func isValidPackageName(_ name: String) -> Bool {

@@ -80,35 +80,10 @@ public struct MountPolicy: Sendable {
         }
     }
 
-    /// The first unix socket at or under `path` (symlinks not followed), searching at most `limit` entries. A socket
-    /// bind-mounted into the sandbox works there, so a folder holding an ssh-agent's or an engine's socket hands the
-    /// agent that program. Past the limit the search stops without a finding: the named folders above remain the
-    /// rule, this search the backstop.
-    public static func findSocket(at path: String, limit: Int = socketSearchLimit) -> String? {
-        var status = stat()
-        guard lstat(path, &status) == 0 else { return nil }
-        if status.st_mode & S_IFMT == S_IFSOCK { return path }
-        guard status.st_mode & S_IFMT == S_IFDIR, let entries = FileManager.default.enumerator(atPath: path) else {
-            return nil
-        }
-        var searched = 0
-        while let entry = entries.nextObject() as? String, searched < limit {
-            searched += 1
-            if entries.fileAttributes?[.type] as? FileAttributeType == .typeSocket { return path + "/" + entry }
-        }
-        return nil
-    }
-
     /// Is `inner` strictly inside `outer`?
     func isInside(_ inner: String, _ outer: String) -> Bool {
         let prefix = outer.hasSuffix("/") ? outer : outer + "/"
         return inner.hasPrefix(prefix)
-    }
-
-    /// Expands `~` and resolves against the project, then follows symlinks, so a link cannot smuggle a
-    /// secret past the check.
-    public static func resolve(_ path: String, home: String, relativeTo base: String) -> String {
-        ((expand(path, home: home, relativeTo: base) as NSString).standardizingPath as NSString).resolvingSymlinksInPath
     }
 
     /// The path as the user wrote it, made absolute: `~` expanded, a relative path put under `base`; nothing

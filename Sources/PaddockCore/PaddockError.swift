@@ -44,7 +44,8 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(engine) cannot start a sandbox on this host: \(detail)"
         case .engineCommandFailed(let command, let status, let stderr):
             let detail = stderr.trimmingCharacters(in: .whitespacesAndNewlines)
-            return "`\(command)` failed with exit status \(status)\(detail.isEmpty ? "." : ":\n\(detail)")"
+            return "`\(command)` failed with exit status \(status)\(detail.isEmpty ? "." : ":\n\(detail)")\n"
+                + "`paddock doctor` checks the engine; run again with --debug to see each command paddock runs."
         case .invalidConfig(let file, let line, let column, let message):
             var place = file
             if let line { place += ":\(line)" }
@@ -78,7 +79,7 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notFound(let message):
             return message
         case .fileSystem(let path, let message):
-            return "\(path): \(message)"
+            return "\(path): \(message)\nCheck that its folder exists, that you own it and that the disk has room, then try again."
         case .git(let command, let message):
             return "`\(command)` failed: \(message)"
         case .other(let message):

@@ -70,18 +70,4 @@ public struct PathResolution: Equatable, Sendable {
         path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
     }
 
-    /// The text of the link at `path`, or nil when it is no link.
-    public static func linkText(_ path: String) -> String? {
-        var status = stat()
-        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else { return nil }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink(path, &buffer, buffer.count - 1)
-        guard length >= 0 else { return nil }
-        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    public static func entryExists(_ path: String) -> Bool {
-        var status = stat()
-        return lstat(path, &status) == 0
-    }
 }

@@ -27,6 +27,9 @@ public struct SessionRequest: Sendable {
     /// The host folders among `additionalMounts` that the agent gets read-write as its workspace (`--repo`
     /// folders, clones): places the agent can write, like the project.
     public var workspaces: [String] = []
+    /// Host variables that never enter the sandbox, even when listed: the ones credential rules read (the sandbox
+    /// gets their placeholders through `additionalEnvironment`).
+    public var withheldEnvironment: Set<String> = []
     public var additionalEnvironment: [String: String]
     /// How the sandbox reaches the gateway; nil for a session with no way out at all.
     public var gateway: GatewayAttachment?
@@ -38,7 +41,7 @@ public struct SessionRequest: Sendable {
     public var paths: PaddockPaths
 
     public init(
-        sessionID: SessionID, projectRoot: String, workspaceSource: String?? = .none, hostHome: String, hostUID: UInt32,
+        sessionID: SessionID, projectRoot: String, workspaceSource: String?, hostHome: String, hostUID: UInt32,
         hostGID: UInt32, launcherPID: Int32, launcherStart: String = "", config: PaddockConfig, profile: AgentProfile,
         userArguments: [String] = [], stdinIsTerminal: Bool = false, allowDangerousMounts: Bool = false,
         imageTag: String, hostEnvironment: [String: String] = [:], additionalMounts: [Mount] = [],
@@ -46,7 +49,7 @@ public struct SessionRequest: Sendable {
     ) {
         self.sessionID = sessionID
         self.projectRoot = projectRoot
-        self.workspaceSource = workspaceSource ?? .some(projectRoot)
+        self.workspaceSource = workspaceSource
         self.hostHome = hostHome
         self.hostUID = hostUID
         self.hostGID = hostGID
@@ -143,10 +146,9 @@ public enum SessionPlanner {
 
         var mounts: [Mount] = []
         if let workspace = request.workspaceSource {
+            // Mount policy for the workspace was checked once, by the preparation that made it (before any clone
+            // or protection existed); the project is not searched for sockets: its own are the user's to judge.
             try refuseRedirectable(workspace, resolvePath(workspace))
-            // The project is not searched for sockets: its own (a dev server's, say) are the user's to judge, and
-            // searching a large tree on every start would cost more than the rest of the start together.
-            try policy.check(workspace, allowDangerous: request.allowDangerousMounts)
             mounts.append(.bind(workspace, at: ImageRecipe.workspace, readOnly: false))
         }
         mounts.append(.volume(ProjectNaming.homeVolume(project: request.projectRoot, uid: user.uid), at: home))
@@ -200,7 +202,9 @@ public enum SessionPlanner {
         // Values stay in the launcher's environment: argv carries only names, so `ps` on the host shows no secret.
         var passthrough: [String] = []
         for name in (request.profile.credentialVariables + request.config.env).mergedUnique([])
-        where request.hostEnvironment[name] != nil && environment[name] == nil && secretEnvironment[name] == nil {
+        where request.hostEnvironment[name] != nil && environment[name] == nil && secretEnvironment[name] == nil
+            && !request.withheldEnvironment.contains(name)
+        {
             passthrough.append(name)
         }
         if request.stdinIsTerminal, request.hostEnvironment["TERM"] != nil, !passthrough.contains("TERM") {

@@ -13,21 +13,14 @@ public struct WorkspaceAccess: Equatable, Sendable {
         self.mode = mode
     }
 
-    /// The owner and mode of `path` on this machine (symlinks followed, as a mount follows them), or nil.
-    public static func of(_ path: String) -> WorkspaceAccess? {
-        var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
-        return WorkspaceAccess(ownerUID: status.st_uid, ownerGID: status.st_gid, mode: UInt16(status.st_mode & 0o7777))
-    }
-
-    public func isWritable(by user: (uid: UInt32, gid: UInt32)) -> Bool {
+    public func isWritable(by user: SandboxUser) -> Bool {
         if user.uid == ownerUID { return mode & 0o200 != 0 }
         if user.gid == ownerGID { return mode & 0o020 != 0 }
         return mode & 0o002 != 0
     }
 
     /// What to tell the user before a mount-mode session whose agent could not write `path`, or nil.
-    public func warning(path: String, sandboxUser user: (uid: UInt32, gid: UInt32), hostUID: UInt32) -> String? {
+    public func warning(path: String, sandboxUser user: SandboxUser, hostUID: UInt32) -> String? {
         guard !isWritable(by: user) else { return nil }
         let why =
             hostUID == 0

@@ -62,6 +62,8 @@ public struct DockerEngine: ContainerEngine {
             "--user", "\(spec.user.uid):\(spec.user.gid)",
             "--init",
             "--pids-limit", String(spec.pidsLimit),
+            // The image is paddock's own build, checked just before: a missing one is an error, never a download.
+            "--pull", "never",
         ]
         arguments += engineOptions
         if let memory = spec.memory { arguments += ["--memory", String(memory)] }

@@ -212,9 +212,14 @@ public enum EngineFactory {
             // The system's runc only: a PATH entry can lie inside a project the agent writes (direnv's `PATH_add`),
             // and the OCI runtime runs on the host.
             let runc = ExecutableLookup.find("runc", path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            let executable = environment["PADDOCK_PODMAN"] ?? "podman"
+            let runtime = PodmanRuntimeChoice.choose(layout: cgroups, runcPath: runc)
             return PodmanEngine(
-                executable: environment["PADDOCK_PODMAN"] ?? "podman", runner: runner, stateDirectory: stateDirectory,
-                cgroups: cgroups, runtime: PodmanRuntimeChoice.choose(layout: cgroups, runcPath: runc))
+                executable: executable, runner: runner, stateDirectory: stateDirectory, cgroups: cgroups,
+                runtime: runtime,
+                imageCheck: PodmanImageCheck(
+                    directory: stateDirectory + "/podman/image-checks", environment: environment,
+                    invocation: [executable] + runtime.globalArguments))
         case .bwrap:
             return BwrapEngine(
                 executable: environment["PADDOCK_BWRAP"] ?? "bwrap", runner: runner, stateDirectory: stateDirectory,

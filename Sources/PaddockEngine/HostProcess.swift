@@ -40,30 +40,3 @@ public enum HostProcess {
     public static var userID: UInt32 { getuid() }
     public static var groupID: UInt32 { getgid() }
 }
-
-/// Turns SIGINT, SIGTERM and SIGHUP into a callback while a session runs, then restores default handling.
-public final class SignalTrap: @unchecked Sendable {
-    private var sources: [any DispatchSourceSignal] = []
-    private let signals: [Int32]
-    private let queue = DispatchQueue(label: "paddock.signals")
-
-    public init(signals: [Int32] = [SIGINT, SIGTERM, SIGHUP], handler: @escaping @Sendable (Int32) -> Void) {
-        self.signals = signals
-        for number in signals {
-            // The dispatch source sees the signal only once its default action is off.
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { handler(number) }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    public func cancel() {
-        queue.sync {
-            for source in sources { source.cancel() }
-            sources.removeAll()
-        }
-        for number in signals { signal(number, SIG_DFL) }
-    }
-}

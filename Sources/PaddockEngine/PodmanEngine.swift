@@ -16,11 +16,14 @@ public struct PodmanEngine: ContainerEngine {
     public let cgroups: CgroupLayout
     /// The OCI runtime for this host: Podman's own, runc where crun refuses the host, or a refusal.
     public let runtime: PodmanRuntimeChoice
+    /// Remembered image answers, so a start need not run `podman image inspect`; nil asks every time.
+    public let imageCheck: PodmanImageCheck?
 
     public init(
         executable: String = "podman", runner: any ProcessRunner, rootless: Bool = HostProcess.userID != 0,
         stateDirectory: String? = nil, defaultSeccompProfile: String = "/usr/share/containers/seccomp.json",
-        cgroups: CgroupLayout = .unified, runtime: PodmanRuntimeChoice = .engineDefault
+        cgroups: CgroupLayout = .unified, runtime: PodmanRuntimeChoice = .engineDefault,
+        imageCheck: PodmanImageCheck? = nil
     ) {
         self.executable = executable
         self.runner = runner
@@ -29,6 +32,7 @@ public struct PodmanEngine: ContainerEngine {
         self.defaultSeccompProfile = defaultSeccompProfile
         self.cgroups = cgroups
         self.runtime = runtime
+        self.imageCheck = imageCheck
     }
 
     /// What a session on this host does not get, said before it starts (and by `doctor`).
@@ -150,6 +154,17 @@ public struct PodmanEngine: ContainerEngine {
     }
 
     public func imageLabel(_ image: String, label: String) async throws -> String? {
+        guard let imageCheck else { return try await inspectLabel(image, label: label) }
+        if let remembered = imageCheck.remembered(image: image, label: label) { return remembered }
+        guard let graphRoot = try? await info().rootDirectory, let stamp = imageCheck.stamp(graphRoot: graphRoot) else {
+            return try await inspectLabel(image, label: label)
+        }
+        let value = try await inspectLabel(image, label: label)
+        if let value { imageCheck.remember(image: image, label: label, value: value, graphRoot: graphRoot, stamp: stamp) }
+        return value
+    }
+
+    func inspectLabel(_ image: String, label: String) async throws -> String? {
         let command = podman(["image", "inspect", "--format", "{{json .Config.Labels}}", "--", image])
         let output = try await runner.capture(command)
         guard output.succeeded else {

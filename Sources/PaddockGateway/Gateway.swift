@@ -66,10 +66,23 @@ public final class Gateway: Sendable {
         self.recorder = GatewayRecorder(sink: log)
         self.group = group
         self.logger = logger
-        self.session = ProxySession(
+        var session = ProxySession(
             policies: policies, resolver: resolver, recorder: recorder,
             connectTimeout: configuration.connectTimeout, logger: logger)
+        var interceptionFailure: String?
+        if let interception = configuration.interception {
+            do {
+                session.interceptor = try Interceptor(interception)
+            } catch {
+                // `start` refuses to run: a gateway that should add credentials must never fall back to tunnels.
+                interceptionFailure = "\(error)"
+            }
+        }
+        self.session = session
+        self.interceptionFailure = interceptionFailure
     }
+
+    private let interceptionFailure: String?
 
     /// Counts so far: allowed, denied, invalid, top denied hosts. `summary.line` is the end-of-session line.
     public var summary: ConnectionSummary { recorder.summary }
@@ -86,6 +99,7 @@ public final class Gateway: Sendable {
         guard configuration.unixSocketPath != nil || configuration.tcpHost != nil else {
             throw GatewayError.notConfigured
         }
+        if let interceptionFailure { throw GatewayError.interceptionFailed(interceptionFailure) }
         let fresh = state.withLockedValue { state -> Bool in
             guard case .created = state.phase else { return false }
             state.phase = .starting

@@ -24,12 +24,15 @@ public struct GatewayConfiguration: Sendable {
     public var idleTimeout: TimeAmount
     /// Client connections beyond this many are refused at once.
     public var maxConnections: Int
+    /// Credentials to add and requests to check on the hosts that have rules; nil: every tunnel stays opaque.
+    public var interception: Interception?
 
     public init(
         unixSocketPath: String? = nil, unixSocketMode: UInt16? = nil, tcpHost: String? = nil, tcpPort: Int = 0, tcpCredential: ProxyCredential? = nil,
         connectTimeout: TimeAmount = .seconds(10), handshakeTimeout: TimeAmount = .seconds(30),
-        idleTimeout: TimeAmount = .minutes(15), maxConnections: Int = 4096
+        idleTimeout: TimeAmount = .minutes(15), maxConnections: Int = 4096, interception: Interception? = nil
     ) {
+        self.interception = interception
         self.unixSocketPath = unixSocketPath
         self.unixSocketMode = unixSocketMode
         self.tcpHost = tcpHost
@@ -62,12 +65,14 @@ public enum GatewayError: Error, Equatable, Sendable, CustomStringConvertible {
     case notConfigured
     case alreadyStarted
     case bindFailed(String, String)
+    case interceptionFailed(String)
 
     public var description: String {
         switch self {
         case .notConfigured: return "the gateway has neither a unix socket path nor a TCP host to listen on"
         case .alreadyStarted: return "the gateway was already started"
         case .bindFailed(let place, let reason): return "the gateway could not listen on \(place): \(reason)"
+        case .interceptionFailed(let reason): return "the gateway could not set up its certificates: \(reason)"
         }
     }
 }

@@ -23,6 +23,8 @@ struct ProxySession: Sendable {
     let recorder: GatewayRecorder
     let connectTimeout: TimeAmount
     let logger: Logger
+    /// Terminates TLS for hosts with credential or request rules; nil when there are none.
+    var interceptor: Interceptor? = nil
 
     enum DialOutcome {
         case connected(Channel, IPAddress, PolicyDecision)
@@ -54,6 +56,18 @@ struct ProxySession: Sendable {
                     .refused(
                         .unresolvable(target, "\(error)"), decision, resolved: nil, error: "resolution failed: \(error)")
                 }
+        }
+    }
+
+    /// A fresh upstream for an intercepted host whose first connection is gone, decided by today's policy.
+    func redial(_ target: NetworkTarget, on eventLoop: EventLoop) -> EventLoopFuture<Channel> {
+        dial(target, policy: policies.current, on: eventLoop, http: false).flatMapThrowing { outcome in
+            switch outcome {
+            case .connected(let channel, _, _):
+                return channel
+            case .refused(_, let decision, _, let error):
+                throw InterceptionRefused(reason: error ?? decision?.reason ?? "refused by the network policy")
+            }
         }
     }
 
@@ -116,6 +130,11 @@ struct ProxySession: Sendable {
                 connect(target, decision, addresses.dropFirst(), on: eventLoop, http: http, lastError: error)
             }
     }
+}
+
+struct InterceptionRefused: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
 }
 
 /// The last handler of a client connection: takes the requests the protocol handlers read, has `ProxySession`
@@ -197,21 +216,49 @@ final class ProxyDecisionHandler: ChannelDuplexHandler {
                         wallClock, proto, target, decision: decision, resolved: resolved, started: started, error: error)
                     answer(.refuse(refusal))
                 case .connected(let upstream, let address, let decision):
-                    let completion = TunnelCompletion(eventLoop: channel.eventLoop)
-                    completion.futureResult.whenSuccess { bytes in
-                        recorder.record(
-                            wallClock, proto, target, decision: decision, resolved: address, started: started,
-                            bytesUp: bytes.up, bytesDown: bytes.down)
+                    guard let interceptor = session.interceptor, let host = interceptor.intercepted(target) else {
+                        startTunnel(proto, target, upstream, address, decision, started: started, wallClock: wallClock, client: channel)
+                        return
                     }
-                    // Whatever happens to the hand-over, the tunnel ends when both sides are closed (and the glue's
-                    // count, if it got that far, has been reported first: it finishes on handler removal).
-                    channel.closeFuture.whenComplete { _ in
-                        upstream.close(promise: nil)
-                        upstream.closeFuture.whenComplete { _ in completion.finish(TunnelBytes(up: 0, down: 0)) }
+                    // The tunnel goes to the interception instead, which relays to this upstream.
+                    let session = self.session
+                    let loop = channel.eventLoop
+                    interceptor.attach(
+                        upstream: upstream, target: target, host: host, recorder: recorder, logger: session.logger,
+                        redial: { session.redial(target, on: loop) }
+                    ).assumeIsolated().whenComplete { [self] result in
+                        switch result {
+                        case .success(let local):
+                            startTunnel(proto, target, local, address, decision, started: started, wallClock: wallClock, client: channel)
+                        case .failure(let error):
+                            recorder.record(
+                                wallClock, proto, target, decision: decision, resolved: address, started: started,
+                                error: "interception failed: \(error)")
+                            answer(.refuse(.connectFailed(target, "the gateway could not intercept: \(error)")))
+                        }
                     }
-                    answer(.startTunnel(upstream: upstream, completion: completion))
                 }
             }
+    }
+
+    private func startTunnel(
+        _ proto: ProxyProtocol, _ target: NetworkTarget, _ upstream: Channel, _ address: IPAddress,
+        _ decision: PolicyDecision, started: NIODeadline, wallClock: String, client channel: Channel
+    ) {
+        let recorder = session.recorder
+        let completion = TunnelCompletion(eventLoop: channel.eventLoop)
+        completion.futureResult.whenSuccess { bytes in
+            recorder.record(
+                wallClock, proto, target, decision: decision, resolved: address, started: started,
+                bytesUp: bytes.up, bytesDown: bytes.down)
+        }
+        // Whatever happens to the hand-over, the tunnel ends when both sides are closed (and the glue's
+        // count, if it got that far, has been reported first: it finishes on handler removal).
+        channel.closeFuture.whenComplete { _ in
+            upstream.close(promise: nil)
+            upstream.closeFuture.whenComplete { _ in completion.finish(TunnelBytes(up: 0, down: 0)) }
+        }
+        answer(.startTunnel(upstream: upstream, completion: completion))
     }
 
     private func forward(_ context: ChannelHandlerContext, _ target: NetworkTarget) {

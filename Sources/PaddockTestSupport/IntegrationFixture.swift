@@ -115,7 +115,7 @@ public final class IntegrationFixture: @unchecked Sendable {
 
     public var hostUID: UInt32 { user?.uid ?? getuid() }
     public var hostGID: UInt32 { user?.gid ?? getgid() }
-    public var sandboxUser: (uid: UInt32, gid: UInt32) { ImageRecipe.sandboxUser(hostUID: hostUID, hostGID: hostGID) }
+    public var sandboxUser: SandboxUser { ImageRecipe.sandboxUser(hostUID: hostUID, hostGID: hostGID) }
     public var homeVolume: String { ProjectNaming.homeVolume(project: project, uid: sandboxUser.uid) }
     public var paths: PaddockPaths {
         PaddockPaths.resolve(environment: ["HOME": home], home: home)

@@ -76,7 +76,8 @@ public final class VendorOrigin: @unchecked Sendable {
         self.process = process
     }
 
-    /// The requests it answered, oldest first: `path`, `host`, `reply` (what the script made the model do).
+    /// The requests it answered, oldest first: `path`, `host`, `reply` (what the script made the model do), and for
+    /// API calls `credential` (the x-api-key or Authorization value it got).
     public func requests() -> [[String: String]] {
         let text = (try? String(contentsOfFile: directory + "/requests.jsonl", encoding: .utf8)) ?? ""
         return text.split(separator: "\n").compactMap {
@@ -173,6 +174,10 @@ public final class VendorOrigin: @unchecked Sendable {
                     self.wfile.flush()
                 self.close_connection = True
 
+            def credential(self):
+                """What the API was given to authenticate: a test checks the gateway put the real value there."""
+                return self.headers.get("x-api-key") or self.headers.get("Authorization") or ""
+
             def do_GET(self):
                 log({"method": "GET", "path": self.path, "host": self.headers.get("Host", ""), "reply": "empty"})
                 self.send_json(200, {})
@@ -229,7 +234,7 @@ public final class VendorOrigin: @unchecked Sendable {
                                "input": {"command": command, "description": "paddock test step"}}]
                 else:
                     reply, blocks = "text", [{"type": "text", "text": "paddock-test: hello"}]
-                log({"method": "POST", "path": self.path, "host": host, "reply": reply, "model": str(body.get("model"))})
+                log({"method": "POST", "path": self.path, "host": host, "credential": self.credential(), "reply": reply, "model": str(body.get("model"))})
                 stop = "tool_use" if reply == "tool" else "end_turn"
                 message = {"id": "msg_" + uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
                            "model": body.get("model") or "claude-test", "content": [], "stop_reason": None,
@@ -269,7 +274,7 @@ public final class VendorOrigin: @unchecked Sendable {
                     reply = "tool"
                 else:
                     reply = "text"
-                log({"method": "POST", "path": self.path, "host": host, "reply": reply, "tools": ",".join(names)})
+                log({"method": "POST", "path": self.path, "host": host, "credential": self.credential(), "reply": reply, "tools": ",".join(names)})
                 if reply == "tool" and shell == "exec":
                     source = "const result = await tools.exec_command({cmd: %s});\ntext(JSON.stringify(result));" % json.dumps(command)
                     item = {"type": "custom_tool_call", "id": "ctc_" + uuid.uuid4().hex[:20], "call_id": "call_" + uuid.uuid4().hex[:20],

@@ -67,7 +67,7 @@ struct AgentProfileTests {
         let paths = PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
         let secrets = Dictionary(uniqueKeysWithValues: expected.credentials.map { ($0, "secret-\($0)") })
         let request = SessionRequest(
-            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", hostHome: "/home/u",
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", workspaceSource: "/home/u/app", hostHome: "/home/u",
             hostUID: 1234, hostGID: 1234, launcherPID: 42, config: PaddockConfig(), profile: expected.profile,
             userArguments: [], allowDangerousMounts: false, imageTag: "paddock-\(expected.profile.name):abc",
             hostEnvironment: secrets, paths: paths)

@@ -85,7 +85,7 @@ struct GatewayTransportTests {
 
     func plan(_ attachment: GatewayAttachment) throws -> ContainerSpec {
         var request = SessionRequest(
-            sessionID: session, projectRoot: "/home/u/app", hostHome: "/home/u", hostUID: 1234, hostGID: 1234,
+            sessionID: session, projectRoot: "/home/u/app", workspaceSource: "/home/u/app", hostHome: "/home/u", hostUID: 1234, hostGID: 1234,
             launcherPID: 1, config: PaddockConfig(), profile: .shell, userArguments: ["make"], imageTag: "i", paths: paths)
         request.gateway = attachment
         return try SessionPlanner.plan(request) { _ in false }

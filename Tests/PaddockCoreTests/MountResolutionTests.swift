@@ -26,20 +26,20 @@ struct MountResolutionTests {
         try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
     }
 
-    func plan(_ mounts: [MountConfig], workspaces: [String] = [], workspace: String?? = .none, dangerous: Bool = false) throws -> ContainerSpec {
+    func plan(_ mounts: [MountConfig], workspaces: [String] = [], mountsProject: Bool = true, dangerous: Bool = false) throws -> ContainerSpec {
         var config = PaddockConfig()
         config.mounts = mounts
         var request = SessionRequest(
-            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: project, workspaceSource: workspace,
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: project, workspaceSource: mountsProject ? project : nil,
             hostHome: home, hostUID: 1000, hostGID: 1000, launcherPID: 1, config: config, profile: .shell,
             allowDangerousMounts: dangerous, imageTag: "t", paths: paths)
         request.workspaces = workspaces
         return try SessionPlanner.plan(request, socketInside: { _ in nil }) { FileManager.default.fileExists(atPath: $0) }
     }
 
-    func expectRefused(_ mounts: [MountConfig], workspaces: [String] = [], workspace: String?? = .none, through: String) {
+    func expectRefused(_ mounts: [MountConfig], workspaces: [String] = [], mountsProject: Bool = true, through: String) {
         for dangerous in [false, true] {
-            let error = #expect(throws: PaddockError.self) { try plan(mounts, workspaces: workspaces, workspace: workspace, dangerous: dangerous) }
+            let error = #expect(throws: PaddockError.self) { try plan(mounts, workspaces: workspaces, mountsProject: mountsProject, dangerous: dangerous) }
             guard case .redirectableMount(_, let entry, _) = error else {
                 Issue.record("expected a refusal, got \(String(describing: error))")
                 return
@@ -87,10 +87,10 @@ struct MountResolutionTests {
 
     @Test func aWorkspaceInsideAnotherIsRefused() throws {
         try FileManager.default.createDirectory(atPath: home + "/api/vendor", withIntermediateDirectories: true)
-        expectRefused([], workspaces: [home + "/api", home + "/api/vendor"], workspace: .some(nil), through: home + "/api/vendor")
+        expectRefused([], workspaces: [home + "/api", home + "/api/vendor"], mountsProject: false, through: home + "/api/vendor")
         // Side by side in a folder that is not mounted itself: what --repo is for.
         try FileManager.default.createDirectory(atPath: project + "/web", withIntermediateDirectories: true)
-        let spec = try plan([], workspaces: [project + "/data", project + "/web"], workspace: .some(nil))
+        let spec = try plan([], workspaces: [project + "/data", project + "/web"], mountsProject: false)
         #expect(spec.mounts.first?.kind == .volume)
     }
 

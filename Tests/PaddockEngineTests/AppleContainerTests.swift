@@ -16,7 +16,7 @@ struct AppleContainerTests {
         ContainerSpec(
             name: "paddock-app-20261121-0521-k3f9", image: "paddock-claude:abc",
             labels: ["paddock.session": "20261121-0521-k3f9", "paddock.project": "/Users/u/app"],
-            user: (501, 20),
+            user: SandboxUser(uid: 501, gid: 20),
             mounts: [
                 .bind("/Users/u/app", at: "/workspace", readOnly: false),
                 .volume("paddock-home-app-0123456789ab", at: "/home/agent"),

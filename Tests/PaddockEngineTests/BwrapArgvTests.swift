@@ -13,7 +13,7 @@ struct BwrapArgvTests {
 
     func spec(passthrough: [String] = ["ANTHROPIC_API_KEY"]) -> ContainerSpec {
         ContainerSpec(
-            name: "paddock-app-1", image: "unused", labels: ["paddock.session": "1"], user: (1001, 1002),
+            name: "paddock-app-1", image: "unused", labels: ["paddock.session": "1"], user: SandboxUser(uid: 1001, gid: 1002),
             mounts: [
                 .bind("/home/u/app", at: "/workspace", readOnly: false), .volume("paddock-home-app-1", at: "/home/agent"),
                 .bind("/home/u/.claude/CLAUDE.md", at: "/home/agent/.claude/CLAUDE.md", readOnly: true),

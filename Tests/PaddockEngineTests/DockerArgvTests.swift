@@ -10,7 +10,7 @@ struct DockerArgvTests {
     func spec(tty: Bool = false, memory: UInt64? = 1 << 30, cpus: Double? = 2) -> ContainerSpec {
         ContainerSpec(
             name: "paddock-app-20261121-0521-k3f9", image: "paddock-claude:abc",
-            labels: ["paddock.session": "20261121-0521-k3f9"], user: (1234, 5678),
+            labels: ["paddock.session": "20261121-0521-k3f9"], user: SandboxUser(uid: 1234, gid: 5678),
             mounts: [
                 .bind("/home/u/app", at: "/workspace", readOnly: false), .volume("paddock-home-app-1", at: "/home/agent"),
                 .bind("/home/u/.claude/CLAUDE.md", at: "/home/agent/.claude/CLAUDE.md", readOnly: true),
@@ -31,7 +31,7 @@ struct DockerArgvTests {
             "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9", "--hostname", "paddock",
             "--label", "paddock.session=20261121-0521-k3f9", "--interactive",
             "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--user", "1234:5678", "--init", "--pids-limit", "4096", "--memory", "1073741824", "--cpus", "2.0",
+            "--user", "1234:5678", "--init", "--pids-limit", "4096", "--pull", "never", "--memory", "1073741824", "--cpus", "2.0",
             "--mount", "type=bind,src=/home/u/app,dst=/workspace",
             "--mount", "type=volume,src=paddock-home-app-1,dst=/home/agent",
             "--mount", "type=bind,src=/home/u/.claude/CLAUDE.md,dst=/home/agent/.claude/CLAUDE.md,readonly",
@@ -149,7 +149,7 @@ struct DockerArgvTests {
 @Suite("docker seccomp profile")
 struct DockerSeccompTests {
     let spec = ContainerSpec(
-        name: "paddock-app-s", image: "img", labels: [:], user: (1000, 1000), mounts: [], environment: [:],
+        name: "paddock-app-s", image: "img", labels: [:], user: SandboxUser(uid: 1000, gid: 1000), mounts: [], environment: [:],
         passthroughEnvironment: [], cpus: nil, memory: nil, pidsLimit: 4096, command: ["true"])
 
     @Test func derivedProfileWhenTheDefaultIsThere() async throws {
@@ -202,7 +202,7 @@ struct RelayArgvTests {
             "run", "--rm", "--name", "paddock-relay-20261121-0521-k3f9", "--hostname", "paddock-relay",
             "--label", "paddock.launcher-pid=77", "--label", "paddock.launcher-start=t0",
             "--label", "paddock.relay=20261121-0521-k3f9", "--detach", "--network", "host",
-            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "0:0", "--init", "--pids-limit", "1024",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "0:0", "--init", "--pids-limit", "1024", "--pull", "never",
             "--memory", "67108864",
             "--mount", "type=volume,src=paddock-relay-20261121-0521-k3f9,dst=/run/paddock",
             "--workdir", "/", "--", "paddock-shell:abc",
@@ -246,7 +246,7 @@ struct RelayArgvTests {
 struct RelaySecretArgvTests {
     func relaySession() throws -> ContainerSpec {
         var request = SessionRequest(
-            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", hostHome: "/home/u",
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", workspaceSource: "/home/u/app", hostHome: "/home/u",
             hostUID: 1234, hostGID: 1234, launcherPID: 1, config: PaddockConfig(), profile: .shell,
             userArguments: ["make"], imageTag: "i",
             paths: PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock"))

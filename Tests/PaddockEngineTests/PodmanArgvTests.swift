@@ -10,7 +10,7 @@ struct PodmanArgvTests {
     func spec() -> ContainerSpec {
         ContainerSpec(
             name: "paddock-app-20261121-0521-k3f9", image: "paddock-claude:abc",
-            labels: ["paddock.session": "20261121-0521-k3f9"], user: (1001, 1001),
+            labels: ["paddock.session": "20261121-0521-k3f9"], user: SandboxUser(uid: 1001, gid: 1001),
             mounts: [
                 .bind("/home/u/app", at: "/workspace", readOnly: false), .volume("paddock-home-app-1", at: "/home/agent"),
                 .bind("/home/u/.local/state/paddock/gateway/s", at: "/run/paddock", readOnly: true),
@@ -24,7 +24,7 @@ struct PodmanArgvTests {
             "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9", "--hostname", "paddock",
             "--label", "paddock.session=20261121-0521-k3f9", "--interactive",
             "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--user", "1001:1001", "--init", "--pids-limit", "4096", "--userns=keep-id",
+            "--user", "1001:1001", "--init", "--pids-limit", "4096", "--pull", "never", "--userns=keep-id",
             "--memory", "1073741824", "--cpus", "2.0",
             "--mount", "type=bind,src=/home/u/app,dst=/workspace",
             "--mount", "type=volume,src=paddock-home-app-1,dst=/home/agent",

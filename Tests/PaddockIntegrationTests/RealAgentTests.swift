@@ -65,11 +65,11 @@ struct RealAgentTests {
 
     /// A fixture whose global config installs the real CLI and maps the vendor hosts to the origin.
     func withAgent(
-        _ agent: Agent, hosts: [String]? = nil, extraConfig: String = "",
+        _ agent: Agent, engine: TestEngine = .docker, hosts: [String]? = nil, extraConfig: String = "",
         _ body: (IntegrationFixture, VendorOrigin) async throws -> Void
     ) async throws {
         let binary = try await Self.binary(agent)
-        try await IntegrationFixture.with(engine: .docker) { fixture in
+        try await IntegrationFixture.with(engine: engine) { fixture in
             let origin: VendorOrigin
             do {
                 origin = try await VendorOrigin.start(directory: fixture.root + "/vendor")
@@ -83,7 +83,7 @@ struct RealAgentTests {
             let mapped = ((hosts ?? VendorOrigin.hostNames) + [Self.deniedHost]).map { "\"\($0)\" = \"\(origin.address)\"" }
             try await fixture.write(
                 """
-                engine = "docker"
+                engine = "\(engine.rawValue)"
                 agent = "\(agent.rawValue)"
                 env = ["\(agent.caVariable)"]
                 mounts = [{ path = "\(origin.directory)", target = "/mnt/paddock-test-ca" }]
@@ -106,13 +106,17 @@ struct RealAgentTests {
     func run(_ fixture: IntegrationFixture, _ arguments: [String], _ agent: Agent, seconds: Int = 240) async throws
         -> ProcessOutput
     {
-        let command = fixture.paddockCommand(arguments, environment: environment(agent))
+        let command = fixture.paddockCommand(arguments, environment: environment(agent, fixture))
         let bounded = Command("timeout", [String(seconds)] + command.argv, workingDirectory: command.workingDirectory)
         return try await SubprocessRunner().capture(bounded)
     }
 
-    func environment(_ agent: Agent) -> [String: String] {
-        agent.credentials.merging([agent.caVariable: "/mnt/paddock-test-ca/ca.pem"]) { $1 }
+    /// The agent's key (which the gateway adds: the sandbox gets a placeholder), and the vendor CA for the sandbox
+    /// and, for the API host the gateway intercepts, for the launcher's gateway.
+    func environment(_ agent: Agent, _ fixture: IntegrationFixture) -> [String: String] {
+        agent.credentials.merging([
+            agent.caVariable: "/mnt/paddock-test-ca/ca.pem", "PADDOCK_TEST_UPSTREAM_CA_FILE": fixture.root + "/vendor/ca.pem",
+        ]) { $1 }
     }
 
     func netLog(_ fixture: IntegrationFixture) async throws -> [[String: Any]] {
@@ -124,8 +128,9 @@ struct RealAgentTests {
 
     /// Print mode: the scripted model asks for a shell command, Claude's Bash tool runs it in the sandbox, the file
     /// lands in the project with the host user as owner, and the gateway logged the API host as allowed.
-    @Test func claudePrintModeRunsItsShellToolThroughTheGateway() async throws {
-        try await withAgent(.claude) { fixture, origin in
+    /// On rootless Podman too: the same image recipe, the same gateway, another engine.
+    @Test(arguments: [TestEngine.docker, .podman]) func claudePrintModeRunsItsShellToolThroughTheGateway(engine: TestEngine) async throws {
+        try await withAgent(.claude, engine: engine) { fixture, origin in
             let prompt = "Please do this. PADDOCK-RUN: echo made-by-claude > /workspace/from-claude.txt"
             let result = try await run(fixture, ["run", "--", "-p", prompt, "--output-format", "json"], .claude)
             let replies = origin.requests().map { "\($0["host"] ?? "") \($0["path"] ?? "") \($0["reply"] ?? "")" }
@@ -139,6 +144,10 @@ struct RealAgentTests {
                 $0["host"] as? String == "api.anthropic.com" && $0["decision"] as? String == "allow"
             }
             #expect(!allowed.isEmpty, "the gateway logged api.anthropic.com as allowed")
+            // Claude held only the placeholder; the gateway gave the API the real key.
+            let api = origin.requests().filter { $0["path"]?.hasPrefix("/v1/messages") == true }
+            #expect(!api.isEmpty && api.allSatisfy { $0["credential"] == "sk-ant-api03-paddock-test" }, "\(api)")
+            #expect(allowed.contains { $0["credential"] as? Bool == true }, "\(allowed)")
         }
     }
 
@@ -200,7 +209,7 @@ struct RealAgentTests {
     @Test func codexInteractiveStartsReachThePrompt() async throws {
         try await withAgent(.codex) { fixture, _ in
             for start in ["first", "second"] {
-                let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.codex))
+                let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.codex, fixture))
                 defer { terminal.close() }
                 let outcome = try await terminal.reachCodexPrompt()
                 #expect(outcome.reached, "\(start) start:\n\(outcome.screen)\nanswered:\n\(outcome.answeredScreens.joined(separator: "\n-----\n"))")
@@ -224,7 +233,7 @@ struct RealAgentTests {
     /// second. The theme and "use this API key?" are the user's, answered here as a user would.
     @Test func claudeInteractiveStartsReachThePromptWithoutPaddocksPrompts() async throws {
         try await withAgent(.claude) { fixture, _ in
-            let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.claude))
+            let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.claude, fixture))
             defer { terminal.close() }
             let first = try await terminal.reachClaudePrompt(answeringUserPrompts: true)
             #expect(first.reached, "first start:\n\(first.screen)")
@@ -244,7 +253,7 @@ struct RealAgentTests {
             #expect(hint.contains("paddock --resume"), "the resume hint names paddock:\n\(hint)")
             #expect(!hint.contains("claude --dangerously-skip-permissions --resume"), "\(hint)")
 
-            let second = try await Terminal.start(fixture, ["run"], environment: environment(.claude))
+            let second = try await Terminal.start(fixture, ["run"], environment: environment(.claude, fixture))
             defer { second.close() }
             let again = try await second.reachClaudePrompt(answeringUserPrompts: false)
             #expect(again.reached, "second start:\n\(again.screen)")

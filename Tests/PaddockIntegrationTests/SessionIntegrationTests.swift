@@ -249,9 +249,21 @@ struct SessionIntegrationTests {
                 #expect(listing.stdout.contains(fixture.project))
                 let warned = try await fixture.paddock(["ps"])
                 #expect(warned.stderr.contains("outlived their launcher"))
+                // A start asks the engine about orphans only while a record suspects one: here it must.
+                let started = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
+                #expect(started.stderr.contains("outlived their launcher"), "\(started.stderr)")
                 let cleaned = try await fixture.paddock(["clean"])
                 #expect(cleaned.status == 0, "\(cleaned.stderr)")
                 #expect(try await fixture.waitUntil(timeout: 20) { try await fixture.containers().isEmpty })
+                if engine != .bwrap {
+                    let after = try await fixture.paddock(["run", "--debug", "--agent", "shell", "--", "true"])
+                    #expect(after.status == 0, "\(after.stderr)")
+                    #expect(!after.stderr.contains("outlived their launcher"), "\(after.stderr)")
+                    if engine == .podman {
+                        // Docker's container list goes through its API, which the debug log does not show as a process.
+                        #expect(!StartPathTests.ran(after).contains { $0.contains(" ps ") }, "clean closed the record")
+                    }
+                }
             }
         }
     }

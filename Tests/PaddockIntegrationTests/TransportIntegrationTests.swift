@@ -18,17 +18,17 @@ struct TransportIntegrationTests {
         (.docker, "relay"), (.podman, "relay"), (.docker, "socket-file"), (.podman, "socket-file"),
     ]
 
-    /// Relays and relay volumes of this fixture's sessions (other tests' relays may be running meanwhile).
+    /// This fixture's relays and relay volumes only: other suites run relays of their own at the same time.
     func relayLeftovers(_ fixture: IntegrationFixture) async throws -> [String] {
         let sessions = (try? FileManager.default.contentsOfDirectory(atPath: fixture.paths.sessionsDirectory)) ?? []
-        var found: [String] = []
+        var leftovers: [String] = []
         for session in sessions {
-            let label = "label=\(RelayPlan.label)=\(session)"
-            let containers = try await fixture.engineCommand(["ps", "--all", "--quiet", "--filter", label])
-            let volumes = try await fixture.engineCommand(["volume", "ls", "--quiet", "--filter", label])
-            found += (containers.stdout + volumes.stdout).split(separator: "\n").map(String.init)
+            let filter = "label=\(RelayPlan.label)=\(session)"
+            let containers = try await fixture.engineCommand(["ps", "--all", "--quiet", "--filter", filter])
+            let volumes = try await fixture.engineCommand(["volume", "ls", "--quiet", "--filter", filter])
+            leftovers += (containers.stdout + volumes.stdout).split(separator: "\n").map(String.init)
         }
-        return found
+        return leftovers
     }
 
     @Test(arguments: cases)

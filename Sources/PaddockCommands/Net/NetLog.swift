@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PaddockCore
+import PaddockSession
 
 extension Paddock.NetCommand {
     struct NetLog: AsyncParsableCommand {
@@ -66,8 +67,15 @@ extension Paddock.NetCommand {
                     let host = SafeText.quoted(record.host)
                     let target = record.port.map { "\(host):\($0)" } ?? host
                     let bytes = "↑\(record.bytesUp) ↓\(record.bytesDown)"
-                    Console.out([record.time, record.protocol, target, record.decision.rawValue, SafeText.quoted(record.rule), bytes,
-                           String(format: "%.0fms", record.durationMs)].joined(separator: "  "))
+                    var fields = [record.time, record.protocol, target, record.decision.rawValue, SafeText.quoted(record.rule)]
+                    if let method = record.method {
+                        // A request read on an intercepted connection: what was asked and answered.
+                        fields.append(SafeText.quoted(method + " " + (record.path ?? "")))
+                        fields.append(record.status.map(String.init) ?? "-")
+                        if record.credential == true { fields.append("+credential") }
+                        if let error = record.error { fields.append(SafeText.quoted(error)) }
+                    }
+                    Console.out((fields + [bytes, String(format: "%.0fms", record.durationMs)]).joined(separator: "  "))
                 }
             }
             return lastNewline + 1

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import PaddockCore
+import PaddockSession
+import PaddockSession
 
 /// Where `paddock allow` and `paddock deny` write.
 struct PolicyScope: ParsableArguments {

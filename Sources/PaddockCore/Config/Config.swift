@@ -96,23 +96,30 @@ public struct NetworkConfig: Equatable, Sendable {
     public var hosts: [String: String] = [:]
     /// `true` turns every way out off, whatever else is allowed.
     public var offline: Bool?
+    /// `[[network.credentials]]`: secrets the gateway adds for one host each.
+    public var credentials: [CredentialRule] = []
+    /// `[[network.requests]]`: methods and paths an intercepted host may be asked.
+    public var requests: [RequestRule] = []
 
     public init(
         presets: [String] = [], allow: [String] = [], deny: [String] = [], hosts: [String: String] = [:],
-        offline: Bool? = nil
+        offline: Bool? = nil, credentials: [CredentialRule] = [], requests: [RequestRule] = []
     ) {
         self.presets = presets
         self.allow = allow
         self.deny = deny
         self.hosts = hosts
         self.offline = offline
+        self.credentials = credentials
+        self.requests = requests
     }
 
     public func merged(over base: NetworkConfig) -> NetworkConfig {
         NetworkConfig(
             presets: base.presets.mergedUnique(presets), allow: base.allow.mergedUnique(allow),
             deny: base.deny.mergedUnique(deny), hosts: base.hosts.merging(hosts) { _, new in new },
-            offline: offline ?? base.offline)
+            offline: offline ?? base.offline, credentials: base.credentials.mergedUnique(credentials),
+            requests: base.requests.mergedUnique(requests))
     }
 }
 

@@ -126,7 +126,8 @@ public enum ConfigParser {
         }
 
         func network(_ table: TOMLTable) throws -> NetworkConfig {
-            try allowOnly(["presets", "allow", "deny", "hosts", "offline"], in: table, path: "network")
+            try allowOnly(
+                ["presets", "allow", "deny", "hosts", "offline", "credentials", "requests"], in: table, path: "network")
             var result = NetworkConfig()
             result.presets = try strings(table, "presets", path: "network") ?? []
             result.allow = try strings(table, "allow", path: "network") ?? []
@@ -140,7 +141,52 @@ public enum ConfigParser {
                     result.hosts[key] = address
                 }
             }
+            result.credentials = try entries(table, "credentials") { entry in
+                try allowOnly(["host", "port", "header", "scheme", "env", "file"], in: entry, path: "network.credentials")
+                guard let host = try string(entry, "host", path: "network.credentials"),
+                    let header = try string(entry, "header", path: "network.credentials"),
+                    let variable = try string(entry, "env", path: "network.credentials")
+                else {
+                    throw error(at: "credentials", "each [[network.credentials]] needs `host`, `header` and `env`")
+                }
+                return try CredentialRule.parse(
+                    host: host, port: try int(entry, "port", path: "network.credentials"), header: header,
+                    scheme: try string(entry, "scheme", path: "network.credentials"), variable: variable,
+                    file: try string(entry, "file", path: "network.credentials"))
+            }
+            result.requests = try entries(table, "requests") { entry in
+                try allowOnly(["host", "port", "allow", "deny"], in: entry, path: "network.requests")
+                guard let host = try string(entry, "host", path: "network.requests") else {
+                    throw error(at: "requests", "each [[network.requests]] needs `host`")
+                }
+                return try RequestRule.parse(
+                    host: host, port: try int(entry, "port", path: "network.requests"),
+                    allow: try strings(entry, "allow", path: "network.requests") ?? [],
+                    deny: try strings(entry, "deny", path: "network.requests") ?? [])
+            }
             return result
+        }
+
+        /// An array of tables (`[[network.KEY]]`), each read by `read`; a rule's own complaint gets the key's place.
+        func entries<T>(_ table: TOMLTable, _ key: String, _ read: (TOMLTable) throws -> T) throws -> [T] {
+            guard let value = table[key] else { return [] }
+            guard let array = value.array else { throw typeError(key, "network", "a list of tables ([[network.\(key)]])") }
+            var result: [T] = []
+            for item in array {
+                guard let entry = item.table else { throw typeError(key, "network", "a list of tables ([[network.\(key)]])") }
+                do {
+                    result.append(try read(entry))
+                } catch let refusal as CredentialRuleError {
+                    throw error(at: key, "[[network.\(key)]]: \(refusal)")
+                }
+            }
+            return result
+        }
+
+        func int(_ table: TOMLTable, _ key: String, path: String) throws -> Int? {
+            guard let value = table[key] else { return nil }
+            guard let number = value.int else { throw typeError(key, path, "a whole number") }
+            return number
         }
 
         // MARK: typed accessors with located errors

@@ -28,11 +28,18 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
     public var durationMs: Double
     /// What went wrong after an allow: resolution failure, connect timeout, refused, …
     public var error: String?
+    /// For a request the gateway read on an intercepted (`https`) connection: its method, its path without the
+    /// query, the response status, and whether the gateway added a credential. Never a header value.
+    public var method: String?
+    public var path: String?
+    public var status: Int?
+    public var credential: Bool?
 
     public init(
         time: String, protocol: String, host: String, port: Int?, decision: Decision, rule: String,
         reason: String? = nil, resolved: String? = nil, bytesUp: UInt64 = 0, bytesDown: UInt64 = 0,
-        durationMs: Double = 0, error: String? = nil
+        durationMs: Double = 0, error: String? = nil, method: String? = nil, path: String? = nil,
+        status: Int? = nil, credential: Bool? = nil
     ) {
         self.time = time
         self.protocol = `protocol`
@@ -46,6 +53,10 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
         self.bytesDown = bytesDown
         self.durationMs = durationMs
         self.error = error
+        self.method = method
+        self.path = path
+        self.status = status
+        self.credential = credential
     }
 
     /// The record as one line of JSON (no trailing newline), keys in a fixed order. Hand-written into a byte buffer
@@ -76,6 +87,14 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
         Self.appendKey("durationMs", to: &out)
         Self.appendMilliseconds(durationMs, to: &out)
         Self.appendField("error", error, to: &out)
+        if let method {
+            Self.appendField("method", method, to: &out)
+            Self.appendField("path", path, to: &out)
+            Self.appendKey("status", to: &out)
+            if let status { Self.appendDecimal(UInt64(clamping: status), to: &out) } else { out.append(contentsOf: "null".utf8) }
+            Self.appendKey("credential", to: &out)
+            out.append(contentsOf: (credential == true ? "true" : "false").utf8)
+        }
         out.append(UInt8(ascii: "}"))
     }
 

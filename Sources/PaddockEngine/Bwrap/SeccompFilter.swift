@@ -20,6 +20,8 @@ public struct SeccompFilter: Equatable, Sendable {
     }
 
     public enum Architecture: String, CaseIterable, Sendable {
+        // swift-format-ignore: AlwaysUseLowerCamelCase
+        // The kernel's and the compiler's name for it.
         case x86_64
         case aarch64
 
@@ -200,6 +202,7 @@ public struct SeccompFilter: Equatable, Sendable {
 
 /// Syscall numbers for the rules, per architecture (x86_64 from asm/unistd_64.h, aarch64 from asm-generic/unistd.h).
 public enum SyscallTable {
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     static let x86_64: [String: UInt32] = [
         "ioctl": 16, "socket": 41, "socketpair": 53, "clone": 56, "ptrace": 101, "syslog": 103, "personality": 135, "vhangup": 153,
         "pivot_root": 155, "chroot": 161, "acct": 163, "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168,

@@ -215,12 +215,12 @@ final class DescribingHTTPHandler: ChannelInboundHandler {
     }
 }
 
-/// A self-signed certificate for `origin.test`, made with openssl for this test run.
+/// A self-signed certificate for `origin.test` (or `name`), made with openssl for this test run.
 struct TestCertificate {
     let certificate: NIOSSLCertificate
     let key: NIOSSLPrivateKey
 
-    static func make() throws -> TestCertificate {
+    static func make(name: String = "origin.test") throws -> TestCertificate {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("paddock-gw-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -230,8 +230,8 @@ struct TestCertificate {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", keyPath, "-out", certPath, "-days", "1", "-subj", "/CN=origin.test",
-            "-addext", "subjectAltName=DNS:origin.test",
+            "-keyout", keyPath, "-out", certPath, "-days", "1", "-subj", "/CN=\(name)",
+            "-addext", "subjectAltName=DNS:\(name)",
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

@@ -2,33 +2,33 @@ import Foundation
 import PaddockCore
 
 /// What paddock remembers about a session in its state directory.
-struct SessionRecord: Codable, Equatable {
-    var id: SessionID
-    var container: String
-    var project: String
-    var agent: String
-    var image: String
-    var launcherPID: Int32
-    var startedAt: Date
-    var endedAt: Date?
-    var exitCode: Int32?
+public struct SessionRecord: Codable, Equatable, Sendable {
+    public var id: SessionID
+    public var container: String
+    public var project: String
+    public var agent: String
+    public var image: String
+    public var launcherPID: Int32
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var exitCode: Int32?
     /// Tells a launcher that was killed from one whose pid was reused.
-    var launcherStart: String?
+    public var launcherStart: String?
     /// The engine the sandbox ran on (`EngineKind`), to ask whether it is gone.
-    var engine: String?
+    public var engine: String?
     /// Projects mounted read-write, for the guard after the session; nil in records from before it existed.
-    var mounted: [MountedProject]?
+    public var mounted: [MountedProject]?
     /// Taken before the workspace was prepared: what changed after it is the session's.
-    var workspaceStartedAt: Date?
+    public var workspaceStartedAt: Date?
     /// When the guard ran over `mounted`. A record with `mounted` and no `guardedAt` whose launcher is gone belongs to
     /// a session that was killed before it could run the guard: `paddock clean` runs it.
-    var guardedAt: Date?
+    public var guardedAt: Date?
 
-    static func path(_ id: SessionID, paths: PaddockPaths) -> String {
+    public static func path(_ id: SessionID, paths: PaddockPaths) -> String {
         paths.sessionDirectory(id) + "/session.json"
     }
 
-    func write(paths: PaddockPaths) throws {
+    public func write(paths: PaddockPaths) throws {
         let directory = paths.sessionDirectory(id)
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
@@ -41,7 +41,7 @@ struct SessionRecord: Codable, Equatable {
         }
     }
 
-    static func all(paths: PaddockPaths) -> [SessionRecord] {
+    public static func all(paths: PaddockPaths) -> [SessionRecord] {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.sessionsDirectory)) ?? []
@@ -55,8 +55,8 @@ struct SessionRecord: Codable, Equatable {
 }
 
 /// A project a mount-mode session could write, as the guard after the session needs it.
-struct MountedProject: Codable, Equatable {
-    var path: String
+public struct MountedProject: Codable, Equatable, Sendable {
+    public var path: String
     /// `MountModeProtection.topLevelGitPinned`.
-    var topLevelGitPinned: Bool
+    public var topLevelGitPinned: Bool
 }

@@ -3,8 +3,8 @@ import PaddockEngine
 
 /// Finds a running session's container from what the user typed: a full session id or a unique prefix of one, or,
 /// when nothing was typed, the session of this project that started last.
-enum SessionLookup {
-    static func container(matching text: String, in containers: [ContainerSummary]) throws -> ContainerSummary {
+public enum SessionLookup {
+    public static func container(matching text: String, in containers: [ContainerSummary]) throws -> ContainerSummary {
         guard !text.isEmpty, !text.hasPrefix("-") else {
             throw PaddockError.invalidArgument("Name a session by its id, as `paddock ps` shows it.")
         }
@@ -20,7 +20,7 @@ enum SessionLookup {
     }
 
     /// The named session, or with no name the latest start among `project`'s sessions.
-    static func container(
+    public static func container(
         matching text: String?, in containers: [ContainerSummary], project: String
     ) throws -> ContainerSummary {
         if let text { return try container(matching: text, in: containers) }
@@ -31,7 +31,7 @@ enum SessionLookup {
         return latest
     }
 
-    static func latest(of project: String, in containers: [ContainerSummary]) -> ContainerSummary? {
+    public static func latest(of project: String, in containers: [ContainerSummary]) -> ContainerSummary? {
         SessionLabels.latest(of: project, among: containers.map(\.labels)).map { containers[$0] }
     }
 }

@@ -3,23 +3,25 @@ import PaddockCore
 import PaddockEngine
 
 /// Makes sure the image for a recipe exists, building only when its content hash is not already there.
-struct ImageBuilder {
-    var context: AppContext
+public struct ImageBuilder: Sendable {
+    public var context: AppContext
 
-    enum Outcome: Equatable {
+    public init(context: AppContext) { self.context = context }
+
+    public enum Outcome: Equatable {
         case upToDate
         case built
     }
 
-    func recipe(for config: PaddockConfig, profile: AgentProfile) throws -> ImageRecipe {
-        let user = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
+    public func recipe(for config: PaddockConfig, profile: AgentProfile) throws -> ImageRecipe {
+        let user = context.sandboxUser
         return try ImageRecipe.render(
             base: config.image.base, extraPackages: config.image.packages, profile: profile, uid: user.uid,
             gid: user.gid, files: SandboxFiles.all, artifact: artifact(for: config))
     }
 
     /// The agent file the configuration names, with its checksum; nil when the agent comes from its installer.
-    func artifact(for config: PaddockConfig) throws -> AgentArtifact? {
+    public func artifact(for config: PaddockConfig) throws -> AgentArtifact? {
         let named: (String, AgentArtifact.Kind)? =
             config.image.agentBinary.map { ($0, .binary) } ?? config.image.agentArchive.map { ($0, .archive) }
         guard let (written, kind) = named else { return nil }
@@ -33,7 +35,7 @@ struct ImageBuilder {
     }
 
     @discardableResult
-    func ensure(_ recipe: ImageRecipe, force: Bool = false, noCache: Bool = false, pull: Bool = false) async throws -> Outcome {
+    public func ensure(_ recipe: ImageRecipe, force: Bool = false, noCache: Bool = false, pull: Bool = false) async throws -> Outcome {
         if !force, try await context.engine.imageLabel(recipe.tag, label: ImageRecipe.contextLabel) == recipe.contextHash {
             context.logger.debug("image up to date", metadata: ["tag": "\(recipe.tag)"])
             return .upToDate
@@ -67,6 +69,7 @@ struct ImageBuilder {
         defer { try? log.close() }
         let tail = LineTail(limit: 25)
         let showProgress = context.stderrIsTerminal
+        let terminal = context.terminal
         context.say("paddock: building the sandbox image \(recipe.tag) (log: \(logPath))")
         let request = ImageBuildRequest(
             contextDirectory: directory, tag: recipe.tag,
@@ -79,15 +82,15 @@ struct ImageBuilder {
                 if let step = BuildProgress.step(in: line) {
                     let text = "paddock: " + SafeText.line(step)
                     if showProgress {
-                        Console.progress(String(text.prefix(100)))
+                        terminal.progress(String(text.prefix(100)))
                     } else {
-                        Console.say(String(text.prefix(160)))
+                        terminal.say(String(text.prefix(160)), terminator: "\n")
                     }
                 }
             }
-            if showProgress { Console.progress("") }
+            if showProgress { terminal.progress("") }
         } catch {
-            if showProgress { Console.say("") }
+            if showProgress { terminal.say("", terminator: "\n") }
             throw PaddockError.imageBuildFailed(log: logPath, tail: tail.lines.joined(separator: "\n"))
         }
         context.say("paddock: image \(recipe.tag) ready")
@@ -98,7 +101,7 @@ extension ImageBuilder {
     /// Copies the agent's file into the context and checks the copy, not the original, against the checksum the
     /// recipe was named by: a file changed in between fails the build instead of entering an image under the
     /// wrong label.
-    func copy(_ artifact: AgentArtifact, into directory: String) throws {
+    public func copy(_ artifact: AgentArtifact, into directory: String) throws {
         let target = directory + "/" + artifact.contextPath
         let fileManager = FileManager.default
         do {
@@ -120,19 +123,19 @@ extension ImageBuilder {
 }
 
 /// The last lines of output, kept for an error message.
-final class LineTail: @unchecked Sendable {
+public final class LineTail: @unchecked Sendable {
     private let lock = NSLock()
     private var buffer: [String] = []
     private let limit: Int
 
-    init(limit: Int) { self.limit = limit }
+    public init(limit: Int) { self.limit = limit }
 
-    func append(_ line: String) {
+    public func append(_ line: String) {
         lock.withLock {
             buffer.append(line)
             if buffer.count > limit { buffer.removeFirst(buffer.count - limit) }
         }
     }
 
-    var lines: [String] { lock.withLock { buffer } }
+    public var lines: [String] { lock.withLock { buffer } }
 }

@@ -5,11 +5,13 @@ import PaddockEngine
 /// Sessions killed before their guard ran (SIGKILL, a crash, a power cut): the projects they mounted may hold git
 /// repositories the agent planted, armed for the user's next `git status`. The guard runs from the session record,
 /// against that session's own start, once its launcher and its sandbox are both gone.
-struct PendingGuard {
-    var context: AppContext
+public struct PendingGuard: Sendable {
+    public var context: AppContext
+
+    public init(context: AppContext) { self.context = context }
 
     /// Records whose guard has not run and whose launcher is gone; with `project`, only those that mounted it.
-    func pending(project: String? = nil) -> [SessionRecord] {
+    public func pending(project: String? = nil) -> [SessionRecord] {
         SessionRecord.all(paths: context.paths).filter { record in
             guard record.guardedAt == nil, record.workspaceStartedAt != nil, let mounted = record.mounted,
                 !mounted.isEmpty
@@ -20,7 +22,7 @@ struct PendingGuard {
     }
 
     /// Runs the guard for each pending session whose sandbox is gone, and says why when one cannot be checked yet.
-    func run(project: String? = nil, dryRun: Bool = false) async {
+    public func run(project: String? = nil, dryRun: Bool = false) async {
         for var record in pending(project: project) {
             guard let start = record.workspaceStartedAt, let mounted = record.mounted else { continue }
             let names = mounted.map(\.path).joined(separator: ", ")
@@ -38,7 +40,7 @@ struct PendingGuard {
                 continue
             }
             if dryRun {
-                Console.out("would check \(names) for git repositories session \(record.id) planted")
+                context.terminal.out("would check \(names) for git repositories session \(record.id) planted")
                 continue
             }
             context.say("paddock: session \(record.id) ended without its launcher; checking \(names) for git repositories it planted")
@@ -54,7 +56,7 @@ struct PendingGuard {
     }
 
     /// Asks the engine the session ran on, which need not be the one chosen now.
-    func sandboxIsGone(_ record: SessionRecord) async throws -> Bool {
+    public func sandboxIsGone(_ record: SessionRecord) async throws -> Bool {
         var engine = context.engine
         if let recorded = record.engine.flatMap(EngineKind.init(rawValue:)), recorded != context.engineChoice?.kind {
             engine = EngineFactory.make(

@@ -15,6 +15,8 @@ final class GatewayHost: Sendable {
     let directory: String
     let logPath: String
     let denials: DenialReporter?
+    /// What makes the sandbox's clients trust the session authority (empty when nothing is intercepted).
+    let trustEnvironment: [String: String]
     /// How the sandbox reaches this gateway, and what that needs (the relay transport's loopback port and secret).
     let link: GatewayLink
     private let gateway: Gateway
@@ -25,9 +27,9 @@ final class GatewayHost: Sendable {
     /// Starts listening on `<directory>/gateway.sock` (and, for the relay transport, on a random loopback port
     /// that wants the session's secret) and begins following policy changes.
     static func start(
-        source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: (uid: UInt32, gid: UInt32),
-        logger: Logger, denials: DenialReporter? = nil, transport: GatewayTransport = .boundFolder,
-        flavor: EngineFlavor = .dockerEngine
+        source: NetworkPolicySource, sessionID: SessionID, paths: PaddockPaths, sandboxUser: SandboxUser,
+        logger: Logger, denials: DenialReporter? = nil, secrets: SessionSecrets = SessionSecrets(),
+        transport: GatewayTransport = .boundFolder, flavor: EngineFlavor = .dockerEngine
     ) async throws -> GatewayHost {
         let layers = try source.files.read()
         let policy = try source.policy(layers)
@@ -51,6 +53,7 @@ final class GatewayHost: Sendable {
             throw PaddockError.fileSystem(path: directory, message: "cannot create the gateway's folder: \(error)")
         }
         let socket = directory + "/" + GatewayAccess.socketName
+        let interception = try Interception.prepare(secrets, session: sessionID.rawValue, directory: directory)
         let log = try FileConnectionLog(path: logPath)
         let credential = transport.needsSecret ? ProxyCredential.random() : nil
         // A bound socket file shows inside with the host's permission bits but, on Apple `container`, root's
@@ -58,7 +61,8 @@ final class GatewayHost: Sendable {
         let gateway = Gateway(
             configuration: GatewayConfiguration(
                 unixSocketPath: socket, unixSocketMode: transport == .boundSocketFile ? 0o666 : 0o600,
-                tcpHost: credential == nil ? nil : "127.0.0.1", tcpCredential: credential),
+                tcpHost: credential == nil ? nil : "127.0.0.1", tcpCredential: credential,
+                interception: interception?.0),
             policies: PolicyStore(policy), log: denials.map { TeeConnectionLog([log, $0]) } ?? log, logger: logger)
         let endpoints: Gateway.Endpoints
         do {
@@ -80,13 +84,14 @@ final class GatewayHost: Sendable {
             launcherStart: HostProcess.startToken(pid: HostProcess.currentPID))
         return GatewayHost(
             directory: directory, logPath: logPath, denials: denials, link: link, gateway: gateway, log: log,
-            watcher: watcher)
+            watcher: watcher, trustEnvironment: interception?.1 ?? [:])
     }
 
     private init(
         directory: String, logPath: String, denials: DenialReporter?, link: GatewayLink, gateway: Gateway,
-        log: FileConnectionLog, watcher: Task<Void, Never>
+        log: FileConnectionLog, watcher: Task<Void, Never>, trustEnvironment: [String: String]
     ) {
+        self.trustEnvironment = trustEnvironment
         self.directory = directory
         self.logPath = logPath
         self.denials = denials

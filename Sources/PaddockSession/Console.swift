@@ -6,30 +6,30 @@ import PaddockCore
 /// git's output, file contents), so every write passes through `SafeText`: a value the agent planted can never
 /// drive the user's terminal, whichever message forgot to quote it. Values inside a message should still be
 /// `SafeText.quoted`, which also escapes line breaks and shows where the value ends.
-enum Console {
+public enum Console {
     /// The command's real output, on stdout.
-    static func out(_ text: String, terminator: String = "\n") {
+    public static func out(_ text: String, terminator: String = "\n") {
         FileHandle.standardOutput.write(Data((SafeText.text(text) + terminator).utf8))
     }
 
     /// JSON for programs, on stdout: controls JSONEncoder leaves raw are escaped as `\uXXXX`.
-    static func json(_ encoded: String) {
+    public static func json(_ encoded: String) {
         FileHandle.standardOutput.write(Data((SafeText.json(encoded) + "\n").utf8))
     }
 
     /// A message for the user, on stderr.
-    static func say(_ text: String, terminator: String = "\n") {
+    public static func say(_ text: String, terminator: String = "\n") {
         FileHandle.standardError.write(Data((SafeText.text(text) + terminator).utf8))
     }
 
     /// The terminal's title (OSC 2): paddock's own sequence around text reduced to printable ASCII.
-    static func title(_ text: String) {
+    public static func title(_ text: String) {
         FileHandle.standardError.write(Data(DenialNotices.title(text).utf8))
     }
 
     /// A progress line on a terminal's stderr, replacing the one before: paddock's own carriage return and
     /// erase-line, then the text on one line.
-    static func progress(_ text: String) {
+    public static func progress(_ text: String) {
         FileHandle.standardError.write(Data(("\r\u{1B}[2K" + SafeText.line(text)).utf8))
     }
 }
@@ -53,4 +53,35 @@ struct SafeLogHandler: LogHandler {
         }
         FileHandle.standardError.write(Data((SafeText.line(text) + "\n").utf8))
     }
+}
+
+/// The terminal as a session sees it: messages, progress, the title and the one question it asks. Tests pass
+/// their own, so a session that writes where it should not is seen.
+public protocol Terminal: Sendable {
+    /// A command's real output, on stdout.
+    func out(_ text: String)
+    func say(_ text: String, terminator: String)
+    func progress(_ text: String)
+    func title(_ text: String)
+    /// A line the user typed, or nil at end of input.
+    func readLine() -> String?
+}
+
+extension Terminal {
+    /// Asks a yes/no question; anything but y or yes, or the end of input, is no.
+    public func confirm(_ question: String) -> Bool {
+        say(question + " [y/N] ", terminator: "")
+        guard let answer = readLine() else { return false }
+        return ["y", "yes"].contains(answer.trimmingCharacters(in: .whitespaces).lowercased())
+    }
+}
+
+/// The process's own stderr and stdin, through `Console`.
+public struct LiveTerminal: Terminal {
+    public init() {}
+    public func out(_ text: String) { Console.out(text) }
+    public func say(_ text: String, terminator: String) { Console.say(text, terminator: terminator) }
+    public func progress(_ text: String) { Console.progress(text) }
+    public func title(_ text: String) { Console.title(text) }
+    public func readLine() -> String? { Swift.readLine() }
 }

@@ -5,7 +5,7 @@ import PaddockGateway
 
 /// Tells the user of denied connections while the session runs (see `DenialNotices` for how and why). Called on
 /// the gateway's event loops, so it only queues: the writes to the terminal happen on a queue of its own.
-final class DenialReporter: ConnectionLogSink, @unchecked Sendable {
+public final class DenialReporter: ConnectionLogSink, @unchecked Sendable {
     enum Mode {
         /// Lines on stderr at once.
         case lines
@@ -18,18 +18,22 @@ final class DenialReporter: ConnectionLogSink, @unchecked Sendable {
     private var notices = DenialNotices()
     private var lines: [String] = []
     private let queue = DispatchQueue(label: "paddock.denials")
+    private let terminal: any Terminal
 
-    init(mode: Mode) { self.mode = mode }
+    init(mode: Mode, terminal: any Terminal) {
+        self.mode = mode
+        self.terminal = terminal
+    }
 
-    func record(_ record: ConnectionRecord) {
+    public func record(_ record: ConnectionRecord) {
         let notice: String? = lock.withLock {
             guard let notice = notices.notice(for: record) else { return nil }
             lines.append(notice)
             return notice
         }
         guard let notice else { return }
-        let mode = self.mode
-        queue.async { mode == .lines ? Console.say(notice) : Console.title(notice) }
+        let (mode, terminal) = (self.mode, self.terminal)
+        queue.async { mode == .lines ? terminal.say(notice, terminator: "\n") : terminal.title(notice) }
     }
 
     /// After the agent exited: in title mode, the notices as lines (and the title cleared).
@@ -38,7 +42,7 @@ final class DenialReporter: ConnectionLogSink, @unchecked Sendable {
         guard mode == .title else { return }
         let lines = lock.withLock { self.lines }
         guard !lines.isEmpty else { return }
-        Console.title("")
-        Console.say(lines.joined(separator: "\n"))
+        terminal.title("")
+        terminal.say(lines.joined(separator: "\n"), terminator: "\n")
     }
 }

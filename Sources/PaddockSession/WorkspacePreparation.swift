@@ -82,13 +82,13 @@ struct WorkspacePreparation {
                 if let access = WorkspaceAccess.of(repository.hostPath),
                     let warning = access.warning(
                         path: repository.hostPath,
-                        sandboxUser: ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID),
+                        sandboxUser: context.sandboxUser,
                         hostUID: context.hostUID)
                 {
                     context.say("paddock: \(warning)")
                 }
             case .clone:
-                let user = ImageRecipe.sandboxUser(hostUID: context.hostUID, hostGID: context.hostGID)
+                let user = context.sandboxUser
                 // The sandbox user must own the clone; that differs from the host user only when the host is root.
                 let owner = user.uid == context.hostUID ? nil : FileOwner(uid: user.uid, gid: user.gid)
                 let session = try await cloneStore.create(
