@@ -1,7 +1,7 @@
-/// How the sandbox reaches the gateway: a unix socket in a read-only mounted folder, exposed inside as
-/// 127.0.0.1:3128 by a socat bridge that runs as the agent's own user. The bridge is no security boundary — the
-/// gateway decides everything — so the agent may kill or replace it; without the launcher's socket there is no way
-/// out at all.
+/// How the sandbox reaches the gateway: a unix socket at /run/paddock/gateway.sock (however the transport puts it
+/// there, see `GatewayTransport`), exposed inside as 127.0.0.1:3128 by a socat bridge that runs as the agent's own
+/// user. The bridge is no security boundary — the gateway decides everything — so the agent may kill or replace
+/// it; without the launcher's socket there is no way out at all.
 public enum GatewayAccess {
     public static let directoryInSandbox = "/run/paddock"
     public static let socketName = "gateway.sock"

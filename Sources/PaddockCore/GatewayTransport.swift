@@ -195,6 +195,7 @@ public enum EngineFlavor: String, CaseIterable, Equatable, Sendable {
         case .dockerDesktop, .orbStack: return .hostAlias("host.docker.internal")
         case .colima, .rancherDesktop, .lima: return .hostAlias("host.lima.internal")
         case .podmanMachine: return .hostAlias("host.containers.internal")
+        // Unverified: Apple's `container` uses the socket file; this name is only for a forced relay.
         case .appleContainer: return .hostAlias("host.container.internal")
         }
     }
@@ -274,8 +275,10 @@ public struct RelayPlan: Equatable, Sendable {
             name: name, image: image, labels: labels, user: SandboxUser(uid: 0, gid: 0), workingDirectory: "/",
             mounts: [.volume(name, at: GatewayAccess.directoryInSandbox)], network: network, memory: 64 << 20,
             pidsLimit: 1024, interactive: false, tty: false,
+            // 128 KiB copies: with socat's 8 KiB default the relay's second hop halved bulk throughput
+            // (docs/benchmarks.md).
             command: [
-                "socat", "UNIX-LISTEN:\(GatewayAccess.socketInSandbox),fork,perm=0666,unlink-early",
+                "socat", "-b", "131072", "UNIX-LISTEN:\(GatewayAccess.socketInSandbox),fork,perm=0666,unlink-early",
                 "TCP:\(route.host):\(port)",
             ],
             hostname: "paddock-relay", detached: true, keepsHostUser: false)

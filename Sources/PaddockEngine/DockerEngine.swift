@@ -343,7 +343,8 @@ public struct DockerEngine: ContainerEngine {
         // Already gone, or going (`--rm` removes a stopped session by itself), is fine; anything still present
         // after a few seconds is a real failure.
         for _ in 0..<50 {
-            let remaining = try await self.containers(all: true).filter { containers.contains($0.name) || containers.contains($0.id) }
+            let listed = try await self.containers(all: true) + self.containers(withLabel: RelayPlan.label, all: true)
+            let remaining = listed.filter { containers.contains($0.name) || containers.contains($0.id) }
             if remaining.isEmpty { return }
             try await Task.sleep(for: .milliseconds(100))
         }

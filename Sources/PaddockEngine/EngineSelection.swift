@@ -168,8 +168,8 @@ extension EngineProbe {
 
     static func reachableAppleContainer(runner: any ProcessRunner, environment: [String: String]) async -> Bool {
         let executable = environment["PADDOCK_CONTAINER"] ?? "container"
-        guard ExecutableLookup.find(executable, path: environment["PATH"]) != nil,
-            let output = try? await runner.capture(Command(executable, AppleContainerEngine.statusArguments)), output.succeeded
+        guard let found = ExecutableLookup.find(executable, path: environment["PATH"]),
+            let output = try? await runner.capture(Command(found, AppleContainerEngine.statusArguments)), output.succeeded
         else { return false }
         return AppleContainerEngine.isRunning(statusJSON: output.stdout)
     }

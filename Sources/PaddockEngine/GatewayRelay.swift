@@ -24,10 +24,14 @@ public struct GatewayRelay: Sendable {
         }
     }
 
-    /// Removes the relay, then its volume (a volume in use cannot go).
+    /// Removes the relay, then its volume. A volume in use cannot go, and the relay's `--rm` may still be removing
+    /// it when `rm --force` returns, so the volume is retried for a few seconds.
     public func stop() async {
         try? await engine.remove(containers: [plan.container.name])
-        try? await engine.removeVolumes([plan.volume])
+        for _ in 0..<50 {
+            if (try? await engine.removeVolumes([plan.volume])) != nil { return }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// Relays and relay volumes whose launcher is gone.

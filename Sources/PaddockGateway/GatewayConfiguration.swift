@@ -8,7 +8,8 @@ public struct GatewayConfiguration: Sendable {
     public var unixSocketPath: String?
     /// Permission bits for the socket file (the sandbox user must be able to connect); nil keeps the umask's.
     public var unixSocketMode: UInt16?
-    /// A loopback TCP listener for tests and benchmarks (`127.0.0.1:0` picks a free port).
+    /// A loopback TCP listener: the relay transport's (with `tcpCredential`), tests and benchmarks
+    /// (`127.0.0.1:0` picks a free port).
     public var tcpHost: String?
     public var tcpPort: Int
     /// What every client of the TCP listener must present (HTTP `Proxy-Authorization: Basic`, SOCKS5

@@ -59,8 +59,8 @@ struct AppleContainerTests {
             launcherStart: "t")
         let argv = try AppleContainerEngine.runArguments(plan.container)
         #expect(argv.contains("--detach") && !argv.contains("--network"))
-        #expect(argv.suffix(3) == [
-            "socat", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:host.container.internal:5",
+        #expect(argv.suffix(5) == [
+            "socat", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:host.container.internal:5",
         ])
     }
 

@@ -206,7 +206,7 @@ struct RelayArgvTests {
             "--memory", "67108864",
             "--mount", "type=volume,src=paddock-relay-20261121-0521-k3f9,dst=/run/paddock",
             "--workdir", "/", "--", "paddock-shell:abc",
-            "socat", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:127.0.0.1:40123",
+            "socat", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:127.0.0.1:40123",
         ])
         // Rootless Podman: the relay is the container's root (the host user), not keep-id.
         #expect(!PodmanEngine.runArguments(plan.container, rootless: true).contains("--userns=keep-id"))

@@ -49,8 +49,9 @@ struct TransportIntegrationTests {
             let url = "http://origin.test:\(origin.port)/hello.txt"
             var relay = ""
             #expect(try await fixture.waitUntil(timeout: 30) {
+                guard let session = try await fixture.runningSessionID() else { return false }
                 relay = try await fixture.engineCommand(
-                    ["ps", "--filter", "label=\(RelayPlan.label)", "--format", "{{.Names}}"]).stdout
+                    ["ps", "--filter", "label=\(RelayPlan.label)=\(session)", "--format", "{{.Names}}"]).stdout
                     .trimmingCharacters(in: .whitespacesAndNewlines)
                 return !relay.isEmpty
             })
@@ -61,6 +62,10 @@ struct TransportIntegrationTests {
             #expect(try await fixture.waitUntil(timeout: 15) {
                 try await gateway.inside(fixture, container, "curl -s \(url)").stdout == "hello from origin\n"
             })
+            // ssh's ProxyCommand (the image's ssh_config) adds the secret from PADDOCK_PROXY_AUTH: its CONNECT
+            // reaches the origin (which speaks no SSH, so ssh itself then fails).
+            _ = try await gateway.inside(
+                fixture, container, "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=5 -p \(origin.port) origin.test true")
             let bare = try await gateway.inside(
                 fixture, container, "curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:3128 \(url)")
             #expect(bare.stdout == "407", "\(bare.stdout)\(bare.stderr)")
@@ -90,6 +95,12 @@ struct TransportIntegrationTests {
             process.waitUntilExit()
             let log = try await fixture.paddock(["net", "log", "--json"]).stdout
             #expect(log.contains("no proxy credential"), "\(log)")
+            let records = log.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect(records.contains {
+                $0["protocol"] as? String == "connect" && $0["host"] as? String == "origin.test" && $0["decision"] as? String == "allow"
+            }, "ssh's CONNECT went through with the secret: \(log)")
             #expect(log.contains("not this session's"), "\(log)")
             #expect(!log.contains(other.secret), "the log never carries a secret")
             #expect(try await relayLeftovers(fixture).isEmpty)

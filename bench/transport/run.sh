@@ -32,7 +32,7 @@ secret="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 "$BIN" serve-transports "$dir/gateway.sock" "$gateway" "$secret" >/dev/null & pids+=($!)
 sleep 1
 socat "TCP-LISTEN:$folder,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$dir/gateway.sock" & pids+=($!)
-socat "UNIX-LISTEN:$dir/relay.sock,fork,perm=0666,unlink-early" "TCP:127.0.0.1:$gateway" & pids+=($!)
+socat -b 131072 "UNIX-LISTEN:$dir/relay.sock,fork,perm=0666,unlink-early" "TCP:127.0.0.1:$gateway" & pids+=($!)
 socat "TCP-LISTEN:$relay,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$dir/relay.sock" & pids+=($!)
 sleep 0.5
 
