@@ -48,7 +48,6 @@ public final class Gateway: Sendable {
     private let recorder: GatewayRecorder
     private let session: ProxySession
     private let group: any EventLoopGroup
-    private let logger: Logger
     private let state = NIOLockedValueBox(State())
     private let probe = GatewayProbe()
 
@@ -65,7 +64,6 @@ public final class Gateway: Sendable {
         self.policies = policies
         self.recorder = GatewayRecorder(sink: log)
         self.group = group
-        self.logger = logger
         var session = ProxySession(
             policies: policies, resolver: resolver, recorder: recorder,
             connectTimeout: configuration.connectTimeout, logger: logger)

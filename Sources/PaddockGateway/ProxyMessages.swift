@@ -10,7 +10,8 @@ enum ProxyProtocol: String, Sendable {
     case socks5
 }
 
-/// What the protocol handlers hand to the connection's async code: requests to decide, and finished exchanges.
+/// What the protocol handlers hand to `ProxyDecisionHandler` (on the same event loop): requests to decide, and
+/// finished exchanges.
 enum ProxyEvent: Sendable {
     /// HTTP CONNECT or SOCKS5 CONNECT to a canonical target.
     case tunnel(ProxyProtocol, NetworkTarget)
@@ -23,7 +24,7 @@ enum ProxyEvent: Sendable {
     case invalid(ProxyProtocol?, request: String, reason: String)
 }
 
-/// What the async code tells the protocol handler to do.
+/// What `ProxyDecisionHandler` tells the protocol handler to do.
 enum ProxyCommand: Sendable {
     /// Answer with a refusal and close.
     case refuse(Refusal)

@@ -4,7 +4,7 @@ import PaddockCore
 
 /// SOCKS5 on top of NIOSOCKS' handshake handler: no authentication, or username/password (RFC 1929) where the
 /// listener wants the session's credential; CONNECT only, the target canonicalised and
-/// handed to the async code; its answer becomes a SOCKS reply. Reads are held while the decision is pending.
+/// handed to `ProxyDecisionHandler` on the same event loop; its answer becomes a SOCKS reply. Reads are held while the decision is pending.
 final class SOCKSProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ClientMessage
     typealias InboundOut = ProxyEvent
