@@ -24,5 +24,7 @@ struct ErrorGuidanceTests {
         let file = PaddockError.fileSystem(path: "/state/sessions", message: "cannot record the session")
         #expect(file.description.contains("then try again"))
         #expect(file.exitCode == 74)
+        let git = PaddockError.git(command: "git fetch", message: "no such ref")
+        #expect(git.description.contains("Run it yourself"))
     }
 }
