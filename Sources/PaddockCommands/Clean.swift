@@ -32,14 +32,7 @@ extension Paddock {
                 if !dryRun { try await context.engine.remove(containers: [orphan.name]) }
                 Console.out("\(dryRun ? "would remove" : "removed") sandbox \(SafeText.quoted(label)) (\(SafeText.quoted(orphan.name)))")
             }
-            // Gateway relays and their volumes outlive a killed launcher; without it they lead nowhere, but go.
-            let relays = try await GatewayRelay.orphans(engine: context.engine)
-            if !dryRun {
-                try await context.engine.remove(containers: relays.containers.map(\.name))
-                try await context.engine.removeVolumes(relays.volumes.map(\.name))
-            }
-            for relay in relays.containers { Console.out("\(dryRun ? "would remove" : "removed") gateway relay \(SafeText.quoted(relay.name))") }
-            for volume in relays.volumes { Console.out("\(dryRun ? "would remove" : "removed") relay volume \(SafeText.quoted(volume.name))") }
+            try await cleanRelays(context)
             // Build contexts are only needed while a build runs.
             let builds = (try? FileManager.default.contentsOfDirectory(atPath: context.paths.buildDirectory)) ?? []
             for build in builds {
@@ -56,6 +49,36 @@ extension Paddock {
                     SessionRecord.all(paths: context.paths), remaining: remaining, engine: context.engineChoice?.kind, paths: context.paths)
             }
             try await cleanClones(context, runningSessions: remaining.compactMap { $0.labels[SessionLabels.session] })
+        }
+
+        /// A relay ends with its launcher, but its volume (and a relay whose engine CLI was killed too) stays. A
+        /// session may have run on another engine than today's default, so every engine a session record names
+        /// is asked as well; one that no longer answers is reported, not fatal.
+        func cleanRelays(_ context: AppContext) async throws {
+            let recorded = Set(SessionRecord.all(paths: context.paths).compactMap { $0.engine.flatMap(EngineKind.init(rawValue:)) })
+            var engines: [(engine: any ContainerEngine, required: Bool)] = [(context.engine, true)]
+            for kind in recorded.sorted(by: { $0.rawValue < $1.rawValue }) where kind != context.engineChoice?.kind {
+                let engine = EngineFactory.make(
+                    kind, runner: context.runner, environment: context.environment, stateDirectory: context.paths.stateDirectory)
+                engines.append((engine, false))
+            }
+            for (engine, required) in engines {
+                let relays: (containers: [ContainerSummary], volumes: [VolumeSummary])
+                do {
+                    relays = try await GatewayRelay.orphans(engine: engine)
+                } catch {
+                    if required { throw error }
+                    Console.out("could not ask \(engine.name) for gateway relays: \(error)")
+                    continue
+                }
+                if !dryRun {
+                    try await engine.remove(containers: relays.containers.map(\.name))
+                    try await engine.removeVolumes(relays.volumes.map(\.name))
+                }
+                let verb = dryRun ? "would remove" : "removed"
+                for relay in relays.containers { Console.out("\(verb) gateway relay \(SafeText.quoted(relay.name)) (\(engine.name))") }
+                for volume in relays.volumes { Console.out("\(verb) relay volume \(SafeText.quoted(volume.name)) (\(engine.name))") }
+            }
         }
 
         /// A session that ended without landing (its launcher was killed) lands now, so its commits reach the

@@ -274,14 +274,18 @@ public struct RelayPlan: Equatable, Sendable {
         let container = ContainerSpec(
             name: name, image: image, labels: labels, user: SandboxUser(uid: 0, gid: 0), workingDirectory: "/",
             mounts: [.volume(name, at: GatewayAccess.directoryInSandbox)], network: network, memory: 64 << 20,
-            pidsLimit: 1024, interactive: false, tty: false,
+            pidsLimit: 1024, interactive: true, tty: false,
+            // socat dials the port afresh for every connection, so a relay outliving its launcher would hand the
+            // sandbox whatever binds that port later. Its stdin is a pipe only the launcher holds (the engine's
+            // CLI stays attached): end of input, whether the launcher exits or is killed, ends the relay.
             // 128 KiB copies: with socat's 8 KiB default the relay's second hop halved bulk throughput
             // (docs/benchmarks.md).
             command: [
-                "socat", "-b", "131072", "UNIX-LISTEN:\(GatewayAccess.socketInSandbox),fork,perm=0666,unlink-early",
+                "sh", "-c", "socat \"$@\" & read _; kill $!", "paddock-relay",
+                "-b", "131072", "UNIX-LISTEN:\(GatewayAccess.socketInSandbox),fork,perm=0666,unlink-early",
                 "TCP:\(route.host):\(port)",
             ],
-            hostname: "paddock-relay", detached: true, keepsHostUser: false)
+            hostname: "paddock-relay", detached: false, keepsHostUser: false)
         return RelayPlan(volume: name, labels: labels, container: container)
     }
 }

@@ -224,9 +224,8 @@ public struct AppleContainerEngine: ContainerEngine {
         try await runner.capture(command).check(command)
     }
 
-    public func startDetached(_ spec: ContainerSpec) async throws {
-        let command = try runCommand(spec)
-        try await runner.capture(command).check(command)
+    public func startDetached(_ spec: ContainerSpec) async throws -> Lifeline {
+        try await startTied(try runCommand(spec), name: spec.name)
     }
 
     public func createVolume(_ name: String, labels: [String: String]) async throws {

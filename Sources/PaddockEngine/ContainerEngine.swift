@@ -107,8 +107,9 @@ public protocol ContainerEngine: Sendable {
     var capabilities: EngineCapabilities { get }
     /// The product answering, which decides the transport (a VM between host and container or not).
     func engineFlavor() async -> EngineFlavor
-    /// Starts a container in the background (the gateway relay) and returns once it runs.
-    func startDetached(_ spec: ContainerSpec) async throws
+    /// Starts a container (the gateway relay) tied to this process: it runs until the returned lifeline is
+    /// released or this process ends. Returns once it runs.
+    func startDetached(_ spec: ContainerSpec) async throws -> Lifeline
     /// Containers carrying `label`, whatever its value.
     func containers(withLabel label: String, all: Bool) async throws -> [ContainerSummary]
     func createVolume(_ name: String, labels: [String: String]) async throws
@@ -145,7 +146,7 @@ extension ContainerEngine {
         PaddockError.invalidArgument(
             "\(name) runs no containers besides the sandbox, so it has no relay: use the folder or socket-file gateway transport.")
     }
-    public func startDetached(_ spec: ContainerSpec) async throws { throw noContainers }
+    public func startDetached(_ spec: ContainerSpec) async throws -> Lifeline { throw noContainers }
     public func containers(withLabel label: String, all: Bool) async throws -> [ContainerSummary] { [] }
     public func createVolume(_ name: String, labels: [String: String]) async throws { throw noContainers }
     public func removeVolumes(_ names: [String]) async throws {}

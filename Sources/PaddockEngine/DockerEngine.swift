@@ -279,9 +279,8 @@ public struct DockerEngine: ContainerEngine {
 
     // MARK: the gateway seam
 
-    public func startDetached(_ spec: ContainerSpec) async throws {
-        let command = runCommand(spec, engineOptions: try seccompOptions())
-        try await runner.capture(command).check(command)
+    public func startDetached(_ spec: ContainerSpec) async throws -> Lifeline {
+        try await startTied(runCommand(spec, engineOptions: try seccompOptions()), name: spec.name)
     }
 
     public static func volumeCreateArguments(_ name: String, labels: [String: String]) -> [String] {

@@ -230,10 +230,9 @@ public struct PodmanEngine: ContainerEngine {
         #endif
     }
 
-    public func startDetached(_ spec: ContainerSpec) async throws {
+    public func startDetached(_ spec: ContainerSpec) async throws -> Lifeline {
         try checkRuntime()
-        let command = try runCommand(spec)
-        try await runner.capture(command).check(command)
+        return try await startTied(try runCommand(spec), name: spec.name)
     }
 
     public func containers(withLabel label: String, all: Bool) async throws -> [ContainerSummary] {

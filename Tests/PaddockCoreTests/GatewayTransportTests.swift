@@ -149,10 +149,11 @@ struct GatewayTransportTests {
         let spec = linux.container
         #expect(spec.name == "paddock-relay-20261121-0521-k3f9")
         #expect(spec.network == .host)
-        #expect(spec.detached && !spec.interactive && !spec.tty && !spec.keepsHostUser)
+        // Attached with stdin open: the launcher's pipe is its lifeline (GatewayRelay).
+        #expect(!spec.detached && spec.interactive && !spec.tty && !spec.keepsHostUser)
         #expect(spec.mounts == [.volume("paddock-relay-20261121-0521-k3f9", at: "/run/paddock")])
         #expect(spec.command == [
-            "socat", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:127.0.0.1:40123",
+            "sh", "-c", "socat \"$@\" & read _; kill $!", "paddock-relay", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:127.0.0.1:40123",
         ])
         let mac = RelayPlan.make(
             session: session, image: "i", route: EngineFlavor.dockerDesktop.relayRoute, port: 5, launcherPID: 1,

@@ -53,14 +53,14 @@ struct AppleContainerTests {
         #expect(throws: PaddockError.self) { try AppleContainerEngine.runArguments(spec) }
     }
 
-    @Test func theRelayRunsDetachedOnTheDefaultNetwork() throws {
+    @Test func theRelayRunsAttachedOnTheDefaultNetwork() throws {
         let plan = RelayPlan.make(
             session: session, image: "i", route: EngineFlavor.appleContainer.relayRoute, port: 5, launcherPID: 1,
             launcherStart: "t")
         let argv = try AppleContainerEngine.runArguments(plan.container)
-        #expect(argv.contains("--detach") && !argv.contains("--network"))
-        #expect(argv.suffix(5) == [
-            "socat", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:host.container.internal:5",
+        #expect(argv.contains("--interactive") && !argv.contains("--detach") && !argv.contains("--network"))
+        #expect(argv.suffix(8) == [
+            "sh", "-c", "socat \"$@\" & read _; kill $!", "paddock-relay", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:host.container.internal:5",
         ])
     }
 

@@ -194,19 +194,19 @@ struct DockerSeccompTests {
 
 @Suite("The gateway relay's engine commands")
 struct RelayArgvTests {
-    @Test func theRelayRunsDetachedOnTheHostNetworkWithTheHardeningFlags() throws {
+    @Test func theRelayRunsAttachedOnTheHostNetworkWithTheHardeningFlags() throws {
         let plan = RelayPlan.make(
             session: try #require(SessionID("20261121-0521-k3f9")), image: "paddock-shell:abc", route: .hostNetwork,
             port: 40123, launcherPID: 77, launcherStart: "t0")
         #expect(DockerEngine.runArguments(plan.container) == [
             "run", "--rm", "--name", "paddock-relay-20261121-0521-k3f9", "--hostname", "paddock-relay",
             "--label", "paddock.launcher-pid=77", "--label", "paddock.launcher-start=t0",
-            "--label", "paddock.relay=20261121-0521-k3f9", "--detach", "--network", "host",
+            "--label", "paddock.relay=20261121-0521-k3f9", "--interactive", "--network", "host",
             "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "0:0", "--init", "--pids-limit", "1024", "--pull", "never",
             "--memory", "67108864",
             "--mount", "type=volume,src=paddock-relay-20261121-0521-k3f9,dst=/run/paddock",
             "--workdir", "/", "--", "paddock-shell:abc",
-            "socat", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:127.0.0.1:40123",
+            "sh", "-c", "socat \"$@\" & read _; kill $!", "paddock-relay", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:127.0.0.1:40123",
         ])
         // Rootless Podman: the relay is the container's root (the host user), not keep-id.
         #expect(!PodmanEngine.runArguments(plan.container, rootless: true).contains("--userns=keep-id"))

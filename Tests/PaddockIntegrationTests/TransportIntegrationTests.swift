@@ -47,16 +47,7 @@ struct TransportIntegrationTests {
             let process = try fixture.start(["run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300"])
             defer { process.terminate() }
             let url = "http://origin.test:\(origin.port)/hello.txt"
-            var relay = ""
-            #expect(try await fixture.waitUntil(timeout: 30) {
-                guard let session = try await fixture.runningSessionID() else { return false }
-                relay = try await fixture.engineCommand(
-                    ["ps", "--filter", "label=\(RelayPlan.label)=\(session)", "--format", "{{.Names}}"]).stdout
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
-                return !relay.isEmpty
-            })
-            let command = try await fixture.engineCommand(["inspect", "--format", "{{json .Config.Cmd}}", relay]).stdout
-            let port = try #require(command.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+            let port = try await relayAndPort(fixture).port
             let container = try await gateway.sessionContainer(fixture)
             // Inside: the proxy variables carry the secret; without them the same path is refused.
             #expect(try await fixture.waitUntil(timeout: 15) {
@@ -130,12 +121,58 @@ struct TransportIntegrationTests {
         }
     }
 
-    /// A killed launcher: the relay stays but leads nowhere (the port closed with the gateway), and `clean`
-    /// removes it and its volume.
-    @Test func aKilledLaunchersRelayLeadsNowhereAndCleanRemovesIt() async throws {
+    /// The running session's relay and the gateway port it forwards to (the last word of its argv).
+    func relayAndPort(_ fixture: IntegrationFixture) async throws -> (relay: String, port: Int) {
+        var relay = ""
+        #expect(try await fixture.waitUntil(timeout: 30) {
+            guard let session = try await fixture.runningSessionID() else { return false }
+            relay = try await fixture.engineCommand(
+                ["ps", "--filter", "label=\(RelayPlan.label)=\(session)", "--format", "{{.Names}}"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            return !relay.isEmpty
+        })
+        let command = try await fixture.engineCommand(["inspect", "--format", "{{json .Config.Cmd}}", relay]).stdout
+        let port = try #require(command.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        return (relay, port)
+    }
+
+    /// Any local program may take a freed port; this listener of the test's own answers every connection with a
+    /// marker. The sandbox then connects through its relay socket as the agent would.
+    func takeTheOldPortAndConnectFromInside(
+        _ fixture: IntegrationFixture, container: String, relay: String, port: Int
+    ) async throws {
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/socat")
+        listener.arguments = ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "SYSTEM:echo HIJACKED"]
+        try listener.run()
+        defer { listener.terminate() }
+        let probe = "socat -T 2 - TCP:127.0.0.1:\(port) </dev/null"
+        #expect(try await fixture.waitUntil(timeout: 10) {
+            try await fixture.userShell(probe).stdout.contains("HIJACKED")
+        }, "the test's listener holds the gateway's old port")
+        let listing = ["ps", "--quiet", "--filter", "name=\(relay)"]
+        let gone = try await fixture.waitUntil(timeout: 10) {
+            try await fixture.engineCommand(listing).stdout.isEmpty
+        }
+        let attempt = try await gateway.inside(
+            fixture, container, "socat -T 3 - UNIX-CONNECT:/run/paddock/gateway.sock </dev/null; echo END")
+        #expect(!attempt.stdout.contains("HIJACKED"), "the orphaned sandbox reached the port's new owner: \(attempt.stdout)")
+        #expect(gone, "the relay outlived its launcher")
+    }
+
+    /// The attack: the relay's socat dials the gateway's loopback port afresh for every connection, so a relay
+    /// outliving a killed launcher would hand the sandbox raw TCP to whatever binds that port next. Here a
+    /// listener of the test's own takes the port after the launcher is SIGKILLed; nothing from inside reaches
+    /// it, because the relay ended with its launcher. `clean` then removes the volume the relay leaves.
+    @Test(arguments: [TestEngine.docker, .podman])
+    func aKilledLaunchersRelayEndsAndWhatTakesItsPortHearsNothing(engine: TestEngine) async throws {
         try await withOrphanLock {
-            try await gateway.withOrigin { fixture, origin in
+            try await gateway.withOrigin(engine: engine) { fixture, origin in
                 let process = try fixture.start(["run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300"])
+                defer { process.terminate() }
+                let found = try await relayAndPort(fixture)
+                let relay = found.relay
+                let port = found.port
                 let container = try await gateway.sessionContainer(fixture)
                 let url = "http://origin.test:\(origin.port)/hello.txt"
                 #expect(try await fixture.waitUntil(timeout: 15) {
@@ -143,12 +180,34 @@ struct TransportIntegrationTests {
                 })
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
-                let after = try await gateway.inside(fixture, container, "curl -s --max-time 5 \(url) && echo OUT || echo offline")
-                #expect(after.stdout.hasSuffix("offline\n"), "\(after.stdout)")
-                #expect(try await !relayLeftovers(fixture).isEmpty, "the relay outlives a killed launcher")
+                try await takeTheOldPortAndConnectFromInside(fixture, container: container, relay: relay, port: port)
                 let clean = try await fixture.paddock(["clean"])
-                #expect(clean.stdout.contains("removed gateway relay"), "\(clean.stdout)\(clean.stderr)")
+                #expect(clean.stdout.contains("removed relay volume"), "\(clean.stdout)\(clean.stderr)")
                 #expect(try await relayLeftovers(fixture).isEmpty, "\(clean.stdout)")
+            }
+        }
+    }
+
+    /// `clean` asks every engine a session record names, not only today's default: a Podman session's relay
+    /// volume goes though the default engine has since become Docker.
+    @Test func cleanRemovesRelayLeftoversOnAnEngineThatIsNotTheDefault() async throws {
+        try await withOrphanLock {
+            try await gateway.withOrigin(engine: .podman) { fixture, origin in
+                let process = try fixture.start(["run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300"])
+                defer { process.terminate() }
+                _ = try await relayAndPort(fixture)
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                #expect(try await !relayLeftovers(fixture).isEmpty, "a killed launcher leaves the relay's volume")
+                let config = fixture.home + "/.config/paddock/config.toml"
+                let text = try String(contentsOfFile: config, encoding: .utf8)
+                try text.replacingOccurrences(of: "engine = \"podman\"", with: "engine = \"docker\"")
+                    .write(toFile: config, atomically: true, encoding: .utf8)
+                let clean = try await fixture.paddock(["clean"])
+                #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
+                #expect(clean.stdout.contains("removed relay volume"), "\(clean.stdout)\(clean.stderr)")
+                #expect(try await relayLeftovers(fixture).isEmpty, "\(clean.stdout)")
+                try text.write(toFile: config, atomically: true, encoding: .utf8)
             }
         }
     }
