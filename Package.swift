@@ -113,6 +113,7 @@ let package = Package(
             name: "PaddockGatewayTests",
             dependencies: [
                 "PaddockGateway", "PaddockCore", "PaddockTestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

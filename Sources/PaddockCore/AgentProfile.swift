@@ -88,11 +88,16 @@ public struct AgentProfile: Equatable, Sendable {
               && mv -f "$f.paddock-$$" "$f" || rm -f "$f.paddock-$$"
             """,
         installsFromExecutable: true,
-        // Claude Code takes an API key over a subscription token when both are set; so does this order.
+        // Claude Code takes an API key over a subscription token when both are set; so does this order. Only on
+        // `/v1/*` (the Messages API: `/v1/messages`, `/count_tokens`, `/v1/models`): not `/api/oauth/claude_cli/
+        // create_api_key`, which would mint a lasting key into the sandbox, nor the rest of `/api/*` (usage,
+        // account settings). The OAuth refresh is `TOKEN_URL` on platform.claude.com with the refresh token in the
+        // body, so no rule here touches it (strings of the 2.1 binary bundled with claude-agent-sdk 0.2.189).
         credentialRules: [
-            CredentialRule(host: "api.anthropic.com", header: .apiKey, variable: "ANTHROPIC_API_KEY"),
+            CredentialRule(host: "api.anthropic.com", header: .apiKey, variable: "ANTHROPIC_API_KEY", paths: ["/v1/*"]),
             CredentialRule(
-                host: "api.anthropic.com", header: .authorization(scheme: "Bearer"), variable: "CLAUDE_CODE_OAUTH_TOKEN"),
+                host: "api.anthropic.com", header: .authorization(scheme: "Bearer"), variable: "CLAUDE_CODE_OAUTH_TOKEN",
+                paths: ["/v1/*"]),
         ])
 
     /// Codex. Hosts, from codex-cli 0.163.0 in the real-agent tests: `api.openai.com` (the Responses API, over a
@@ -113,8 +118,12 @@ public struct AgentProfile: Equatable, Sendable {
         installsFromExecutable: true,
         // Codex 0.163 reads either (its strings: "provide an API key through a supported auth env var").
         credentialRules: [
-            CredentialRule(host: "api.openai.com", header: .authorization(scheme: "Bearer"), variable: "OPENAI_API_KEY"),
-            CredentialRule(host: "api.openai.com", header: .authorization(scheme: "Bearer"), variable: "CODEX_API_KEY"),
+            CredentialRule(
+                host: "api.openai.com", header: .authorization(scheme: "Bearer"), variable: "OPENAI_API_KEY",
+                paths: ["/v1/*"]),
+            CredentialRule(
+                host: "api.openai.com", header: .authorization(scheme: "Bearer"), variable: "CODEX_API_KEY",
+                paths: ["/v1/*"]),
         ])
 
     /// Gemini CLI needs Node 20 or newer, which Debian bookworm does not ship: it comes from nodejs.org, checked

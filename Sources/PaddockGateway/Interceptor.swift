@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -18,6 +19,9 @@ import PaddockCore
 /// stay exactly as for any other tunnel.
 struct Interceptor: Sendable {
     let secrets: SessionSecrets
+    /// Whether this session already warned of a stray placeholder: once on the user's terminal (the agent could
+    /// flood it during a full-screen session), every time in the connection record.
+    let strayWarned = NIOLockedValueBox(false)
     private let serverContexts: [String: NIOSSLContext]
     private let clientContext: NIOSSLContext
 
@@ -67,7 +71,7 @@ struct Interceptor: Sendable {
         let handler = NIOLoopBound(
             InterceptHandler(
                 secrets: secrets, target: target, host: host, recorder: recorder, logger: logger,
-                connect: { channel in
+                strayWarned: strayWarned, connect: { channel in
                     try Self.prepareUpstream(channel, host: host, context: clientContext)
                 },
                 redial: redial),
@@ -129,6 +133,7 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
     }
 
     private let secrets: SessionSecrets
+    private let strayWarned: NIOLockedValueBox<Bool>
     private let target: NetworkTarget
     private let host: String
     private let rules: [RequestRule]
@@ -152,9 +157,11 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     init(
         secrets: SessionSecrets, target: NetworkTarget, host: String, recorder: GatewayRecorder, logger: Logger,
-        connect: @escaping (Channel) throws -> Void, redial: @escaping @Sendable () -> EventLoopFuture<Channel>
+        strayWarned: NIOLockedValueBox<Bool>, connect: @escaping (Channel) throws -> Void,
+        redial: @escaping @Sendable () -> EventLoopFuture<Channel>
     ) {
         self.secrets = secrets
+        self.strayWarned = strayWarned
         self.target = target
         self.host = host
         self.rules = secrets.requestRules(host: host, port: target.port)
@@ -241,8 +248,8 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
             refuse(.misdirectedRequest, "the request names the host \(SafeText.quoted(hosts.joined(separator: ", "))), but this connection is to \(target); send each host's requests on its own connection")
             return
         }
-        guard head.uri.hasPrefix("/") else {
-            refuse(.badRequest, "the request target must be a path starting with /")
+        guard head.uri.hasPrefix("/"), !head.uri.contains("#") else {
+            refuse(.badRequest, "the request target must be a path starting with / and without a `#` fragment")
             return
         }
         if head.headers.contains(name: "upgrade") {
@@ -281,12 +288,22 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
     }
 
     /// A placeholder where it is not substituted (another header, the target, the body): passed on as sent, and
-    /// reported once per request, since the agent may be trying to carry it elsewhere.
+    /// recorded once per request, since the agent may be trying to carry it elsewhere; the terminal hears of it once
+    /// per session.
     private func warnStray() {
         guard let current = exchange else { return }
         let warning = "a credential placeholder was sent where it is not substituted, and was passed on as sent"
         exchange?.warning = warning
-        logger.warning("paddock gateway: \(warning) (\(current.method) \(host)\(SafeText.quoted(current.path)))")
+        let first = strayWarned.withLockedValue { warned in
+            defer { warned = true }
+            return !warned
+        }
+        let line: Logger.Message = "paddock gateway: \(warning) (\(current.method) \(host)\(SafeText.quoted(current.path)))"
+        if first {
+            logger.warning("\(line); further ones go to `paddock net log` only")
+        } else {
+            logger.debug(line)
+        }
     }
 
     private static let placeholderBytes = Array(SessionSecrets.placeholderPrefix.utf8)

@@ -39,6 +39,9 @@ struct ProxySession: Sendable {
         guard decision.isAllowed else {
             return eventLoop.makeSucceededFuture(.refused(.denied(target, decision), decision, resolved: nil, error: nil))
         }
+        if let unread = interceptor?.secrets.unreadByRequestRules(target, plain: http) {
+            return eventLoop.makeSucceededFuture(.refused(.denied(target, unread), unread, resolved: nil, error: nil))
+        }
         switch target.host {
         case .ip(let address):
             // No resolution: decide and connect without a future per step.

@@ -61,10 +61,44 @@ struct SecretsTests {
         #expect(RequestCheck.decide(method: "DELETE", target: "/x", headers: [], rules: []) == .allow)
     }
 
+    /// Attack: the rules read a path another way than the origin may. `#` in a target is no fragment to an origin
+    /// that reads it literally, and for an allow list (or a credential's `paths`) `..;`, `\\`, `%2F` folding lets a
+    /// path the origin reads under `/admin` be matched as an allowed one. Such targets are refused: what was
+    /// allowed is what the origin reads.
+    @Test func targetsAnOriginMayReadOtherwiseAreRefused() throws {
+        let push = try RequestRule.parse(host: "github.com", port: nil, allow: [], deny: ["POST */git-receive-pack"])
+        for target in ["/a#/../o/r.git/git-receive-pack", "/o/r.git/git-upload-pack?x=#/../../git-receive-pack"] {
+            let verdict = RequestCheck.decide(method: "POST", target: target, headers: [], rules: [push])
+            #expect(verdict != .allow, "\(target): \(verdict)")
+        }
+        let allow = try RequestRule.parse(host: "api.github.com", port: nil, allow: ["GET /repos/*"], deny: [])
+        for (target, allowed) in [
+            ("/admin/..;/repos/o/r", false), ("/admin/x/../../repos/o/r", false), ("/admin%2F..%2Frepos/o/r", false),
+            ("/admin\\..\\repos/o/r", false), ("/repos/o/r;x=1", false), ("//repos/o/r", false),
+            ("/repos/o/r#x", false), ("/Repos/o/r?page=2", true), ("/repos/o/r", true),
+        ] {
+            let verdict = RequestCheck.decide(method: "GET", target: target, headers: [], rules: [allow])
+            #expect((verdict == .allow) == allowed, "\(target): \(verdict)")
+        }
+
+        let secrets = try SessionSecrets.resolve(
+            userRules: [], profileRules: AgentProfile.claude.credentialRules, requestRules: [],
+            environment: ["CLAUDE_CODE_OAUTH_TOKEN": "oat-REAL"], home: "/h", session: Self.session)
+        let token = try #require(secrets.sandboxEnvironment["CLAUDE_CODE_OAUTH_TOKEN"])
+        for target in [
+            "/v1/messages#/../../api/oauth/claude_cli/create_api_key",
+            "/api/oauth/claude_cli/create_api_key/..;/..;/..;/..;/v1/messages", "/api/x\\..\\..\\v1/messages",
+        ] {
+            var headers: [(name: String, value: String)] = [("authorization", "Bearer " + token)]
+            let outcome = secrets.rewrite(host: "api.anthropic.com", port: 443, target: target, headers: &headers)
+            #expect(!outcome.credentialAdded && headers[0].value == "Bearer " + token, "\(target)")
+        }
+    }
+
     @Test func normalisedPaths() {
         let rows: [(String, String?)] = [
             ("/", "/"), ("/a//b/", "/a/b"), ("/a/./b/../c", "/a/c"), ("/../../a", "/a"), ("/A%2Fb", "/a/b"),
-            ("/a;p/b;q", "/a/b"), ("/a?x=1#y", "/a"), ("/a%25", nil), ("/a%2", nil), ("a", nil), ("/%C3%A9", "/é"),
+            ("/a;p/b;q", "/a/b"), ("/a?x=1#y", nil), ("/a?x=1", "/a"), ("/a%25", nil), ("/a%2", nil), ("a", nil), ("/%C3%A9", "/é"),
         ]
         for (raw, normalised) in rows {
             #expect(RequestPath.normalise(raw) == normalised, "\(raw)")
@@ -269,6 +303,47 @@ struct SecretsTests {
         headers = [("authorization", "Bearer user-own-token")]
         outcome = secrets.rewrite(host: "api.github.com", port: 443, target: "/", headers: &headers)
         #expect(headers[0].value == "Bearer user-own-token" && outcome == HeaderRewrite())
+    }
+
+    /// Attack: a credential added on every path of its host lets the agent use it for more than inference —
+    /// Claude's OAuth token on `/api/oauth/claude_cli/create_api_key` mints a lasting API key into the sandbox, a
+    /// GitHub token on `POST /repos/o/r/keys` adds a deploy key. Outside a rule's paths the placeholder goes on
+    /// as sent (and is reported).
+    @Test func credentialsAreAddedOnlyOnTheirRulesPaths() throws {
+        let secrets = try SessionSecrets.resolve(
+            userRules: [], profileRules: AgentProfile.claude.credentialRules, requestRules: [],
+            environment: ["CLAUDE_CODE_OAUTH_TOKEN": "oat-REAL"], home: "/h", session: Self.session)
+        let token = try #require(secrets.sandboxEnvironment["CLAUDE_CODE_OAUTH_TOKEN"])
+        for (target, added) in [
+            ("/v1/messages?beta=true", true), ("/v1/messages/count_tokens", true),
+            ("/api/oauth/claude_cli/create_api_key", false), ("/api/oauth/claude_cli/roles", false),
+            ("/V1/../api/oauth/claude_cli/create_api_key", false), ("/v1%2F..%2Fapi/oauth/x", false),
+            ("/v1", false), ("/", false),
+        ] {
+            var headers: [(name: String, value: String)] = [("authorization", "Bearer " + token)]
+            let outcome = secrets.rewrite(host: "api.anthropic.com", port: 443, target: target, headers: &headers)
+            #expect(outcome.credentialAdded == added, "\(target)")
+            #expect(headers[0].value == (added ? "Bearer oat-REAL" : "Bearer " + token), "\(target)")
+            #expect(outcome.strayPlaceholder == !added, "\(target)")
+        }
+        #expect(AgentProfile.codex.credentialRules.allSatisfy { !$0.paths.isEmpty })
+
+        let config = try ConfigParser.parse(
+            "[[network.credentials]]\nhost = \"api.github.com\"\nheader = \"authorization\"\nscheme = \"Bearer\"\nenv = \"GITHUB_TOKEN\"\npaths = [\"/repos/*/pulls*\", \"/User\"]",
+            file: "g.toml")
+        #expect(config.network.credentials.first?.paths == ["/repos/*/pulls*", "/user"])
+        let github = try SessionSecrets.resolve(
+            userRules: config.network.credentials, profileRules: [], requestRules: [],
+            environment: ["GITHUB_TOKEN": "ghp_REAL"], home: "/h", session: Self.session)
+        let gh = try #require(github.sandboxEnvironment["GITHUB_TOKEN"])
+        for (target, added) in [("/repos/o/r/pulls", true), ("/user", true), ("/repos/o/r/keys", false)] {
+            var headers: [(name: String, value: String)] = [("authorization", "Bearer " + gh)]
+            #expect(github.rewrite(host: "api.github.com", port: 443, target: target, headers: &headers).credentialAdded == added, "\(target)")
+        }
+        #expect(throws: PaddockError.self) {
+            try ConfigParser.parse(
+                "[[network.credentials]]\nhost = \"a.com\"\nheader = \"x-api-key\"\nenv = \"K\"\npaths = [\"v1\"]", file: "g.toml")
+        }
     }
 
     @Test func theSandboxEnvironmentGetsPlaceholdersNeverTheValues() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -180,6 +181,35 @@ struct InterceptionTests {
         #expect(bodyOnly.contains { $0.path == "/gist" && $0.error?.contains("placeholder") == true })
     }
 
+    /// Attack: the agent sends the placeholder astray on every request to flood the user's terminal during a
+    /// full-screen session. The terminal hears of it once per session; the record of each request still says so.
+    @Test func aStrayPlaceholderIsWarnedOncePerSessionAndRecordedEachTime() async throws {
+        let world = try await Self.world()
+        defer { Task { await world.close() } }
+        let capture = WarningCapture()
+        let records = try await GatewayFixture.with(
+            allow: world.allow, hosts: world.hosts, logger: Logger(label: "test") { _ in capture },
+            configure: { $0.interception = world.interception }
+        ) { gateway in
+            for _ in 0..<3 {
+                try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                    #expect(try await client.connect("origin.test:\(world.origin.port)").hasPrefix("HTTP/1.1 200"))
+                    try await client.startTLS(try world.sandboxTLS(), serverHostname: "origin.test")
+                    for _ in 0..<2 {
+                        let (head, _) = try await Self.exchange(
+                            &client, "GET /x HTTP/1.1\r\nHost: origin.test\r\nX-Other: \(world.placeholder)\r\n\r\n")
+                        #expect(head.hasPrefix("HTTP/1.1 200"))
+                    }
+                }
+            }
+            return try await gateway.records(atLeast: 9)
+        }
+        let recorded = records.filter { record in record.protocol == "https" && record.error?.contains("placeholder") == true }
+        #expect(recorded.count == 6)
+        let warned: [String] = capture.warnings.withLockedValue { $0 }
+        #expect(warned.filter { $0.contains("placeholder") }.count == 1, "\(warned)")
+    }
+
     @Test func thePlaceholderSentToAnotherAllowedHostIsNotReplaced() async throws {
         let world = try await Self.world()
         defer { Task { await world.close() } }
@@ -275,6 +305,35 @@ struct InterceptionTests {
         #expect(world.seen.withLockedValue { $0 } == ["origin POST /o/r.git/git-upload-pack"])
         #expect(records.filter { $0.protocol == "https" }.map(\.status) == [200, 403])
         #expect(records.contains { $0.decision == .deny && $0.path == "/o/r.git%2Fgit-receive-pack" })
+    }
+
+    /// Attack: request rules are read only on intercepted HTTPS to their own host:port, so the same host on another
+    /// port (a CONNECT, or a plain http:// request, even to the rule's own port) would carry a denied push unread.
+    /// The gateway refuses those, with the hint, before connecting anywhere.
+    @Test func aHostWithRequestRulesIsReachableOnlyWhereTheRulesAreRead() async throws {
+        let rule = try RequestRule.parse(host: "origin.test", port: nil, allow: [], deny: ["POST */git-receive-pack"])
+        let world = try await Self.world(requests: [rule])
+        defer { Task { await world.close() } }
+        let allow = world.allow + ["origin.test:\(world.other.port)"]
+        let records = try await GatewayFixture.with(allow: allow, hosts: world.hosts, configure: { $0.interception = world.interception }) {
+            gateway in
+            try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                let head = try await client.connect("origin.test:\(world.other.port)")
+                #expect(head.hasPrefix("HTTP/1.1 403"), "\(head)")
+                #expect(head.contains("request rules"), "\(head)")
+            }
+            for port in [world.other.port, world.origin.port] {
+                try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                    try await client.send(
+                        "POST http://origin.test:\(port)/o/r.git/git-receive-pack HTTP/1.1\r\nHost: origin.test:\(port)\r\nContent-Length: 0\r\n\r\n")
+                    let head = try await client.readHead()
+                    #expect(head.hasPrefix("HTTP/1.1 403"), "\(port): \(head)")
+                }
+            }
+            return try await gateway.records(atLeast: 3)
+        }
+        #expect(records.allSatisfy { $0.decision == .deny }, "\(records)")
+        #expect(world.seen.withLockedValue { $0 }.isEmpty)
     }
 
     @Test func methodOverridesAndBypassesAreRefusedToo() async throws {

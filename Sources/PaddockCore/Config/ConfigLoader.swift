@@ -71,7 +71,15 @@ public struct ConfigLoader: Sendable {
             // Trust is decided before parsing: an edited file is shown as a diff to review, whatever it says.
             switch try trust.status(file: projectPath, content: projectText) {
             case .trusted:
-                effective = try ConfigParser.parse(projectText, file: projectPath).merged(over: effective)
+                let project = try ConfigParser.parse(projectText, file: projectPath)
+                // A project file is the agent's to propose: a credential rule there could send a host secret to a
+                // host the agent controls, and a review of the diff is too easy to wave through for that.
+                guard project.network.credentials.isEmpty else {
+                    throw PaddockError.invalidConfig(
+                        file: projectPath, line: nil, column: nil,
+                        message: "[[network.credentials]] is read only from your global config (\(paths.globalConfigFile)) or flags, never from a project's paddock.toml: move the rule there")
+                }
+                effective = project.merged(over: effective)
             case .neverTrusted(let diff), .changed(let diff):
                 return .untrusted(TrustReview(file: projectPath, content: projectText, diff: diff))
             }

@@ -142,7 +142,7 @@ public enum ConfigParser {
                 }
             }
             result.credentials = try entries(table, "credentials") { entry in
-                try allowOnly(["host", "port", "header", "scheme", "env", "file"], in: entry, path: "network.credentials")
+                try allowOnly(["host", "port", "header", "scheme", "env", "file", "paths"], in: entry, path: "network.credentials")
                 guard let host = try string(entry, "host", path: "network.credentials"),
                     let header = try string(entry, "header", path: "network.credentials"),
                     let variable = try string(entry, "env", path: "network.credentials")
@@ -152,7 +152,8 @@ public enum ConfigParser {
                 return try CredentialRule.parse(
                     host: host, port: try int(entry, "port", path: "network.credentials"), header: header,
                     scheme: try string(entry, "scheme", path: "network.credentials"), variable: variable,
-                    file: try string(entry, "file", path: "network.credentials"))
+                    file: try string(entry, "file", path: "network.credentials"),
+                    paths: try strings(entry, "paths", path: "network.credentials") ?? [])
             }
             result.requests = try entries(table, "requests") { entry in
                 try allowOnly(["host", "port", "allow", "deny"], in: entry, path: "network.requests")

@@ -221,6 +221,18 @@ public struct PolicyDecision: Hashable, Sendable {
             hint: nil, label: entry.label)
     }
 
+    static func unreadByRequestRules(_ target: NetworkTarget, host: String, ports: [Int], plain: Bool)
+        -> PolicyDecision
+    {
+        let read = Array(Set(ports)).sorted().map { "https://\(host):\($0)" }.joined(separator: ", ")
+        let way = plain ? "a plain http:// request" : "a connection on port \(target.port)"
+        return PolicyDecision(
+            verdict: .deny, basis: .rule, rule: nil, source: nil,
+            reason: "\(host) has [[network.requests]] rules, which the gateway reads only on \(read); \(way) would "
+                + "pass them unread. Use \(read), or remove the host's [[network.requests]] rules to reach it otherwise",
+            hint: nil, label: "request rules on \(host)")
+    }
+
     static func notAllowed(_ target: NetworkTarget) -> PolicyDecision {
         let portSuffix = NetworkRule.defaultPorts.contains(target.port) ? "" : ":\(target.port)"
         let rule: String

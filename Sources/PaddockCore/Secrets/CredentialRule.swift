@@ -18,21 +18,40 @@ public struct CredentialRule: Hashable, Sendable, CustomStringConvertible {
     public var variable: String
     /// A host file holding the secret (as written; `~` is expanded when the session starts).
     public var file: String?
+    /// Lowercase path globs (`*` any run, as in request rules) where the secret is added; empty is every path. A
+    /// token is good for more than the agent needs (Claude's OAuth token mints API keys on
+    /// `/api/oauth/claude_cli/create_api_key`, a GitHub token adds deploy keys): elsewhere the placeholder goes on.
+    public var paths: [String]
 
     public static let schemes = ["Bearer", "token"]
 
-    public init(host: String, port: Int = 443, header: Header, variable: String, file: String? = nil) {
+    public init(
+        host: String, port: Int = 443, header: Header, variable: String, file: String? = nil, paths: [String] = []
+    ) {
         self.host = host
         self.port = port
         self.header = header
         self.variable = variable
         self.file = file
+        self.paths = paths.map { $0.lowercased() }
+    }
+
+    /// Whether the secret may go on a request for `target`: only a path every origin reads the same way (no `..`,
+    /// `;`, `%`-escape or `#` that a folding would read as another) can be covered.
+    public func covers(target: String) -> Bool {
+        guard !paths.isEmpty else { return true }
+        guard let path = RequestPath.exact(target) else { return false }
+        return paths.contains { RequestPattern.glob(Array($0.utf8)[...], Array(path.utf8)[...]) }
     }
 
     /// Checks and builds a rule from what a config file says; the message names what to fix.
     public static func parse(
-        host: String, port: Int?, header: String, scheme: String?, variable: String, file: String?
+        host: String, port: Int?, header: String, scheme: String?, variable: String, file: String?,
+        paths: [String] = []
     ) throws(CredentialRuleError) -> CredentialRule {
+        for path in paths where !path.hasPrefix("/") {
+            throw CredentialRuleError("`paths` holds path globs starting with /, such as \"/v1/*\", not \"\(path)\"")
+        }
         let name = host.lowercased()
         guard let target = try? NetworkTarget(authority: name, defaultPort: port ?? 443), case .name = target.host,
             target.description == "\(name):\(port ?? 443)"
@@ -60,7 +79,7 @@ public struct CredentialRule: Hashable, Sendable, CustomStringConvertible {
         default:
             throw CredentialRuleError("`header` must be \"x-api-key\" or \"authorization\", not \"\(header)\"")
         }
-        return CredentialRule(host: name, port: port, header: parsedHeader, variable: variable, file: file)
+        return CredentialRule(host: name, port: port, header: parsedHeader, variable: variable, file: file, paths: paths)
     }
 
     /// Lowercase header name.
@@ -80,7 +99,7 @@ public struct CredentialRule: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(variable) → \(headerName) on \(host):\(port)"
+        "\(variable) → \(headerName) on \(host):\(port)" + (paths.isEmpty ? "" : " \(paths.joined(separator: ", "))")
     }
 }
 

@@ -112,7 +112,11 @@ public enum RequestCheck {
     {
         guard !rules.isEmpty else { return .allow }
         guard let path = RequestPath.normalise(target) else {
-            return .invalid("the request path \(SafeText.quoted(String(target.prefix(200)))) is malformed or encoded more than once")
+            return .invalid("the request path \(SafeText.quoted(String(target.prefix(200)))) is malformed (a `#`, a bad `%`) or encoded more than once")
+        }
+        // An allow list says what may be asked: the origin must read exactly that, not a path the folding made.
+        if rules.contains(where: { !$0.allow.isEmpty }), RequestPath.exact(target) == nil {
+            return .invalid("the request path \(SafeText.quoted(String(target.prefix(200)))) reads differently once `..`, `;`, backslashes, `//` or `%`-escapes are applied; send it in its plain form \(path)")
         }
         var methods = [method.uppercased()]
         for (name, value) in headers where methodOverrideHeaders.contains(name.lowercased()) {
@@ -134,12 +138,14 @@ public enum RequestCheck {
 }
 
 /// The one reading of a request path that rules are matched against, chosen to be at least as wide as any origin's:
-/// query and fragment dropped, percent-encoding decoded once (`%2F` is a slash), `\` read as `/`, `;params` dropped
+/// query dropped (a `#` is refused), percent-encoding decoded once (`%2F` is a slash), `\` read as `/`, `;params` dropped
 /// from each segment, empty and `.` segments dropped, `..` applied, a trailing slash dropped, lowercase.
 public enum RequestPath {
     public static func normalise(_ target: String) -> String? {
         var raw = Substring(target)
-        if let end = raw.firstIndex(where: { $0 == "?" || $0 == "#" }) { raw = raw[..<end] }
+        // A request target has no fragment: an origin might read `#` and what follows as the path.
+        guard !raw.contains("#") else { return nil }
+        if let end = raw.firstIndex(of: "?") { raw = raw[..<end] }
         guard raw.hasPrefix("/") else { return nil }
         guard let decoded = percentDecoded(raw) else { return nil }
         // Decoded once; a `%` followed by hex digits now would decode again at an origin that decodes twice.
@@ -154,6 +160,14 @@ public enum RequestPath {
             }
         }
         return ("/" + segments.joined(separator: "/")).lowercased()
+    }
+
+    /// The normalised path only when it is the target's own path, lower-cased: nothing was decoded, dropped or
+    /// folded, so any origin reads the same path. What an allow list (or a credential's `paths`) matches.
+    public static func exact(_ target: String) -> String? {
+        guard let path = normalise(target) else { return nil }
+        let raw = target.prefix { $0 != "?" }.lowercased()
+        return path == raw ? path : nil
     }
 
     /// `_method` values in the query, which some frameworks take as the method.

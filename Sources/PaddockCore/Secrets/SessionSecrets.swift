@@ -49,6 +49,16 @@ public struct SessionSecrets: Sendable, Equatable {
         requestRules.filter { $0.host == host && $0.port == port }
     }
 
+    /// The refusal for a connection to a host with request rules where the gateway would not read its requests:
+    /// rules are checked only on intercepted HTTPS to the ports they name, so another port (`CONNECT host:80`,
+    /// SSH on 22) or a plain http:// request (`plain`) would carry a denied request unread. Nil when allowed.
+    public func unreadByRequestRules(_ target: NetworkTarget, plain: Bool) -> PolicyDecision? {
+        guard case .name(let name) = target.host else { return nil }
+        let ports = requestRules.filter { $0.host == name }.map(\.port)
+        guard !ports.isEmpty, plain || !ports.contains(target.port) else { return nil }
+        return .unreadByRequestRules(target, host: name, ports: ports, plain: plain)
+    }
+
     /// A placeholder: recognisable, unique to the session (its id is in it), with no part of any secret. `tail` is
     /// stable per project and variable: Claude remembers an approved key by its last 20 characters, and would ask
     /// "use this API key?" at every start if they changed. A placeholder needs no secrecy — only this session's
@@ -146,14 +156,14 @@ public struct HeaderRewrite: Equatable, Sendable {
 }
 
 extension SessionSecrets {
-    /// Replaces the placeholder by the secret only in the configured header of a rule for exactly `host:port`,
-    /// and only when that header's value is exactly the placeholder (with its scheme). Anything else is left as
+    /// Replaces the placeholder by the secret only in the configured header of a rule for exactly `host:port` whose
+    /// paths cover `target`, and only when that header's value is exactly the placeholder (with its scheme). Anything else is left as
     /// sent; a placeholder found elsewhere is reported.
     public func rewrite(host: String, port: Int, target: String, headers: inout [(name: String, value: String)])
         -> HeaderRewrite
     {
         var outcome = HeaderRewrite()
-        let rules = credentials.filter { $0.rule.host == host && $0.rule.port == port }
+        let rules = credentials.filter { $0.rule.host == host && $0.rule.port == port && $0.rule.covers(target: target) }
         for index in headers.indices {
             let name = headers[index].name.lowercased()
             if let credential = rules.first(where: {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -41,7 +42,7 @@ struct GatewayFixture {
     /// Starts a gateway, runs `body`, and always shuts the gateway down.
     static func with<T>(
         allow: [String] = [], deny: [String] = [], hosts: [String: String] = [:],
-        resolver: RecordingResolver = RecordingResolver(),
+        resolver: RecordingResolver = RecordingResolver(), logger: Logger = Logger(label: "paddock.gateway"),
         configure: (inout GatewayConfiguration) -> Void = { _ in },
         _ body: (GatewayFixture) async throws -> T
     ) async throws -> T {
@@ -49,7 +50,8 @@ struct GatewayFixture {
         configure(&configuration)
         let policies = PolicyStore(try policy(allow: allow, deny: deny, hosts: hosts))
         let log = MemoryConnectionLog()
-        let gateway = Gateway(configuration: configuration, policies: policies, log: log, resolver: resolver)
+        let gateway = Gateway(
+            configuration: configuration, policies: policies, log: log, resolver: resolver, logger: logger)
         let endpoints = try await gateway.start()
         let fixture = GatewayFixture(
             gateway: gateway, policies: policies, log: log, resolver: resolver, port: endpoints.tcpAddress?.port ?? 0)
@@ -356,5 +358,24 @@ enum LazyReader {
             }
             return outcome
         }.value
+    }
+}
+
+/// Keeps what a logger was told at `warning` and above, to count what the user's terminal would show.
+struct WarningCapture: LogHandler {
+    let warnings = NIOLockedValueBox<[String]>([])
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+        function: String, line: UInt
+    ) {
+        if level >= .warning { warnings.withLockedValue { $0.append(message.description) } }
     }
 }
