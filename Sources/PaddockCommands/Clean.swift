@@ -9,7 +9,8 @@ extension Paddock {
     struct Clean: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "clean",
-            abstract: "Remove sandboxes whose launcher is gone, check what their sessions left, remove clones whose work is safe and stale build folders.",
+            abstract:
+                "Remove sandboxes whose launcher is gone, check what their sessions left, remove clones whose work is safe and stale build folders.",
             discussion: "Agent homes (logins, history) are kept; remove one with `docker volume rm` if you mean to.")
 
         @OptionGroup var global: GlobalOptions
@@ -30,7 +31,9 @@ extension Paddock {
             for orphan in orphans {
                 let label = orphan.labels[SessionLabels.session] ?? orphan.name
                 if !dryRun { try await context.engine.remove(containers: [orphan.name]) }
-                Console.out("\(dryRun ? "would remove" : "removed") sandbox \(SafeText.quoted(label)) (\(SafeText.quoted(orphan.name)))")
+                Console.out(
+                    "\(dryRun ? "would remove" : "removed") sandbox \(SafeText.quoted(label)) (\(SafeText.quoted(orphan.name)))"
+                )
             }
             try await cleanRelays(context)
             // Build contexts are only needed while a build runs.
@@ -46,7 +49,8 @@ extension Paddock {
             if !dryRun {
                 // Read again: the guard above has just written some of these records.
                 OrphanReport.closeGone(
-                    SessionRecord.all(paths: context.paths), remaining: remaining, engine: context.engineChoice?.kind, paths: context.paths)
+                    SessionRecord.all(paths: context.paths), remaining: remaining, engine: context.engineChoice?.kind,
+                    paths: context.paths)
             }
             try await cleanClones(context, runningSessions: remaining.compactMap { $0.labels[SessionLabels.session] })
         }
@@ -55,11 +59,13 @@ extension Paddock {
         /// session may have run on another engine than today's default, so every engine a session record names
         /// is asked as well; one that no longer answers is reported, not fatal.
         func cleanRelays(_ context: AppContext) async throws {
-            let recorded = Set(SessionRecord.all(paths: context.paths).compactMap { $0.engine.flatMap(EngineKind.init(rawValue:)) })
+            let recorded = Set(
+                SessionRecord.all(paths: context.paths).compactMap { $0.engine.flatMap(EngineKind.init(rawValue:)) })
             var engines: [(engine: any ContainerEngine, required: Bool)] = [(context.engine, true)]
             for kind in recorded.sorted(by: { $0.rawValue < $1.rawValue }) where kind != context.engineChoice?.kind {
                 let engine = EngineFactory.make(
-                    kind, runner: context.runner, environment: context.environment, stateDirectory: context.paths.stateDirectory)
+                    kind, runner: context.runner, environment: context.environment,
+                    stateDirectory: context.paths.stateDirectory)
                 engines.append((engine, false))
             }
             for (engine, required) in engines {
@@ -76,8 +82,12 @@ extension Paddock {
                     try await engine.removeVolumes(relays.volumes.map(\.name))
                 }
                 let verb = dryRun ? "would remove" : "removed"
-                for relay in relays.containers { Console.out("\(verb) gateway relay \(SafeText.quoted(relay.name)) (\(engine.name))") }
-                for volume in relays.volumes { Console.out("\(verb) relay volume \(SafeText.quoted(volume.name)) (\(engine.name))") }
+                for relay in relays.containers {
+                    Console.out("\(verb) gateway relay \(SafeText.quoted(relay.name)) (\(engine.name))")
+                }
+                for volume in relays.volumes {
+                    Console.out("\(verb) relay volume \(SafeText.quoted(volume.name)) (\(engine.name))")
+                }
             }
         }
 
@@ -98,7 +108,9 @@ extension Paddock {
             }
             for session in Set(idle.map(\.record.sessionID)).sorted() {
                 for decision in try await store.clean(force: force, sessionID: session) {
-                    Console.out("clone \(decision.sessionID)/\(decision.name): \(decision.removed ? "removed" : "kept") (\(decision.reason))")
+                    Console.out(
+                        "clone \(decision.sessionID)/\(decision.name): \(decision.removed ? "removed" : "kept") (\(decision.reason))"
+                    )
                 }
             }
         }

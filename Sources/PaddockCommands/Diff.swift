@@ -21,7 +21,9 @@ extension Paddock {
         var gitArguments: [String] = []
 
         func validate() throws {
-            if SessionID(session) == nil { throw ValidationError("\(session) is not a session id; `paddock ps --all` lists them.") }
+            if SessionID(session) == nil {
+                throw ValidationError("\(session) is not a session id; `paddock ps --all` lists them.")
+            }
             // Display options only: nothing that writes files or runs a program named by configuration.
             let forbidden = ["output", "ext-diff", "textconv", "exec"]
             if let bad = gitArguments.first(where: { argument in

@@ -15,7 +15,9 @@ extension Paddock {
         @Flag(name: .long, help: "Print JSON instead of a list.")
         var json = false
 
-        @Option(name: .long, help: "Check this engine (docker, podman, bwrap or container) instead of the one paddock would choose.")
+        @Option(
+            name: .long,
+            help: "Check this engine (docker, podman, bwrap or container) instead of the one paddock would choose.")
         var engine: String?
 
         struct Check: Codable, Equatable {
@@ -38,7 +40,9 @@ extension Paddock {
                 checks.append(
                     Check(
                         name: "engine", status: .ok,
-                        detail: "\(info.flavor) \(info.serverVersion) via `\(context.engine.name)` (\(info.operatingSystem))\(why)"))
+                        detail:
+                            "\(info.flavor) \(info.serverVersion) via `\(context.engine.name)` (\(info.operatingSystem))\(why)"
+                    ))
                 if let refusal = context.engine.startRefusal {
                     checks.append(
                         Check(
@@ -46,19 +50,24 @@ extension Paddock {
                             fix: "One of the fixes named above, then `paddock doctor` again."))
                 }
                 let flavor = await context.engine.engineFlavor()
-                if let transport = try? context.engine.capabilities.transport(forced: nil, flavor: flavor, engine: context.engine.name) {
+                if let transport = try? context.engine.capabilities.transport(
+                    forced: nil, flavor: flavor, engine: context.engine.name)
+                {
                     checks.append(Check(name: "gateway", status: .ok, detail: flavor.gatewayDetail(transport)))
                 }
                 for limitation in context.engine.limitations {
                     checks.append(Check(name: "engine limits", status: .warning, detail: limitation))
                 }
             } catch {
-                let detail = context.engineChoice.map { "\(context.engine.name) (\($0.reason)) is not reachable: \(error)" }
+                let detail =
+                    context.engineChoice.map { "\(context.engine.name) (\($0.reason)) is not reachable: \(error)" }
                     ?? "no sandbox engine is available: \(error)"
                 checks.append(
                     Check(
                         name: "engine", status: .failed, detail: detail,
-                        fix: "Start Docker (`sudo systemctl start docker`, or Docker Desktop, Colima, OrbStack), install Podman, or on Linux `sudo apt-get install bubblewrap`; `--engine` or `engine = ...` picks one."))
+                        fix:
+                            "Start Docker (`sudo systemctl start docker`, or Docker Desktop, Colima, OrbStack), install Podman, or on Linux `sudo apt-get install bubblewrap`; `--engine` or `engine = ...` picks one."
+                    ))
             }
 
             let project = context.projectRoot
@@ -67,7 +76,8 @@ extension Paddock {
                 if try ConfigLoader.layer(at: context.paths.globalConfigFile) != nil {
                     checks.append(Check(name: "global config", status: .ok, detail: context.paths.globalConfigFile))
                 } else {
-                    checks.append(Check(name: "global config", status: .ok, detail: "none (\(context.paths.globalConfigFile))"))
+                    checks.append(
+                        Check(name: "global config", status: .ok, detail: "none (\(context.paths.globalConfigFile))"))
                 }
                 let projectFile = context.configLoader.projectFile(forProject: project)
                 if let layer = try ConfigLoader.layer(at: projectFile) {
@@ -77,7 +87,8 @@ extension Paddock {
                     case .neverTrusted, .changed:
                         checks.append(
                             Check(
-                                name: "project config", status: .warning, detail: "\(projectFile) is not trusted in its current form",
+                                name: "project config", status: .warning,
+                                detail: "\(projectFile) is not trusted in its current form",
                                 fix: "Review it, then run `paddock trust`."))
                     }
                 } else {
@@ -89,12 +100,18 @@ extension Paddock {
                     // The untrusted project file says nothing; the global file alone decides the image.
                     config = (try? ConfigLoader.layer(at: context.paths.globalConfigFile))??.config ?? PaddockConfig()
                 } else {
-                    checks.append(Check(name: "config", status: .failed, detail: error.description, fix: "Fix the file named above."))
+                    checks.append(
+                        Check(
+                            name: "config", status: .failed, detail: error.description, fix: "Fix the file named above."
+                        ))
                 }
             }
 
             if engineReachable, !context.engine.needsImage {
-                checks.append(Check(name: "image", status: .ok, detail: "none needed: \(context.engine.name) runs this machine's own programs, read-only"))
+                checks.append(
+                    Check(
+                        name: "image", status: .ok,
+                        detail: "none needed: \(context.engine.name) runs this machine's own programs, read-only"))
             } else if engineReachable, let config {
                 do {
                     let profile = try AgentProfile.named(config.agent ?? AgentProfile.claude.name)
@@ -109,7 +126,10 @@ extension Paddock {
                                 fix: "`paddock image build`, or just `paddock run`, which builds it."))
                     }
                 } catch {
-                    checks.append(Check(name: "image", status: .failed, detail: "\(error)", fix: "Fix the configuration named above."))
+                    checks.append(
+                        Check(
+                            name: "image", status: .failed, detail: "\(error)",
+                            fix: "Fix the configuration named above."))
                 }
             }
 
@@ -122,7 +142,9 @@ extension Paddock {
                 let detail = String(format: "%.1f GiB free at %@", gib, probe)
                 checks.append(
                     gib < 2
-                        ? Check(name: "disk", status: .warning, detail: detail, fix: "Free some space; images and clones need a few GiB.")
+                        ? Check(
+                            name: "disk", status: .warning, detail: detail,
+                            fix: "Free some space; images and clones need a few GiB.")
                         : Check(name: "disk", status: .ok, detail: detail))
             }
 

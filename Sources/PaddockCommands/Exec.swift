@@ -10,14 +10,19 @@ extension Paddock {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: "The session id (or a unique prefix of it), as `paddock ps` shows it (default: this project's latest).")
+        @Argument(
+            help:
+                "The session id (or a unique prefix of it), as `paddock ps` shows it (default: this project's latest).")
         var session: String?
 
         @Argument(parsing: .postTerminator, help: "The command to run (after --).")
         var command: [String] = []
 
         func validate() throws {
-            if command.isEmpty { throw ValidationError("Give the command after --, for example `paddock exec \(session ?? "SESSION") -- bash`.") }
+            if command.isEmpty {
+                throw ValidationError(
+                    "Give the command after --, for example `paddock exec \(session ?? "SESSION") -- bash`.")
+            }
         }
 
         func run() async throws {

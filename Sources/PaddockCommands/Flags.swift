@@ -5,7 +5,11 @@ import PaddockSession
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Flag(name: .long, help: "Show detailed logs on stderr: each process paddock runs and each stage of a session, with timings (also PADDOCK_DEBUG=1).")
+    @Flag(
+        name: .long,
+        help:
+            "Show detailed logs on stderr: each process paddock runs and each stage of a session, with timings (also PADDOCK_DEBUG=1)."
+    )
     var debug = false
 }
 
@@ -22,13 +26,24 @@ struct SessionOptions: ParsableArguments {
     @Option(name: .long, help: "The agent to run: claude (default), codex, gemini or shell.")
     var agent: String?
 
-    @Option(name: .long, help: "The sandbox engine: docker, podman, bwrap or container (default: `engine` in the configuration, else the first of them that is available).")
+    @Option(
+        name: .long,
+        help:
+            "The sandbox engine: docker, podman, bwrap or container (default: `engine` in the configuration, else the first of them that is available)."
+    )
     var engine: String?
 
-    @Option(name: .long, help: "How the sandbox reaches the gateway: folder, socket-file or relay (default: `gateway_transport` in the configuration, else the engine's own way).")
+    @Option(
+        name: .long,
+        help:
+            "How the sandbox reaches the gateway: folder, socket-file or relay (default: `gateway_transport` in the configuration, else the engine's own way)."
+    )
     var gatewayTransport: String?
 
-    @Option(name: .long, help: ArgumentHelp("An extra host path to show read-only (add :rw for read-write).", valueName: "path[:target][:rw]"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "An extra host path to show read-only (add :rw for read-write).", valueName: "path[:target][:rw]"))
     var mount: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("A host environment variable to pass through.", valueName: "name"))
@@ -43,22 +58,34 @@ struct SessionOptions: ParsableArguments {
     @Option(name: .long, help: "Process limit inside the sandbox.")
     var pids: Int?
 
-    @Option(name: .long, help: "mount (default): the project itself at /workspace. clone: a per-session clone whose commits come back as the branch paddock/<session>.")
+    @Option(
+        name: .long,
+        help:
+            "mount (default): the project itself at /workspace. clone: a per-session clone whose commits come back as the branch paddock/<session>."
+    )
     var isolate: String?
 
     @Flag(name: .long, help: "With --isolate clone: bring the project's uncommitted changes into the clone.")
     var carry = false
 
-    @Option(name: .long, help: ArgumentHelp("A repository to put at /workspace/<name> (repeatable) instead of the project.", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A repository to put at /workspace/<name> (repeatable) instead of the project.", valueName: "path"))
     var repo: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Also let the sandbox reach this host for this session (repeatable).", valueName: "host[:port]"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Also let the sandbox reach this host for this session (repeatable).", valueName: "host[:port]"))
     var allow: [String] = []
 
     @Flag(name: .long, help: "No network at all: no gateway, not even the agent's own hosts.")
     var offline = false
 
-    @Flag(name: .long, help: "Mount paths paddock refuses by default (the home folder, ~/.ssh, engine sockets, …). Dangerous.")
+    @Flag(
+        name: .long,
+        help: "Mount paths paddock refuses by default (the home folder, ~/.ssh, engine sockets, …). Dangerous.")
     var allowDangerousMounts = false
 
     func validate() throws {

@@ -7,7 +7,8 @@ import PaddockSession
 public struct Paddock: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "paddock",
-        abstract: "Run a coding agent with every permission on, inside a disposable sandbox whose only way out is an allowlisting gateway.",
+        abstract:
+            "Run a coding agent with every permission on, inside a disposable sandbox whose only way out is an allowlisting gateway.",
         discussion: """
             Exit codes: `run`, `shell` and `exec` exit with the agent's own code. paddock's own failures use:
               64 usage, 66 no such session, 69 engine not reachable, 70 internal or engine failure,

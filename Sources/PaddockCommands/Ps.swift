@@ -1,7 +1,7 @@
 import ArgumentParser
 import PaddockCore
-import PaddockSession
 import PaddockEngine
+import PaddockSession
 import PaddockWorkspace
 
 extension Paddock {

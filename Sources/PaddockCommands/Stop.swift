@@ -9,7 +9,8 @@ extension Paddock {
 
         @OptionGroup var global: GlobalOptions
 
-        @Argument(help: "The session id (or a unique prefix), as `paddock ps` shows it (default: this project's latest).")
+        @Argument(
+            help: "The session id (or a unique prefix), as `paddock ps` shows it (default: this project's latest).")
         var session: String?
 
         @Flag(name: .long, help: "Stop every session.")
@@ -22,7 +23,8 @@ extension Paddock {
         func run() async throws {
             let context = try await AppContext.live(global, engine: nil)
             let running = try await context.engine.containers(all: true)
-            let targets = try all
+            let targets =
+                try all
                 ? running : [SessionLookup.container(matching: session, in: running, project: context.projectRoot)]
             for container in targets {
                 if container.state == "running" {

@@ -8,7 +8,9 @@ extension Paddock {
         static let configuration = CommandConfiguration(
             commandName: "trust",
             abstract: "Approve this project's paddock.toml as it is now.",
-            discussion: "The agent can edit paddock.toml, so paddock applies it only in a form you approved. Review the file (or the diff `paddock run` showed) before trusting it.")
+            discussion:
+                "The agent can edit paddock.toml, so paddock applies it only in a form you approved. Review the file (or the diff `paddock run` showed) before trusting it."
+        )
 
         @OptionGroup var global: GlobalOptions
 

@@ -96,7 +96,8 @@ public struct AgentProfile: Equatable, Sendable {
         credentialRules: [
             CredentialRule(host: "api.anthropic.com", header: .apiKey, variable: "ANTHROPIC_API_KEY", paths: ["/v1/*"]),
             CredentialRule(
-                host: "api.anthropic.com", header: .authorization(scheme: "Bearer"), variable: "CLAUDE_CODE_OAUTH_TOKEN",
+                host: "api.anthropic.com", header: .authorization(scheme: "Bearer"),
+                variable: "CLAUDE_CODE_OAUTH_TOKEN",
                 paths: ["/v1/*"]),
         ])
 

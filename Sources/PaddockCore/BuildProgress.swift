@@ -7,7 +7,8 @@ public enum BuildProgress {
         for prefix in ["Step ", "STEP "] where line.hasPrefix(prefix) {
             let words = line.dropFirst(prefix.count).split(separator: " ", maxSplits: 1)
             guard let count = words.first else { return nil }
-            let isStep = isStepCount(count) && line.contains(":")
+            let isStep =
+                isStepCount(count) && line.contains(":")
                 || count.hasSuffix(":") && isStepCount(count.dropLast())
             return isStep ? line : nil
         }

@@ -40,7 +40,8 @@ public enum CgroupLayout: Equatable, Sendable {
         }
         let listed = controllers(unified + "/cgroup.controllers") ?? ""
         return .hybrid(
-            cgroup2Mount: unified, cgroup2Controllers: listed.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+            cgroup2Mount: unified,
+            cgroup2Controllers: listed.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }
 
     /// mountinfo writes space, tab, newline and backslash in mount points as three octal digits.

@@ -18,7 +18,8 @@ public enum GatewayTransport: String, CaseIterable, Equatable, Hashable, Sendabl
     public static func parse(_ value: String, source: String) throws -> GatewayTransport {
         guard let transport = GatewayTransport(rawValue: value.lowercased()) else {
             throw PaddockError.invalidArgument(
-                "\(source) names the gateway transport \"\(value)\"; use folder, socket-file or relay (or leave it out to let the engine choose).")
+                "\(source) names the gateway transport \"\(value)\"; use folder, socket-file or relay (or leave it out to let the engine choose)."
+            )
         }
         return transport
     }
@@ -344,15 +345,18 @@ extension GatewayLink {
         let fix: String
         switch transport {
         case .boundFolder:
-            fix = "A VM between this machine and the containers (Docker Desktop, Colima, OrbStack, Podman machine, "
+            fix =
+                "A VM between this machine and the containers (Docker Desktop, Colima, OrbStack, Podman machine, "
                 + "Rancher Desktop) passes no bound socket: run with `--gateway-transport relay` (or set "
                 + "`gateway_transport = \"relay\"` in ~/.config/paddock/config.toml)."
         case .boundSocketFile:
-            fix = "Apple `container` 1.1.0 or later passes a bound socket file; other VM engines do not: try "
+            fix =
+                "Apple `container` 1.1.0 or later passes a bound socket file; other VM engines do not: try "
                 + "`--gateway-transport relay`, or update `container`."
         case .relay:
             let route = flavor.relayRoute
-            fix = "The relay container could not reach this machine's 127.0.0.1:\(port.map(String.init) ?? "?")"
+            fix =
+                "The relay container could not reach this machine's 127.0.0.1:\(port.map(String.init) ?? "?")"
                 + (route == .hostNetwork ? " through the host network" : " as \(route.host)")
                 + ": check that the engine's containers reach the host (its host-gateway name), or on Linux "
                 + "use `--gateway-transport folder`."
@@ -367,7 +371,8 @@ extension GatewayLink {
 extension EngineFlavor {
     /// `doctor`'s line about the way out: which product answers, and how its sandboxes reach the gateway.
     public func gatewayDetail(_ transport: GatewayTransport) -> String {
-        let why = isVirtualMachine
+        let why =
+            isVirtualMachine
             ? "a VM sits between this machine and the sandboxes"
             : "the sandboxes share this machine's kernel"
         return "\(rawValue): \(transport.rawValue) (\(transport.summary)); \(why)"

@@ -49,11 +49,13 @@ public struct ImageRecipe: Equatable, Sendable {
         }
         for package in extraPackages where !isValidPackageName(package) {
             throw PaddockError.invalidArgument(
-                "image.packages lists \"\(package)\", which is not a Debian package name (letters, digits, + - . and an optional =version).")
+                "image.packages lists \"\(package)\", which is not a Debian package name (letters, digits, + - . and an optional =version)."
+            )
         }
         if artifact != nil, !profile.installsFromExecutable {
             throw PaddockError.invalidArgument(
-                "The \(profile.name) agent cannot be installed from a file (image.agent_binary / image.agent_archive): its CLI is not a single executable. Remove the setting, or use it with claude or codex.")
+                "The \(profile.name) agent cannot be installed from a file (image.agent_binary / image.agent_archive): its CLI is not a single executable. Remove the setting, or use it with claude or codex."
+            )
         }
         let files = files.merging(profile.imageFiles) { own, _ in own }
         let packages = (basePackages + (artifact == nil ? profile.packages : [])).mergedUnique(extraPackages)

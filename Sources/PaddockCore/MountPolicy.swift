@@ -60,7 +60,9 @@ public struct MountPolicy: Sendable {
                 return "it gives control of a container engine, which is control of the host"
             }
         }
-        if path.hasSuffix(".sock") || path.hasSuffix("/docker.sock") || (path as NSString).lastPathComponent.contains("docker.sock") {
+        if path.hasSuffix(".sock") || path.hasSuffix("/docker.sock")
+            || (path as NSString).lastPathComponent.contains("docker.sock")
+        {
             return "it looks like an engine socket, which is control of the host"
         }
         return nil
@@ -76,7 +78,9 @@ public struct MountPolicy: Sendable {
         if let socket = socketInside(path) {
             throw PaddockError.dangerousMount(
                 path: path,
-                reason: "it holds a socket (\(socket)), and a socket reaches a program outside the sandbox: an engine, an ssh-agent, a desktop session")
+                reason:
+                    "it holds a socket (\(socket)), and a socket reaches a program outside the sandbox: an engine, an ssh-agent, a desktop session"
+            )
         }
     }
 

@@ -79,9 +79,11 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notFound(let message):
             return message
         case .fileSystem(let path, let message):
-            return "\(path): \(message)\nCheck that its folder exists, that you own it and that the disk has room, then try again."
+            return
+                "\(path): \(message)\nCheck that its folder exists, that you own it and that the disk has room, then try again."
         case .git(let command, let message):
-            return "`\(command)` failed: \(message)\nRun it yourself in that repository to see why; `paddock clean --dry-run` lists clones paddock kept."
+            return
+                "`\(command)` failed: \(message)\nRun it yourself in that repository to see why; `paddock clean --dry-run` lists clones paddock kept."
         case .other(let message):
             return message
         }

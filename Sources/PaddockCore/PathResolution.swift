@@ -51,7 +51,8 @@ public struct PathResolution: Equatable, Sendable {
             if let target = readLink(entry) {
                 links += 1
                 guard links <= linkLimit else {
-                    return PathResolution(real: ([entry] + pending).joined(separator: "/"), entries: entries, exists: false)
+                    return PathResolution(
+                        real: ([entry] + pending).joined(separator: "/"), entries: entries, exists: false)
                 }
                 if target.hasPrefix("/") { current = "" }
                 pending = ArraySlice(components(target) + pending)

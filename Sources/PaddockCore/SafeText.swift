@@ -34,7 +34,9 @@ public enum SafeText {
     public static func appendJSONString(_ value: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var value = value
-        value.withUTF8 { bytes -> Void in escape(bytes, Mode(style: .json, keepsLayout: false, escapesQuotes: true), into: &out) }
+        value.withUTF8 { bytes -> Void in
+            escape(bytes, Mode(style: .json, keepsLayout: false, escapesQuotes: true), into: &out)
+        }
         out.append(UInt8(ascii: "\""))
     }
 

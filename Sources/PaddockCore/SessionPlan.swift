@@ -118,17 +118,22 @@ public enum SessionPlanner {
         // a path through it leads to, today or between this check and the engine's mount; nothing the user named
         // may pass through one. The engine gets the real path, which passes through none.
         let extras = request.config.mounts.map { extra in
-            (extra, resolvePath(MountPolicy.expand(extra.path, home: request.hostHome, relativeTo: request.projectRoot)))
+            (
+                extra,
+                resolvePath(MountPolicy.expand(extra.path, home: request.hostHome, relativeTo: request.projectRoot))
+            )
         }
         var writable = [WritableArea(path: resolvePath(request.projectRoot).real, name: "the project")]
         if let workspace = request.workspaceSource {
             writable.append(WritableArea(path: resolvePath(workspace).real, name: "the project"))
         }
         for workspace in request.workspaces {
-            writable.append(WritableArea(path: resolvePath(workspace).real, name: "the workspace \(SafeText.quoted(workspace))"))
+            writable.append(
+                WritableArea(path: resolvePath(workspace).real, name: "the workspace \(SafeText.quoted(workspace))"))
         }
         for (extra, resolution) in extras where extra.readWrite {
-            writable.append(WritableArea(path: resolution.real, name: "the read-write mount \(SafeText.quoted(extra.path))"))
+            writable.append(
+                WritableArea(path: resolution.real, name: "the read-write mount \(SafeText.quoted(extra.path))"))
         }
         func refuseRedirectable(_ written: String, _ resolution: PathResolution, besidesProject: Bool = false) throws {
             // `--repo` folders may sit in the project's folder when it is not mounted itself: that is what
@@ -173,7 +178,8 @@ public enum SessionPlanner {
             try refuseRedirectable(extra.path, resolution)
             guard fileExists(resolved) else {
                 throw PaddockError.invalidArgument(
-                    "The mount \(extra.path) does not exist on this machine (resolved to \(resolved)). Create it or remove it from `mounts`.")
+                    "The mount \(extra.path) does not exist on this machine (resolved to \(resolved)). Create it or remove it from `mounts`."
+                )
             }
             let target = extra.target ?? "/mnt/" + (resolved as NSString).lastPathComponent
             try validateTarget(target)
@@ -256,7 +262,8 @@ public enum SessionPlanner {
             ![ImageRecipe.workspace, ImageRecipe.home].contains(standardized)
         else {
             throw PaddockError.invalidArgument(
-                "Mount target \(target) is not allowed: use an absolute path other than /, /workspace and the agent's home.")
+                "Mount target \(target) is not allowed: use an absolute path other than /, /workspace and the agent's home."
+            )
         }
         try validateHostPath(target)
     }
@@ -264,7 +271,8 @@ public enum SessionPlanner {
     /// Newlines or NULs in a path would corrupt the engine's mount syntax.
     static func validateHostPath(_ path: String) throws {
         if path.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\0" }) {
-            throw PaddockError.invalidArgument("The path \(path.debugDescription) contains a line break; rename it to mount it.")
+            throw PaddockError.invalidArgument(
+                "The path \(path.debugDescription) contains a line break; rename it to mount it.")
         }
     }
 }

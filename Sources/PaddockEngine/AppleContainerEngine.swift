@@ -41,7 +41,8 @@ public struct AppleContainerEngine: ContainerEngine {
         case .engineDefault: break
         case .host:
             throw PaddockError.invalidArgument(
-                "Apple `container` has no host network (each container is its own VM); its relay reaches the host by name.")
+                "Apple `container` has no host network (each container is its own VM); its relay reaches the host by name."
+            )
         }
         arguments += ["--cap-drop", "ALL", "--user", "\(spec.user.uid):\(spec.user.gid)", "--init"]
         if let memory = spec.memory { arguments += ["--memory", "\(max(1, (memory + (1 << 20) - 1) >> 20))M"] }
@@ -64,10 +65,12 @@ public struct AppleContainerEngine: ContainerEngine {
     public static func volumeArgument(_ mount: Mount) throws -> String {
         for part in [mount.source, mount.target] where part.contains(":") || part.contains(",") {
             throw PaddockError.invalidArgument(
-                "Apple `container` cannot mount \(SafeText.quoted(part)): its --volume syntax splits on `:` and `,`. Rename it or use another engine.")
+                "Apple `container` cannot mount \(SafeText.quoted(part)): its --volume syntax splits on `:` and `,`. Rename it or use another engine."
+            )
         }
         if mount.kind == .bind, !mount.source.hasPrefix("/") {
-            throw PaddockError.invalidArgument("Apple `container` needs an absolute host path, not \(SafeText.quoted(mount.source)).")
+            throw PaddockError.invalidArgument(
+                "Apple `container` needs an absolute host path, not \(SafeText.quoted(mount.source)).")
         }
         return mount.source + ":" + mount.target + (mount.readOnly ? ":ro" : "")
     }
@@ -105,7 +108,9 @@ public struct AppleContainerEngine: ContainerEngine {
     /// (apple/container 1.1.0 `Sources/ContainerResource/Container/ManagedContainer.swift`, `ContainerStatus.swift`).
     /// The container's name is its id.
     static func parseContainers(_ json: String) -> [ContainerSummary] {
-        guard let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] else { return [] }
+        guard let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] else {
+            return []
+        }
         return array.compactMap { object in
             let configuration = object["configuration"] as? [String: Any] ?? [:]
             guard let id = object["id"] as? String ?? configuration["id"] as? String else { return nil }
@@ -120,7 +125,9 @@ public struct AppleContainerEngine: ContainerEngine {
     /// `container volume ls --format json`: `[{"id", "configuration": {"name", "labels", …}}]`
     /// (1.1.0 `Sources/ContainerResource/Volume/VolumeResource.swift`, `VolumeConfiguration.swift`).
     static func parseVolumes(_ json: String) -> [VolumeSummary] {
-        guard let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] else { return [] }
+        guard let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] else {
+            return []
+        }
         return array.compactMap { object in
             let configuration = object["configuration"] as? [String: Any] ?? [:]
             guard let name = configuration["name"] as? String ?? object["id"] as? String else { return nil }
@@ -156,7 +163,9 @@ public struct AppleContainerEngine: ContainerEngine {
     public func info() async throws -> EngineInfo {
         let output = try await DockerEngine.infoOutput(container(Self.statusArguments), engine: name, runner: runner)
         guard Self.isRunning(statusJSON: output) else {
-            throw PaddockError.engineUnavailable(engine: "Apple container", detail: "`container system status` says it is not running. Start it with `container system start`.")
+            throw PaddockError.engineUnavailable(
+                engine: "Apple container",
+                detail: "`container system status` says it is not running. Start it with `container system start`.")
         }
         let object = (try? JSONSerialization.jsonObject(with: Data(output.utf8))) as? [String: Any] ?? [:]
         return EngineInfo(
@@ -194,7 +203,8 @@ public struct AppleContainerEngine: ContainerEngine {
     }
 
     public func exec(container name: String, user: String, command: [String], tty: Bool) async throws -> Int32 {
-        try await runner.attached(container(Self.execArguments(container: name, user: user, command: command, tty: tty)))
+        try await runner.attached(
+            container(Self.execArguments(container: name, user: user, command: command, tty: tty)))
     }
 
     public func containers(all: Bool) async throws -> [ContainerSummary] {
@@ -216,8 +226,9 @@ public struct AppleContainerEngine: ContainerEngine {
 
     public func remove(containers names: [String]) async throws {
         guard !names.isEmpty else { return }
-        let present = Set(try await containers(withLabel: SessionLabels.session, all: true).map(\.name)
-            + (try await containers(withLabel: RelayPlan.label, all: true).map(\.name)))
+        let present = Set(
+            try await containers(withLabel: SessionLabels.session, all: true).map(\.name)
+                + (try await containers(withLabel: RelayPlan.label, all: true).map(\.name)))
         let existing = names.filter(present.contains)
         guard !existing.isEmpty else { return }
         let command = container(Self.removeArguments(existing))
@@ -243,6 +254,8 @@ public struct AppleContainerEngine: ContainerEngine {
 
     public func volumes(withLabel label: String) async throws -> [VolumeSummary] {
         let command = container(Self.volumeListArguments)
-        return Self.parseVolumes(try await runner.capture(command).check(command).stdout).filter { $0.labels[label] != nil }
+        return Self.parseVolumes(try await runner.capture(command).check(command).stdout).filter {
+            $0.labels[label] != nil
+        }
     }
 }

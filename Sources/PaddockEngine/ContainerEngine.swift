@@ -62,7 +62,9 @@ public struct ImageBuildRequest: Equatable, Sendable {
     public var noCache: Bool
     public var pull: Bool
 
-    public init(contextDirectory: String, tag: String, labels: [String: String], noCache: Bool = false, pull: Bool = false) {
+    public init(
+        contextDirectory: String, tag: String, labels: [String: String], noCache: Bool = false, pull: Bool = false
+    ) {
         self.contextDirectory = contextDirectory
         self.tag = tag
         self.labels = labels
@@ -144,7 +146,8 @@ extension ContainerEngine {
 
     private var noContainers: PaddockError {
         PaddockError.invalidArgument(
-            "\(name) runs no containers besides the sandbox, so it has no relay: use the folder or socket-file gateway transport.")
+            "\(name) runs no containers besides the sandbox, so it has no relay: use the folder or socket-file gateway transport."
+        )
     }
     public func startDetached(_ spec: ContainerSpec) async throws -> Lifeline { throw noContainers }
     public func containers(withLabel label: String, all: Bool) async throws -> [ContainerSummary] { [] }

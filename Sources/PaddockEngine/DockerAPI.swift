@@ -117,7 +117,8 @@ public struct DockerAPI: Sendable {
             response.status == 200,
             let array = try? JSONSerialization.jsonObject(with: response.body) as? [[String: Any]]
         else {
-            throw PaddockError.engineUnavailable(engine: "docker", detail: "the container list did not come back from \(socketPath)")
+            throw PaddockError.engineUnavailable(
+                engine: "docker", detail: "the container list did not come back from \(socketPath)")
         }
         return array.map { object in
             let names = object["Names"] as? [String] ?? []
@@ -130,7 +131,8 @@ public struct DockerAPI: Sendable {
 
     /// Percent-encodes everything but unreserved characters, so a reference or filter cannot change the path.
     static func escape(_ text: String, keeping extra: String = "") -> String {
-        let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~" + extra)
+        let unreserved = CharacterSet(
+            charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~" + extra)
         return text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? text
     }
 }

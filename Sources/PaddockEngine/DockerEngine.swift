@@ -30,7 +30,9 @@ public struct DockerEngine: ContainerEngine {
     /// a distribution's Docker can be old, while the Mac's engines (Docker Desktop and the like) run 23 or later.
     public var limitations: [String] {
         #if os(Linux)
-            guard stateDirectory != nil, !FileManager.default.fileExists(atPath: defaultSeccompProfile) else { return [] }
+            guard stateDirectory != nil, !FileManager.default.fileExists(atPath: defaultSeccompProfile) else {
+                return []
+            }
             return [
                 "\(defaultSeccompProfile) (containers-common) is missing, so sandboxes run with Docker's built-in seccomp "
                     + "profile, which in some versions lets AF_VSOCK sockets open (Docker Engine 23 and later refuse them). "
@@ -89,13 +91,16 @@ public struct DockerEngine: ContainerEngine {
         // Podman takes `readonly` on binds only; `ro` means the same to both engines on volumes.
         if mount.readOnly { fields.append(mount.kind == .bind ? "readonly" : "ro") }
         return fields.map { field in
-            field.contains(",") || field.contains("\"") ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
+            field.contains(",") || field.contains("\"")
+                ? "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : field
         }.joined(separator: ",")
     }
 
     public static func buildArguments(_ request: ImageBuildRequest) -> [String] {
         // --force-rm: the legacy builder otherwise keeps a failed step's container; a failed build leaves nothing.
-        var arguments = ["build", "--force-rm", "--tag", request.tag, "--file", request.contextDirectory + "/Dockerfile"]
+        var arguments = [
+            "build", "--force-rm", "--tag", request.tag, "--file", request.contextDirectory + "/Dockerfile",
+        ]
         arguments += EngineArguments.labels(request.labels)
         if request.noCache { arguments.append("--no-cache") }
         if request.pull { arguments.append("--pull") }
@@ -108,7 +113,8 @@ public struct DockerEngine: ContainerEngine {
     func docker(_ arguments: [String]) -> Command { Command(executable, arguments) }
 
     public func info() async throws -> EngineInfo {
-        let stdout = try await Self.infoOutput(docker(["info", "--format", "{{json .}}"]), engine: name, runner: runner)
+        let stdout = try await Self.infoOutput(
+            docker(["info", "--format", "{{json .}}"]), engine: name, runner: runner)
         return try Self.parseInfo(stdout, executable: name)
     }
 
@@ -187,7 +193,9 @@ public struct DockerEngine: ContainerEngine {
     }
 
     /// Runs a build, streaming its output; Podman's build prints the same way.
-    static func streamBuild(_ command: Command, runner: any ProcessRunner, onLine: @escaping @Sendable (String) -> Void) async throws {
+    static func streamBuild(_ command: Command, runner: any ProcessRunner, onLine: @escaping @Sendable (String) -> Void)
+        async throws
+    {
         let status = try await runner.streaming(command, onLine: onLine)
         guard status == 0 else {
             throw PaddockError.engineCommandFailed(command: command.description, status: status, stderr: "")
@@ -205,7 +213,9 @@ public struct DockerEngine: ContainerEngine {
         let output = try await runner.capture(command).check(command)
         var result: [ImageSummary] = []
         for line in output.stdout.split(separator: "\n") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                continue
+            }
             let repository = object["Repository"] as? String ?? ""
             let tag = object["Tag"] as? String ?? ""
             let reference = "\(repository):\(tag)"
@@ -232,13 +242,15 @@ public struct DockerEngine: ContainerEngine {
     /// refuses it wherever the file to derive it from is here.
     func seccompOptions() throws -> [String] {
         guard let stateDirectory,
-            let path = try HardenedSeccompProfile.write(from: defaultSeccompProfile, into: stateDirectory + "/docker", required: false)
+            let path = try HardenedSeccompProfile.write(
+                from: defaultSeccompProfile, into: stateDirectory + "/docker", required: false)
         else { return [] }
         return ["--security-opt", "seccomp=\(path)"]
     }
 
     public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 {
-        try await runner.attached(docker(Self.execArguments(container: container, user: user, command: command, tty: tty)))
+        try await runner.attached(
+            docker(Self.execArguments(container: container, user: user, command: command, tty: tty)))
     }
 
     public static func execArguments(container: String, user: String, command: [String], tty: Bool) -> [String] {
@@ -266,7 +278,9 @@ public struct DockerEngine: ContainerEngine {
     }
 
     static func parseInspect(_ json: String) -> [ContainerSummary] {
-        guard let array = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] else { return [] }
+        guard let array = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] else {
+            return []
+        }
         return array.map { object in
             let config = object["Config"] as? [String: Any]
             let state = object["State"] as? [String: Any]

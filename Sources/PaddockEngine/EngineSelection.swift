@@ -12,7 +12,8 @@ public enum EngineKind: String, CaseIterable, Equatable, Sendable, Codable {
     public static func parse(_ value: String, source: String) throws -> EngineKind {
         guard let kind = EngineKind(rawValue: value.lowercased()) else {
             throw PaddockError.invalidArgument(
-                "\(source) names the engine \"\(value)\"; use docker, podman, bwrap or container (or leave it out to choose automatically).")
+                "\(source) names the engine \"\(value)\"; use docker, podman, bwrap or container (or leave it out to choose automatically)."
+            )
         }
         return kind
     }
@@ -98,7 +99,8 @@ public enum EngineSelection {
         throw PaddockError.engineUnavailable(
             engine: "a sandbox engine",
             detail: missing
-                + ". Start Docker or install Podman; on Linux `sudo apt-get install bubblewrap` is enough; then `paddock doctor`.")
+                + ". Start Docker or install Podman; on Linux `sudo apt-get install bubblewrap` is enough; then `paddock doctor`."
+        )
     }
 
     /// Chooses for a command. An explicit request is not weighed against other engines, so `--engine bwrap` starts
@@ -135,8 +137,12 @@ extension EngineProbe {
                 hostIsRoot: HostProcess.userID == 0, appleContainerRunning: true)
         }
         let docker = await dockerProblem(runner: runner, environment: environment) == nil
-        let podman = docker ? false : await reachable(
-            Command(environment["PADDOCK_PODMAN"] ?? "podman", ["info", "--format", "{{.Host.Arch}}"]), runner, path)
+        let podman =
+            docker
+            ? false
+            : await reachable(
+                Command(environment["PADDOCK_PODMAN"] ?? "podman", ["info", "--format", "{{.Host.Arch}}"]), runner, path
+            )
         let bwrap = ExecutableLookup.find(environment["PADDOCK_BWRAP"] ?? "bwrap", path: path) != nil
         #if os(Linux) && !PADDOCK_SIMULATE_MACOS
             let isLinux = true
@@ -169,7 +175,8 @@ extension EngineProbe {
     static func reachableAppleContainer(runner: any ProcessRunner, environment: [String: String]) async -> Bool {
         let executable = environment["PADDOCK_CONTAINER"] ?? "container"
         guard let found = ExecutableLookup.find(executable, path: environment["PATH"]),
-            let output = try? await runner.capture(Command(found, AppleContainerEngine.statusArguments)), output.succeeded
+            let output = try? await runner.capture(Command(found, AppleContainerEngine.statusArguments)),
+            output.succeeded
         else { return false }
         return AppleContainerEngine.isRunning(statusJSON: output.stdout)
     }
@@ -211,7 +218,8 @@ public enum EngineFactory {
             let cgroups = CgroupLayout.live()
             // The system's runc only: a PATH entry can lie inside a project the agent writes (direnv's `PATH_add`),
             // and the OCI runtime runs on the host.
-            let runc = ExecutableLookup.find("runc", path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            let runc = ExecutableLookup.find(
+                "runc", path: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
             let executable = environment["PADDOCK_PODMAN"] ?? "podman"
             let runtime = PodmanRuntimeChoice.choose(layout: cgroups, runcPath: runc)
             return PodmanEngine(
@@ -245,7 +253,9 @@ public struct UnavailableEngine: ContainerEngine {
     }
     public func images(withLabel label: String) async throws -> [ImageSummary] { throw error }
     public func run(_ spec: ContainerSpec) async throws -> Int32 { throw error }
-    public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 { throw error }
+    public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 {
+        throw error
+    }
     public func containers(all: Bool) async throws -> [ContainerSummary] { throw error }
     public func stop(container: String, timeoutSeconds: Int) async throws { throw error }
     public func remove(containers: [String]) async throws { throw error }
@@ -254,7 +264,9 @@ public struct UnavailableEngine: ContainerEngine {
 extension CgroupLayout {
     /// This host's layout, from /proc/self/mountinfo; `.unknown` where there is none (macOS).
     public static func live() -> CgroupLayout {
-        guard let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return .unknown }
+        guard let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else {
+            return .unknown
+        }
         return parse(mountinfo: mountinfo) { try? String(contentsOfFile: $0, encoding: .utf8) }
     }
 }

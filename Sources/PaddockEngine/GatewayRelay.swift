@@ -47,8 +47,12 @@ public struct GatewayRelay: Sendable {
     }
 
     /// Relays and relay volumes whose launcher is gone.
-    public static func orphans(engine: any ContainerEngine) async throws -> (containers: [ContainerSummary], volumes: [VolumeSummary]) {
-        let containers = try await engine.containers(withLabel: RelayPlan.label, all: true).filter { isOrphaned($0.labels) }
+    public static func orphans(engine: any ContainerEngine) async throws -> (
+        containers: [ContainerSummary], volumes: [VolumeSummary]
+    ) {
+        let containers = try await engine.containers(withLabel: RelayPlan.label, all: true).filter {
+            isOrphaned($0.labels)
+        }
         let volumes = try await engine.volumes(withLabel: RelayPlan.label).filter { isOrphaned($0.labels) }
         return (containers, volumes)
     }
@@ -79,7 +83,8 @@ public final class Lifeline: @unchecked Sendable {
             defer { box.finish() }
             let result = try await Subprocess.run(
                 SubprocessRunner.executable(command), arguments: Arguments(command.arguments),
-                environment: SubprocessRunner.environment(command), workingDirectory: SubprocessRunner.directory(command),
+                environment: SubprocessRunner.environment(command),
+                workingDirectory: SubprocessRunner.directory(command),
                 platformOptions: options, input: .inputWriter, output: .discarded, error: .discarded
             ) { execution in
                 box.set(execution.processIdentifier.value)
@@ -124,7 +129,12 @@ final class LifelineHolder: @unchecked Sendable {
     private let lock = NSLock()
     private var lifeline: Lifeline?
     func set(_ value: Lifeline) { lock.withLock { lifeline = value } }
-    func take() -> Lifeline? { lock.withLock { defer { lifeline = nil }; return lifeline } }
+    func take() -> Lifeline? {
+        lock.withLock {
+            defer { lifeline = nil }
+            return lifeline
+        }
+    }
 }
 
 extension ContainerEngine {
@@ -143,6 +153,7 @@ extension ContainerEngine {
         let status = await lifeline.ended()
         throw PaddockError.engineCommandFailed(
             command: command.description, status: status ?? -1,
-            stderr: "the gateway relay did not start within 15 s; run the command above yourself to see the engine's error")
+            stderr:
+                "the gateway relay did not start within 15 s; run the command above yourself to see the engine's error")
     }
 }

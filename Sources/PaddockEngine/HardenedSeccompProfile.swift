@@ -24,7 +24,8 @@ public enum HardenedSeccompProfile {
         guard var profile = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
             let rules = profile["syscalls"] as? [[String: Any]]
         else {
-            throw PaddockError.other("Podman's default seccomp profile is not the JSON paddock expects; reinstall containers-common.")
+            throw PaddockError.other(
+                "Podman's default seccomp profile is not the JSON paddock expects; reinstall containers-common.")
         }
         var hardened: [[String: Any]] = rules.compactMap { rule in
             guard let names = rule["names"] as? [String] else { return rule }
@@ -39,12 +40,17 @@ public enum HardenedSeccompProfile {
             return copy
         }
         func allowWithout(_ name: String, mask: UInt64) -> [String: Any] {
-            ["names": [name], "action": "SCMP_ACT_ALLOW", "args": [["index": 0, "value": mask, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"]]]
+            [
+                "names": [name], "action": "SCMP_ACT_ALLOW",
+                "args": [["index": 0, "value": mask, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"]],
+            ]
         }
         hardened.append(allowWithout("clone", mask: cloneNamespaceMask))
         hardened.append(allowWithout("unshare", mask: unshareNamespaceMask))
         hardened.append(["names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38])
-        hardened.append(["names": ["setns", "keyctl", "add_key", "request_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1])
+        hardened.append([
+            "names": ["setns", "keyctl", "add_key", "request_key"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+        ])
         // One rule per family: conditions within a rule do not combine as "and" on one argument, rules do as "or".
         // Everything else, and the 32-bit socketcall whose arguments seccomp cannot read, falls to the default.
         for family in socketFamilies {
@@ -54,7 +60,10 @@ public enum HardenedSeccompProfile {
             hardened.append(["names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": conditions])
         }
         // socketpair creates the family's sockets before failing for any but AF_UNIX: only AF_UNIX, then.
-        hardened.append(["names": ["socketpair"], "action": "SCMP_ACT_ALLOW", "args": [["index": 0, "value": 1, "valueTwo": 0, "op": "SCMP_CMP_EQ"]]])
+        hardened.append([
+            "names": ["socketpair"], "action": "SCMP_ACT_ALLOW",
+            "args": [["index": 0, "value": 1, "valueTwo": 0, "op": "SCMP_CMP_EQ"]],
+        ])
         profile["syscalls"] = hardened
         return try JSONSerialization.data(withJSONObject: profile, options: [.sortedKeys])
     }
@@ -65,7 +74,8 @@ public enum HardenedSeccompProfile {
         guard let base = FileManager.default.contents(atPath: defaultProfile) else {
             guard required else { return nil }
             throw PaddockError.other(
-                "Podman's default seccomp profile \(defaultProfile) is missing; paddock derives its own from it. Install containers-common (it comes with podman).")
+                "Podman's default seccomp profile \(defaultProfile) is missing; paddock derives its own from it. Install containers-common (it comes with podman)."
+            )
         }
         // Named for the default it came from and for this derivation, so a session start finds it made and skips
         // the JSON work; a changed default or a new paddock gets a new file.
@@ -76,7 +86,10 @@ public enum HardenedSeccompProfile {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 try profile.write(to: URL(fileURLWithPath: path), options: .atomic)
             } catch {
-                throw PaddockError.fileSystem(path: path, message: "cannot write the seccomp profile: \(error). Check that paddock's state folder is writable.")
+                throw PaddockError.fileSystem(
+                    path: path,
+                    message:
+                        "cannot write the seccomp profile: \(error). Check that paddock's state folder is writable.")
             }
         }
         return path

@@ -14,15 +14,27 @@ public struct LoggingRunner: ProcessRunner {
     }
 
     public func capture(_ command: Command, input: String?) async throws -> ProcessOutput {
-        try await timed(command) { try await wrapped.capture(command, input: input) } status: { $0.status }
+        try await timed(command) {
+            try await wrapped.capture(command, input: input)
+        } status: {
+            $0.status
+        }
     }
 
     public func attached(_ command: Command) async throws -> Int32 {
-        try await timed(command) { try await wrapped.attached(command) } status: { $0 }
+        try await timed(command) {
+            try await wrapped.attached(command)
+        } status: {
+            $0
+        }
     }
 
     public func streaming(_ command: Command, onLine: @escaping @Sendable (String) -> Void) async throws -> Int32 {
-        try await timed(command) { try await wrapped.streaming(command, onLine: onLine) } status: { $0 }
+        try await timed(command) {
+            try await wrapped.streaming(command, onLine: onLine)
+        } status: {
+            $0
+        }
     }
 
     private func timed<Result>(
@@ -31,7 +43,8 @@ public struct LoggingRunner: ProcessRunner {
         let started = ContinuousClock.now
         do {
             let result = try await body()
-            logger.debug("\(Self.describe(command)) → exit \(status(result)) in \(Self.milliseconds(since: started)) ms")
+            logger.debug(
+                "\(Self.describe(command)) → exit \(status(result)) in \(Self.milliseconds(since: started)) ms")
             return result
         } catch {
             logger.debug("\(Self.describe(command)) → failed to run in \(Self.milliseconds(since: started)) ms")

@@ -40,7 +40,8 @@ public struct PodmanEngine: ContainerEngine {
         var said: [String] = []
         if case .runc(let path) = runtime {
             said.append(
-                "this host's cgroups are \(cgroups.summary); crun refuses such a host, so paddock runs Podman with runc (\(path)).")
+                "this host's cgroups are \(cgroups.summary); crun refuses such a host, so paddock runs Podman with runc (\(path))."
+            )
         }
         if rootless, !cgroups.rootlessLimitsEnforced, cgroups != .unknown {
             said.append(
@@ -69,7 +70,8 @@ public struct PodmanEngine: ContainerEngine {
 
     func seccompProfilePath() throws -> String? {
         guard let stateDirectory else { return nil }
-        return try HardenedSeccompProfile.write(from: defaultSeccompProfile, into: stateDirectory + "/podman", required: true)
+        return try HardenedSeccompProfile.write(
+            from: defaultSeccompProfile, into: stateDirectory + "/podman", required: true)
     }
 
     public static func containersArguments(all: Bool, label: String = SessionLabels.session) -> [String] {
@@ -98,7 +100,8 @@ public struct PodmanEngine: ContainerEngine {
             .compactMap { $0 }.joined(separator: " ")
         let store = object["store"] as? [String: Any] ?? [:]
         return EngineInfo(
-            flavor: rootless ? "Podman (rootless)" : "Podman", serverVersion: version["Version"] as? String ?? "unknown",
+            flavor: rootless ? "Podman (rootless)" : "Podman",
+            serverVersion: version["Version"] as? String ?? "unknown",
             operatingSystem: system.isEmpty ? (host["os"] as? String ?? "") : system,
             rootDirectory: store["graphRoot"] as? String,
             product: EngineFlavor.detect(
@@ -107,7 +110,9 @@ public struct PodmanEngine: ContainerEngine {
     }
 
     static func parseContainers(_ json: String) -> [ContainerSummary] {
-        guard let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] else { return [] }
+        guard let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] else {
+            return []
+        }
         return array.map { object in
             let names = object["Names"] as? [String] ?? []
             let started = (object["StartedAt"] as? NSNumber).map { Date(timeIntervalSince1970: $0.doubleValue) }
@@ -119,7 +124,9 @@ public struct PodmanEngine: ContainerEngine {
     }
 
     static func parseImages(_ json: String, label: String) -> [ImageSummary] {
-        guard let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] else { return [] }
+        guard let array = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] else {
+            return []
+        }
         let sizes = ByteCountFormatter()
         sizes.countStyle = .decimal
         return array.flatMap { object -> [ImageSummary] in
@@ -130,7 +137,8 @@ public struct PodmanEngine: ContainerEngine {
             return (object["Names"] as? [String] ?? []).map { name in
                 // Podman names local images localhost/…; paddock tags them without a registry.
                 let reference = name.hasPrefix("localhost/") ? String(name.dropFirst("localhost/".count)) : name
-                return ImageSummary(reference: reference, id: id, created: created, size: size, contextHash: labels[label])
+                return ImageSummary(
+                    reference: reference, id: id, created: created, size: size, contextHash: labels[label])
             }
         }
     }
@@ -150,7 +158,8 @@ public struct PodmanEngine: ContainerEngine {
     }
 
     public func info() async throws -> EngineInfo {
-        try Self.parseInfo(try await DockerEngine.infoOutput(podman(["info", "--format", "json"]), engine: name, runner: runner))
+        try Self.parseInfo(
+            try await DockerEngine.infoOutput(podman(["info", "--format", "json"]), engine: name, runner: runner))
     }
 
     public func imageLabel(_ image: String, label: String) async throws -> String? {
@@ -160,7 +169,9 @@ public struct PodmanEngine: ContainerEngine {
             return try await inspectLabel(image, label: label)
         }
         let value = try await inspectLabel(image, label: label)
-        if let value { imageCheck.remember(image: image, label: label, value: value, graphRoot: graphRoot, stamp: stamp) }
+        if let value {
+            imageCheck.remember(image: image, label: label, value: value, graphRoot: graphRoot, stamp: stamp)
+        }
         return value
     }
 

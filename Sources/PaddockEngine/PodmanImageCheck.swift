@@ -63,9 +63,13 @@ public struct PodmanImageCheck: Sendable {
     }
 
     /// containers/storage keeps one image list per driver.
-    static let imageListNames = ["overlay-images/images.json", "vfs-images/images.json", "btrfs-images/images.json", "zfs-images/images.json"]
+    static let imageListNames = [
+        "overlay-images/images.json", "vfs-images/images.json", "btrfs-images/images.json", "zfs-images/images.json",
+    ]
 
-    static let storeVariables = ["CONTAINERS_STORAGE_CONF", "CONTAINERS_CONF", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "HOME"]
+    static let storeVariables = [
+        "CONTAINERS_STORAGE_CONF", "CONTAINERS_CONF", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "HOME",
+    ]
 
     /// Every storage.conf containers/storage may read, rootless and system-wide.
     static func configurationPaths(environment: [String: String]) -> [String] {

@@ -103,7 +103,8 @@ public struct SubprocessRunner: ProcessRunner {
         if error is PaddockError { return error }
         if error is CancellationError { return error }
         return PaddockError.other(
-            "Could not run `\(command.description)`: \(error). Check that `\(command.executable)` is installed and on your PATH.")
+            "Could not run `\(command.description)`: \(error). Check that `\(command.executable)` is installed and on your PATH."
+        )
     }
 }
 

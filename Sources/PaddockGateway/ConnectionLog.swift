@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PaddockCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Where the gateway sends one record per connection (or per plain-HTTP request). Called on event loops: it must
 /// not block.
@@ -123,9 +124,9 @@ public final class FileConnectionLog: ConnectionLogSink {
         try? await pool.runIfActive { self.flush(batching: false) }
         try? await pool.shutdownGracefully()
         #if canImport(Glibc)
-        _ = Glibc.close(descriptor)
+            _ = Glibc.close(descriptor)
         #else
-        _ = Darwin.close(descriptor)
+            _ = Darwin.close(descriptor)
         #endif
     }
 }

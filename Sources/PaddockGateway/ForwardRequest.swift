@@ -66,7 +66,8 @@ struct ForwardRequest {
         Self.removeHopByHopHeaders(&headers)
         let hostHeader = target.port == 80 ? target.host.authorityForm : target.description
         headers.replaceOrAdd(name: "host", value: hostHeader)
-        var forwarded = HTTPRequestHead(version: original.version, method: original.method, uri: originForm, headers: headers)
+        var forwarded = HTTPRequestHead(
+            version: original.version, method: original.method, uri: originForm, headers: headers)
         framing.apply(to: &forwarded)
         head = forwarded
     }
@@ -83,7 +84,10 @@ struct ForwardRequest {
         for name in named where name != "content-length" && name != "transfer-encoding" {
             headers.remove(name: name)
         }
-        for name in ["connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "te", "upgrade"] {
+        for name in [
+            "connection", "proxy-connection", "keep-alive", "proxy-authorization", "proxy-authenticate", "te",
+            "upgrade",
+        ] {
             headers.remove(name: name)
         }
     }

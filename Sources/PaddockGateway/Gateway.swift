@@ -1,13 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PaddockCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The egress gateway: the sandbox's only way out. Listens on a unix socket (and optionally loopback TCP), speaks
 /// HTTP/1.1 proxy and SOCKS5, decides every connection with the current `NetworkPolicy`, logs each one.
@@ -57,7 +58,8 @@ public final class Gateway: Sendable {
     ///   - resolver: DNS for allowed names not mapped by `[network.hosts]`.
     public init(
         configuration: GatewayConfiguration, policies: PolicyStore, log: any ConnectionLogSink,
-        resolver: any NameResolver = SystemResolver(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        resolver: any NameResolver = SystemResolver(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "paddock.gateway")
     ) {
         self.configuration = configuration
@@ -193,9 +195,12 @@ public final class Gateway: Sendable {
             try GatewayTuning.configureClient(channel, tcp: tcp)
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(
-                TimeoutHandler(handshakeTimeout: configuration.handshakeTimeout, idleTimeout: configuration.idleTimeout))
+                TimeoutHandler(handshakeTimeout: configuration.handshakeTimeout, idleTimeout: configuration.idleTimeout)
+            )
             let credential = tcp ? configuration.tcpCredential : nil
-            if let credential { try sync.addHandler(ProxyAuthenticationGate(credential: credential, recorder: recorder)) }
+            if let credential {
+                try sync.addHandler(ProxyAuthenticationGate(credential: credential, recorder: recorder))
+            }
             try sync.addHandler(ProtocolDetector(credential: credential, probe: probe))
             try sync.addHandler(ProxyDecisionHandler(session: session))
         }

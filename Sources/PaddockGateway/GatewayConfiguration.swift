@@ -28,7 +28,8 @@ public struct GatewayConfiguration: Sendable {
     public var interception: Interception?
 
     public init(
-        unixSocketPath: String? = nil, unixSocketMode: UInt16? = nil, tcpHost: String? = nil, tcpPort: Int = 0, tcpCredential: ProxyCredential? = nil,
+        unixSocketPath: String? = nil, unixSocketMode: UInt16? = nil, tcpHost: String? = nil, tcpPort: Int = 0,
+        tcpCredential: ProxyCredential? = nil,
         connectTimeout: TimeAmount = .seconds(10), handshakeTimeout: TimeAmount = .seconds(30),
         idleTimeout: TimeAmount = .minutes(15), maxConnections: Int = 4096, interception: Interception? = nil
     ) {

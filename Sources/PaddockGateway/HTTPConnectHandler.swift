@@ -52,7 +52,8 @@ struct HTTPConnectHead: Equatable {
             guard index + 1 < end, bytes[index] == 13, bytes[index + 1] == 10 else { return nil }
             index += 2
         }
-        let authority = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[authorityStart..<authorityEnd]), as: UTF8.self)
+        let authority = String(
+            decoding: UnsafeRawBufferPointer(rebasing: bytes[authorityStart..<authorityEnd]), as: UTF8.self)
         return HTTPConnectHead(authority: authority, length: index)
     }
 
@@ -191,9 +192,11 @@ final class HTTPConnectHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// What `HTTPResponseEncoder` writes for a head without automatic framing headers, then the body.
-    static func serialize(_ head: HTTPResponseHead, _ body: ByteBuffer, _ allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func serialize(_ head: HTTPResponseHead, _ body: ByteBuffer, _ allocator: ByteBufferAllocator) -> ByteBuffer
+    {
         var bytes = allocator.buffer(capacity: 256 + body.readableBytes)
-        bytes.writeString("HTTP/\(head.version.major).\(head.version.minor) \(head.status.code) \(head.status.reasonPhrase)\r\n")
+        bytes.writeString(
+            "HTTP/\(head.version.major).\(head.version.minor) \(head.status.code) \(head.status.reasonPhrase)\r\n")
         for (name, value) in head.headers {
             bytes.writeString(name)
             bytes.writeString(": ")

@@ -127,7 +127,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         do {
             forward = try ForwardRequest(head)
         } catch {
-            let refusal: Refusal = error.isUnsupported ? .notSupported(error.description) : .badRequest(error.description)
+            let refusal: Refusal =
+                error.isUnsupported ? .notSupported(error.description) : .badRequest(error.description)
             refuse(context, "\(head.method) \(head.uri)", refusal, reason: error.description)
             return
         }
@@ -295,7 +296,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             let handler = try? upstream.pipeline.syncOperations.handler(type: UpstreamHTTPHandler.self)
         else {
             upstream.close(promise: nil)
-            respondAndClose(context, HTTPRefusal.response(for: .connectFailed(nil, "the origin connection is unusable")))
+            respondAndClose(
+                context, HTTPRefusal.response(for: .connectFailed(nil, "the origin connection is unusable")))
             return
         }
         exchange.upstream = upstream
@@ -303,7 +305,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         handler.attach(client: self, clientChannel: context.channel)
         if exchange.expectsContinue {
             // The gateway answers `Expect: 100-continue` itself once the origin is connected.
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
         }
         upstream.write(HTTPClientRequestPart.head(exchange.head), promise: nil)
         let buffered = exchange.parts
@@ -331,7 +334,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
         case .head(var head):
             if head.status == .switchingProtocols {
                 // The upgrade was not forwarded; whatever the origin switched to cannot pass a plain request.
-                let reason = "the origin answered 101 Switching Protocols, and an upgraded connection cannot pass "
+                let reason =
+                    "the origin answered 101 Switching Protocols, and an upgraded connection cannot pass "
                     + "through a plain http:// proxy request (use CONNECT)"
                 abortExchange(context, exchange, error: reason)
                 respondAndClose(context, HTTPRefusal.response(for: .connectFailed(nil, reason)))
@@ -343,7 +347,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
             let isHEAD = exchange.head.method == .HEAD
             let bodyless = isHEAD || head.status.code / 100 == 1 || head.status.code == 204 || head.status.code == 304
             if isHEAD { head.headers.remove(name: "transfer-encoding") }
-            let framed = head.headers.contains(name: "content-length")
+            let framed =
+                head.headers.contains(name: "content-length")
                 || head.headers["transfer-encoding"].contains { $0.lowercased().contains("chunked") }
             if !bodyless && !framed {
                 // The body ends when the origin closes: so must the client's connection.
@@ -375,7 +380,8 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Ups
 
     func upstreamClosed(_ upstream: Channel) {
         guard let context, case .forwarding(let exchange) = state, exchange.upstream === upstream else { return }
-        let reason = exchange.responseStarted
+        let reason =
+            exchange.responseStarted
             ? "the origin closed the connection before the response was complete"
             : "the origin closed the connection without answering"
         abortExchange(context, exchange, error: reason)

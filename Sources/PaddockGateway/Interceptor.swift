@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -10,6 +5,12 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import PaddockCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Terminates TLS for hosts with credential or request rules. The tunnel the protocol handlers splice gets, in
 /// place of the upstream, one end of a socket pair; on the other end the gateway is the origin (a leaf of the
@@ -55,9 +56,9 @@ struct Interceptor: Sendable {
         let loop = upstream.eventLoop
         var fds: [Int32] = [-1, -1]
         #if canImport(Glibc)
-        let kind = Int32(SOCK_STREAM.rawValue)
+            let kind = Int32(SOCK_STREAM.rawValue)
         #else
-        let kind = SOCK_STREAM
+            let kind = SOCK_STREAM
         #endif
         guard socketpair(AF_UNIX, kind, 0, &fds) == 0 else {
             return loop.makeFailedFuture(IOError(errnoCode: errno, reason: "socketpair"))
@@ -71,7 +72,8 @@ struct Interceptor: Sendable {
         let handler = NIOLoopBound(
             InterceptHandler(
                 secrets: secrets, target: target, host: host, recorder: recorder, logger: logger,
-                strayWarned: strayWarned, connect: { channel in
+                strayWarned: strayWarned,
+                connect: { channel in
                     try Self.prepareUpstream(channel, host: host, context: clientContext)
                 },
                 redial: redial),
@@ -245,7 +247,10 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
         exchange = current
         let hosts = head.headers["host"]
         guard hosts.count == 1, Self.sameHost(hosts[0], host: host, port: target.port) else {
-            refuse(.misdirectedRequest, "the request names the host \(SafeText.quoted(hosts.joined(separator: ", "))), but this connection is to \(target); send each host's requests on its own connection")
+            refuse(
+                .misdirectedRequest,
+                "the request names the host \(SafeText.quoted(hosts.joined(separator: ", "))), but this connection is to \(target); send each host's requests on its own connection"
+            )
             return
         }
         guard head.uri.hasPrefix("/"), !head.uri.contains("#") else {
@@ -253,7 +258,9 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
             return
         }
         if head.headers.contains(name: "upgrade") {
-            refuse(.notImplemented, "protocol upgrades (WebSocket) are not supported on \(host), whose traffic the gateway reads")
+            refuse(
+                .notImplemented,
+                "protocol upgrades (WebSocket) are not supported on \(host), whose traffic the gateway reads")
             return
         }
         switch RequestCheck.decide(
@@ -298,7 +305,8 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
             defer { warned = true }
             return !warned
         }
-        let line: Logger.Message = "paddock gateway: \(warning) (\(current.method) \(host)\(SafeText.quoted(current.path)))"
+        let line: Logger.Message =
+            "paddock gateway: \(warning) (\(current.method) \(host)\(SafeText.quoted(current.path)))"
         if first {
             logger.warning("\(line); further ones go to `paddock net log` only")
         } else {
@@ -340,9 +348,11 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
         if let rule {
             headers.add(name: "X-Paddock-Denied", value: "\(current.method) \(host)\(current.path)")
             headers.add(name: "X-Paddock-Rule", value: rule)
-            body = "paddock: the sandbox's network policy does not allow \(current.method) \(current.path) on \(host).\n"
+            body =
+                "paddock: the sandbox's network policy does not allow \(current.method) \(current.path) on \(host).\n"
             body += "Rule: \(rule).\n"
-            body += "To allow it, the user can change [[network.requests]] for \(host) in paddock.toml on the host (outside the sandbox).\n"
+            body +=
+                "To allow it, the user can change [[network.requests]] for \(host) in paddock.toml on the host (outside the sandbox).\n"
         } else {
             body = "paddock gateway: \(reason ?? status.reasonPhrase)\n"
         }
@@ -361,7 +371,8 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
@@ -418,7 +429,8 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
         current.status = 502
         exchange = current
         discarding = true
-        respond(context, .badGateway, body: "paddock gateway: \(target) is allowed but the connection failed: \(reason)\n")
+        respond(
+            context, .badGateway, body: "paddock gateway: \(target) is allowed but the connection failed: \(reason)\n")
         finish(error: reason)
     }
 
@@ -455,7 +467,8 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
     func upstreamFailed(_ error: Error) {
         let reason: String
         if let tls = error as? NIOSSLError {
-            reason = "TLS with the real host failed (its certificate could not be verified, or the handshake failed): \(tls)"
+            reason =
+                "TLS with the real host failed (its certificate could not be verified, or the handshake failed): \(tls)"
         } else {
             reason = "\(error)"
         }

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import NIOCore
 import NIOPosix
 import PaddockCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Turns an allowed name into addresses. The gateway calls it only for names the policy already allowed and that
 /// `[network.hosts]` does not map, so tests inject a resolver and never touch DNS.
@@ -32,9 +33,9 @@ public struct SystemResolver: NameResolver {
             var hints = addrinfo()
             hints.ai_family = AF_UNSPEC
             #if canImport(Glibc)
-            hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+                hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             #else
-            hints.ai_socktype = SOCK_STREAM
+                hints.ai_socktype = SOCK_STREAM
             #endif
             var result: UnsafeMutablePointer<addrinfo>?
             let status = getaddrinfo(name, nil, &hints, &result)

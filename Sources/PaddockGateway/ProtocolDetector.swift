@@ -44,7 +44,8 @@ final class ProtocolDetector: ChannelInboundHandler, RemovableChannelHandler {
                     return
                 }
                 // A plain CONNECT: no HTTP codec to add and remove again (see HTTPConnectHandler).
-                let early = buffer.getSlice(at: buffer.readerIndex + head.length, length: buffer.readableBytes - head.length)
+                let early = buffer.getSlice(
+                    at: buffer.readerIndex + head.length, length: buffer.readableBytes - head.length)
                 let handler = HTTPConnectHandler(early: early?.readableBytes == 0 ? nil : early)
                 try sync.addHandler(handler, position: .after(self))
                 sync.removeHandler(context: context, promise: nil)

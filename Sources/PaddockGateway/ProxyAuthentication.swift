@@ -14,9 +14,13 @@ enum HTTPCredentialVerdict: Equatable {
 
     /// Looks only at header lines up to the blank line; the request itself is left to the proxy handlers, which
     /// also strip the header before anything goes upstream.
-    static func check(_ bytes: ByteBuffer, credential: ProxyCredential, limit: Int = HTTPConnectHead.maxLength) -> Self {
+    static func check(_ bytes: ByteBuffer, credential: ProxyCredential, limit: Int = HTTPConnectHead.maxLength) -> Self
+    {
         let view = Array(bytes.readableBytesView.prefix(limit + 4))
-        guard let end = (0..<max(0, view.count - 3)).first(where: { view[$0] == 13 && view[$0 + 1] == 10 && view[$0 + 2] == 13 && view[$0 + 3] == 10 })
+        guard
+            let end = (0..<max(0, view.count - 3)).first(where: {
+                view[$0] == 13 && view[$0 + 1] == 10 && view[$0 + 2] == 13 && view[$0 + 3] == 10
+            })
         else {
             return bytes.readableBytes > limit ? .malformed("the request head is over \(limit) bytes") : .needMore
         }
@@ -126,7 +130,8 @@ final class ProxyAuthenticationGate: ChannelInboundHandler, RemovableChannelHand
     private func refuse(_ context: ChannelHandlerContext, _ bytes: ByteBuffer, reason: String) {
         done = true
         buffered = nil
-        let line = bytes.getString(at: bytes.readerIndex, length: min(bytes.readableBytes, 256))?
+        let line =
+            bytes.getString(at: bytes.readerIndex, length: min(bytes.readableBytes, 256))?
             .split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? "HTTP request"
         recorder.recordInvalid(nil, request: line, reason: reason)
         let written = context.writeAndFlush(NIOAny(Self.challenge))

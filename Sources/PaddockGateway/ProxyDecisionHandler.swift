@@ -1,14 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import PaddockCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The last handler of a client connection: takes the requests the protocol handlers read, has `ProxySession`
 /// decide and connect, answers with a `ProxyCommand`, and writes the log record when each exchange is over.
@@ -86,11 +87,14 @@ final class ProxyDecisionHandler: ChannelDuplexHandler {
                 switch outcome {
                 case .refused(let refusal, let decision, let resolved, let error):
                     recorder.record(
-                        wallClock, proto, target, decision: decision, resolved: resolved, started: started, error: error)
+                        wallClock, proto, target, decision: decision, resolved: resolved, started: started, error: error
+                    )
                     answer(.refuse(refusal))
                 case .connected(let upstream, let address, let decision):
                     guard let interceptor = session.interceptor, let host = interceptor.intercepted(target) else {
-                        startTunnel(proto, target, upstream, address, decision, started: started, wallClock: wallClock, client: channel)
+                        startTunnel(
+                            proto, target, upstream, address, decision, started: started, wallClock: wallClock,
+                            client: channel)
                         return
                     }
                     // The tunnel goes to the interception instead, which relays to this upstream.
@@ -102,7 +106,9 @@ final class ProxyDecisionHandler: ChannelDuplexHandler {
                     ).assumeIsolated().whenComplete { [self] result in
                         switch result {
                         case .success(let local):
-                            startTunnel(proto, target, local, address, decision, started: started, wallClock: wallClock, client: channel)
+                            startTunnel(
+                                proto, target, local, address, decision, started: started, wallClock: wallClock,
+                                client: channel)
                         case .failure(let error):
                             recorder.record(
                                 wallClock, proto, target, decision: decision, resolved: address, started: started,
@@ -157,7 +163,8 @@ final class ProxyDecisionHandler: ChannelDuplexHandler {
                 switch outcome {
                 case .refused(let refusal, let decision, let resolved, let error):
                     recorder.record(
-                        wallClock, .http, target, decision: decision, resolved: resolved, started: started, error: error)
+                        wallClock, .http, target, decision: decision, resolved: resolved, started: started, error: error
+                    )
                     answer(.refuse(refusal))
                 case .connected(let channel, let address, let decision):
                     guard self.context != nil else {

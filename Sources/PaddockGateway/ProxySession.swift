@@ -1,14 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import PaddockCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// How a connection's requests are decided: the current policy, resolution (only for names that passed), the
 /// address check, the upstream connect. Shared by all connections; every answer is a future on the client's own
@@ -37,7 +38,8 @@ struct ProxySession: Sendable {
     {
         let decision = policy.decide(target)
         guard decision.isAllowed else {
-            return eventLoop.makeSucceededFuture(.refused(.denied(target, decision), decision, resolved: nil, error: nil))
+            return eventLoop.makeSucceededFuture(
+                .refused(.denied(target, decision), decision, resolved: nil, error: nil))
         }
         if let unread = interceptor?.secrets.unreadByRequestRules(target, plain: http) {
             return eventLoop.makeSucceededFuture(.refused(.denied(target, unread), unread, resolved: nil, error: nil))
@@ -57,7 +59,8 @@ struct ProxySession: Sendable {
                 }
                 .flatMapErrorThrowing { error in
                     .refused(
-                        .unresolvable(target, "\(error)"), decision, resolved: nil, error: "resolution failed: \(error)")
+                        .unresolvable(target, "\(error)"), decision, resolved: nil, error: "resolution failed: \(error)"
+                    )
                 }
         }
     }
@@ -90,14 +93,16 @@ struct ProxySession: Sendable {
             }
         }
         if allowed.isEmpty, let (address, denial) = firstDenial {
-            return eventLoop.makeSucceededFuture(.refused(.denied(target, denial), denial, resolved: address, error: nil))
+            return eventLoop.makeSucceededFuture(
+                .refused(.denied(target, denial), denial, resolved: address, error: nil))
         }
         return connect(target, decision, allowed[...], on: eventLoop, http: http, lastError: nil)
     }
 
     /// Tries the allowed addresses in order.
     private func connect(
-        _ target: NetworkTarget, _ decision: PolicyDecision, _ addresses: ArraySlice<IPAddress>, on eventLoop: EventLoop,
+        _ target: NetworkTarget, _ decision: PolicyDecision, _ addresses: ArraySlice<IPAddress>,
+        on eventLoop: EventLoop,
         http: Bool, lastError: (any Error)?
     ) -> EventLoopFuture<DialOutcome> {
         guard let address = addresses.first else {

@@ -127,7 +127,8 @@ extension Interception {
         var additional: [NIOSSLAdditionalTrustRoots] = []
         if let testRoots, !testRoots.isEmpty {
             guard let text = FileManager.default.contents(atPath: testRoots) else {
-                throw PaddockError.fileSystem(path: testRoots, message: "\(testRootsVariable) names a file that cannot be read")
+                throw PaddockError.fileSystem(
+                    path: testRoots, message: "\(testRootsVariable) names a file that cannot be read")
             }
             extra = pem(text)
             additional = [.file(testRoots)]
@@ -154,7 +155,9 @@ extension Interception {
     }
 
     private static func write(_ text: String, to path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644])
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644])
         else {
             throw PaddockError.fileSystem(path: path, message: "cannot write the session's certificate")
         }

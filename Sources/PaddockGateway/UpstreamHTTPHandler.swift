@@ -128,11 +128,13 @@ enum HTTPRefusal {
             body = "paddock gateway: too many connections\n"
         case .uriTooLong:
             status = .uriTooLong
-            body = "paddock gateway: the request line is longer than \(HTTPHeadLimit.description), the most the gateway "
+            body =
+                "paddock gateway: the request line is longer than \(HTTPHeadLimit.description), the most the gateway "
                 + "reads.\nSend a shorter URL (large data belongs in a request body).\n"
         case .headersTooLarge:
             status = .requestHeaderFieldsTooLarge
-            body = "paddock gateway: the request's header fields are larger than \(HTTPHeadLimit.description), the most "
+            body =
+                "paddock gateway: the request's header fields are larger than \(HTTPHeadLimit.description), the most "
                 + "the gateway reads.\nSend fewer or smaller header fields.\n"
         case .notSupported(let reason):
             status = .notImplemented

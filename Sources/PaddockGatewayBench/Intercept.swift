@@ -41,7 +41,9 @@ final class BenchOriginHandler: ChannelInboundHandler {
         while remaining > 0, context.channel.isWritable {
             let size = min(remaining, Self.chunk.readableBytes)
             remaining -= size
-            context.write(wrapOutboundOut(.body(.byteBuffer(Self.chunk.getSlice(at: 0, length: size) ?? Self.chunk))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(Self.chunk.getSlice(at: 0, length: size) ?? Self.chunk))),
+                promise: nil)
         }
         if remaining == 0 { context.write(wrapOutboundOut(.end(nil)), promise: nil) }
         context.flush()
@@ -116,7 +118,8 @@ final class BenchConnectStage: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\n\r\n")), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(ByteBuffer(string: "CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\n\r\n")), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -200,7 +203,9 @@ func intercept(requests: Int, connections: Int, bulkBytes: Int) async throws {
     let interceptedPort = origins["intercepted.bench"] ?? 0
     let session = SessionID.make()
     let secrets = try SessionSecrets.resolve(
-        userRules: [CredentialRule(host: "intercepted.bench", port: interceptedPort, header: .apiKey, variable: "BENCH_KEY")],
+        userRules: [
+            CredentialRule(host: "intercepted.bench", port: interceptedPort, header: .apiKey, variable: "BENCH_KEY")
+        ],
         profileRules: [], requestRules: [], environment: ["BENCH_KEY": "bench-secret"], home: "/", session: session)
     let authority = try SessionAuthority(session: session.rawValue, hosts: Interception.hosts(secrets))
     let originRoot = try NIOSSLCertificate(bytes: Array(originAuthority.certificatePEM.utf8), format: .pem)
@@ -272,7 +277,8 @@ func intercept(requests: Int, connections: Int, bulkBytes: Int) async throws {
     func delta(_ key: String) -> Double { (intercepted[key] ?? 0) - (plain[key] ?? 0) }
     print(
         "added per request: p50 \(delta("p50us")) us, p99 \(delta("p99us")) us; added per new connection: p50 "
-            + "\(delta("connectP50us")) us; bulk ratio \((intercepted["MiBps"] ?? 0) / max(plain["MiBps"] ?? 1, 0.001))")
+            + "\(delta("connectP50us")) us; bulk ratio \((intercepted["MiBps"] ?? 0) / max(plain["MiBps"] ?? 1, 0.001))"
+    )
     if let data = try? JSONSerialization.data(withJSONObject: results, options: [.sortedKeys]) {
         print(String(decoding: data, as: UTF8.self))
     }

@@ -1,19 +1,20 @@
-// paddock-gateway-bench: hosts the gateway for bench/gateway/run.py, plus the origin and load generator that
-// measure it against other proxies. Loopback only. Not part of the paddock product.
-#if canImport(Glibc)
-import Glibc
-private let systemConnect = Glibc.connect
-private let systemSend = Glibc.send
-#elseif canImport(Darwin)
-import Darwin
-private let systemConnect = Darwin.connect
-private let systemSend = Darwin.send
-#endif
 import Foundation
 import NIOCore
 import NIOPosix
 import PaddockCore
 import PaddockGateway
+
+// paddock-gateway-bench: hosts the gateway for bench/gateway/run.py, plus the origin and load generator that
+// measure it against other proxies. Loopback only. Not part of the paddock product.
+#if canImport(Glibc)
+    import Glibc
+    private let systemConnect = Glibc.connect
+    private let systemSend = Glibc.send
+#elseif canImport(Darwin)
+    import Darwin
+    private let systemConnect = Darwin.connect
+    private let systemSend = Darwin.send
+#endif
 
 let usage = """
     usage: paddock-gateway-bench serve PORT [LOGFILE]        gateway on 127.0.0.1:PORT allowing 127.0.0.1/32 on any port
@@ -48,9 +49,9 @@ func parseHostPort(_ text: String) -> (String, UInt16) {
 enum Socket {
     static func connect(_ host: String, _ port: UInt16) -> Int32 {
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { fail("socket: \(errno)") }
         var one: Int32 = 1
@@ -96,7 +97,8 @@ enum Socket {
             head.append(contentsOf: block[..<count])
             guard head.count < 16_384 else { fail("response head too long") }
         }
-        guard head.count > 12, head[9] == UInt8(ascii: "2"), head[10] == UInt8(ascii: "0"), head[11] == UInt8(ascii: "0")
+        guard head.count > 12, head[9] == UInt8(ascii: "2"), head[10] == UInt8(ascii: "0"),
+            head[11] == UInt8(ascii: "0")
         else { fail("proxy answered: \(String(decoding: head, as: UTF8.self))") }
     }
 
@@ -115,9 +117,10 @@ enum Socket {
 }
 
 /// `PADDOCK_BENCH_PROXY_AUTH=user:secret` sends the relay transport's credential with every CONNECT.
-let proxyAuthorization: String = ProcessInfo.processInfo.environment["PADDOCK_BENCH_PROXY_AUTH"].map {
-    "Proxy-Authorization: Basic \(Data($0.utf8).base64EncodedString())\r\n"
-} ?? ""
+let proxyAuthorization: String =
+    ProcessInfo.processInfo.environment["PADDOCK_BENCH_PROXY_AUTH"].map {
+        "Proxy-Authorization: Basic \(Data($0.utf8).base64EncodedString())\r\n"
+    } ?? ""
 
 func throughput(proxy: String, target: String, bytes: Int) {
     let fd = Socket.open(proxy: proxy, target: target)
@@ -166,7 +169,9 @@ func setup(proxy: String, target: String, count: Int, threads: Int) {
     let wall = Double(now() - started) / 1e9
     let all = latencies.perThread.flatMap { $0 }.sorted()
     func percentile(_ p: Double) -> Double { Double(all[min(all.count - 1, Int(Double(all.count) * p))]) / 1000 }
-    print("count=\(all.count) seconds=\(wall) rate=\(Double(all.count) / wall) p50us=\(percentile(0.5)) p99us=\(percentile(0.99))")
+    print(
+        "count=\(all.count) seconds=\(wall) rate=\(Double(all.count) / wall) p50us=\(percentile(0.5)) p99us=\(percentile(0.99))"
+    )
 }
 
 func hold(proxy: String, target: String, count: Int) {
@@ -291,7 +296,8 @@ case ("throughput", 4):
 case ("setup", 5):
     setup(proxy: arguments[1], target: arguments[2], count: integer(arguments[3]), threads: integer(arguments[4]))
 case ("intercept", 4):
-    try await intercept(requests: integer(arguments[1]), connections: integer(arguments[2]), bulkBytes: integer(arguments[3]))
+    try await intercept(
+        requests: integer(arguments[1]), connections: integer(arguments[2]), bulkBytes: integer(arguments[3]))
 case ("hold", 4):
     hold(proxy: arguments[1], target: arguments[2], count: integer(arguments[3]))
 default:

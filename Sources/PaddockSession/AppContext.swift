@@ -130,16 +130,22 @@ public struct AppContext: Sendable {
 
 /// Picks the engine adapter for a request; the live one probes the host, tests hand back their own.
 public protocol EngineSelector: Sendable {
-    func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (any ContainerEngine, EngineChoice)
+    func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (
+        any ContainerEngine, EngineChoice
+    )
 }
 
 public struct LiveEngineSelector: EngineSelector {
     public init() {}
 
-    public func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (any ContainerEngine, EngineChoice) {
-        let choice = try await EngineSelection.select(request: request, runner: context.runner, environment: context.environment)
+    public func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (
+        any ContainerEngine, EngineChoice
+    ) {
+        let choice = try await EngineSelection.select(
+            request: request, runner: context.runner, environment: context.environment)
         let engine = EngineFactory.make(
-            choice.kind, runner: context.runner, environment: context.environment, stateDirectory: context.paths.stateDirectory)
+            choice.kind, runner: context.runner, environment: context.environment,
+            stateDirectory: context.paths.stateDirectory)
         return (engine, choice)
     }
 }

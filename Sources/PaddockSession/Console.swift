@@ -49,7 +49,9 @@ struct SafeLogHandler: LogHandler {
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         var text = "\(label): \(event.level): \(event.message)"
         if !merged.isEmpty {
-            text += " " + merged.keys.sorted().map { "\($0)=\(SafeText.quoted("\(merged[$0] ?? "")"))" }.joined(separator: " ")
+            text +=
+                " "
+                + merged.keys.sorted().map { "\($0)=\(SafeText.quoted("\(merged[$0] ?? "")"))" }.joined(separator: " ")
         }
         FileHandle.standardError.write(Data((SafeText.line(text) + "\n").utf8))
     }

@@ -66,7 +66,8 @@ final class GatewayHost: Sendable {
         } catch let error as PaddockError {
             throw error
         } catch {
-            throw PaddockError.fileSystem(path: trustDirectory, message: "cannot create the session's trust folder: \(error)")
+            throw PaddockError.fileSystem(
+                path: trustDirectory, message: "cannot create the session's trust folder: \(error)")
         }
         let log = try FileConnectionLog(path: logPath)
         let credential = transport.needsSecret ? ProxyCredential.random() : nil
@@ -83,7 +84,8 @@ final class GatewayHost: Sendable {
             endpoints = try await gateway.start()
         } catch {
             await log.close()
-            throw PaddockError.other("The network gateway could not start: \(error). Use --offline to run without network.")
+            throw PaddockError.other(
+                "The network gateway could not start: \(error). Use --offline to run without network.")
         }
         // Only the sandbox's user may use the socket; it differs from the host user only when the host user is root.
         if sandboxUser.uid != getuid() {
@@ -91,7 +93,9 @@ final class GatewayHost: Sendable {
             _ = chown(socket, sandboxUser.uid, sandboxUser.gid)
         }
         chmod(directory, 0o700)
-        let watcher = Task { await Self.follow(source: source, layers: layers, store: gateway.policies, logger: logger) }
+        let watcher = Task {
+            await Self.follow(source: source, layers: layers, store: gateway.policies, logger: logger)
+        }
         let link = GatewayLink(
             transport: transport, flavor: flavor, sessionID: sessionID, directory: directory, socket: socket,
             port: endpoints.tcpAddress?.port, credential: credential, launcherPID: HostProcess.currentPID,
@@ -146,7 +150,9 @@ final class GatewayHost: Sendable {
     /// re-read on its own: a project file the agent edited (no longer trusted) keeps its last trusted version in
     /// force, a file that no longer parses keeps its last good one, and every other layer still applies, so the
     /// user's `paddock deny` always reaches the session while the agent's widening never does.
-    static func follow(source: NetworkPolicySource, layers start: NetworkLayers, store: PolicyStore, logger: Logger) async {
+    static func follow(source: NetworkPolicySource, layers start: NetworkLayers, store: PolicyStore, logger: Logger)
+        async
+    {
         let files = source.files
         var layers = start
         var lastSeen = fingerprint(files.watchedFiles)
@@ -180,5 +186,10 @@ final class RelayHolder: @unchecked Sendable {
     private var relay: GatewayRelay?
 
     func set(_ relay: GatewayRelay) { lock.withLock { self.relay = relay } }
-    func take() -> GatewayRelay? { lock.withLock { defer { relay = nil }; return relay } }
+    func take() -> GatewayRelay? {
+        lock.withLock {
+            defer { relay = nil }
+            return relay
+        }
+    }
 }

@@ -29,14 +29,19 @@ public struct ImageBuilder: Sendable {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
             throw PaddockError.invalidArgument(
-                "image.agent_\(kind.rawValue) names \(written), which is not a file here (resolved to \(path)). Point it at the agent's \(kind == .binary ? "executable" : "archive"), or remove the setting to install the agent with its installer.")
+                "image.agent_\(kind.rawValue) names \(written), which is not a file here (resolved to \(path)). Point it at the agent's \(kind == .binary ? "executable" : "archive"), or remove the setting to install the agent with its installer."
+            )
         }
         return AgentArtifact(kind: kind, hostPath: path, sha256: try AgentArtifact.sha256(ofFile: path))
     }
 
     @discardableResult
-    public func ensure(_ recipe: ImageRecipe, force: Bool = false, noCache: Bool = false, pull: Bool = false) async throws -> Outcome {
-        if !force, try await context.engine.imageLabel(recipe.tag, label: ImageRecipe.contextLabel) == recipe.contextHash {
+    public func ensure(_ recipe: ImageRecipe, force: Bool = false, noCache: Bool = false, pull: Bool = false)
+        async throws -> Outcome
+    {
+        if !force,
+            try await context.engine.imageLabel(recipe.tag, label: ImageRecipe.contextLabel) == recipe.contextHash
+        {
             context.logger.debug("image up to date", metadata: ["tag": "\(recipe.tag)"])
             return .upToDate
         }
@@ -111,13 +116,16 @@ extension ImageBuilder {
             try fileManager.copyItem(atPath: artifact.hostPath, toPath: target)
             try fileManager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target)
         } catch {
-            throw PaddockError.fileSystem(path: artifact.hostPath, message: "cannot copy the agent into the image build: \(error)")
+            throw PaddockError.fileSystem(
+                path: artifact.hostPath, message: "cannot copy the agent into the image build: \(error)")
         }
         let copied = try AgentArtifact.sha256(ofFile: target)
         guard copied == artifact.sha256 else {
             throw PaddockError.fileSystem(
                 path: artifact.hostPath,
-                message: "changed while paddock read it (SHA-256 \(artifact.sha256) before, \(copied) now); run paddock again once it is complete")
+                message:
+                    "changed while paddock read it (SHA-256 \(artifact.sha256) before, \(copied) now); run paddock again once it is complete"
+            )
         }
     }
 }

@@ -32,7 +32,9 @@ public struct OrphanReport: Sendable {
 
     /// After `clean`: a suspect whose container the engine no longer has is over; recording that keeps later
     /// starts from asking again.
-    public static func closeGone(_ records: [SessionRecord], remaining: [ContainerSummary], engine: EngineKind?, paths: PaddockPaths) {
+    public static func closeGone(
+        _ records: [SessionRecord], remaining: [ContainerSummary], engine: EngineKind?, paths: PaddockPaths
+    ) {
         let running = Set(remaining.map(\.name))
         for var record in suspects(records, engine: engine) where !running.contains(record.container) {
             record.endedAt = Date()

@@ -43,8 +43,12 @@ public struct PendingGuard: Sendable {
                 context.terminal.out("would check \(names) for git repositories session \(record.id) planted")
                 continue
             }
-            context.say("paddock: session \(record.id) ended without its launcher; checking \(names) for git repositories it planted")
-            guard WorkspacePreparation.guardMounted(mounted, sessionID: record.id.rawValue, since: start, context: context)
+            context.say(
+                "paddock: session \(record.id) ended without its launcher; checking \(names) for git repositories it planted"
+            )
+            guard
+                WorkspacePreparation.guardMounted(
+                    mounted, sessionID: record.id.rawValue, since: start, context: context)
             else { continue }
             record.guardedAt = Date()
             do {
@@ -63,6 +67,8 @@ public struct PendingGuard: Sendable {
                 recorded, runner: context.runner, environment: context.environment,
                 stateDirectory: context.paths.stateDirectory)
         }
-        return try await !engine.containers(all: true).contains { $0.labels[SessionLabels.session] == record.id.rawValue }
+        return try await !engine.containers(all: true).contains {
+            $0.labels[SessionLabels.session] == record.id.rawValue
+        }
     }
 }

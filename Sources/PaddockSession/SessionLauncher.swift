@@ -65,11 +65,15 @@ public struct SessionLauncher {
     private func start(_ request: LaunchRequest, teardown: Teardown) async throws -> Int32 {
         let stages = StageLog(logger: self.context.logger)
         let project = self.context.projectRoot
-        let loaded = try await stages.run("configuration") { try await loadTrustedConfig(project: project, flags: request.flags) }
+        let loaded = try await stages.run("configuration") {
+            try await loadTrustedConfig(project: project, flags: request.flags)
+        }
         let config = loaded.effective
         // The engine is chosen once, from the flag or the trusted configuration.
         var choosing = self.context
-        try await stages.run("engine") { try await choosing.selectEngine(flag: request.engine, configured: config.engine) }
+        try await stages.run("engine") {
+            try await choosing.selectEngine(flag: request.engine, configured: config.engine)
+        }
         let context = choosing
         let engine = context.engine
         teardown.use(engine)
@@ -77,7 +81,8 @@ public struct SessionLauncher {
         if let refusal = engine.startRefusal { throw refusal }
         for limitation in engine.limitations { context.say("paddock: \(limitation)") }
         if request.carry, config.isolate != "clone" {
-            throw PaddockError.invalidArgument("--carry goes with --isolate clone: in mount mode the agent already sees your changes.")
+            throw PaddockError.invalidArgument(
+                "--carry goes with --isolate clone: in mount mode the agent already sees your changes.")
         }
         try teardown.stopIfSignalled()
 
@@ -99,11 +104,14 @@ public struct SessionLauncher {
                 try await stages.run("gateway") {
                     let flavor = await engine.engineFlavor()
                     let transport = try engine.capabilities.transport(
-                        forced: try config.gatewayTransport.map { try GatewayTransport.parse($0, source: "the gateway transport") },
+                        forced: try config.gatewayTransport.map {
+                            try GatewayTransport.parse($0, source: "the gateway transport")
+                        },
                         flavor: flavor, engine: engine.name)
                     return try await GatewayHost.start(
                         source: NetworkPolicySource(
-                            paths: context.paths, projectRoot: project, sessionID: id, flags: request.flags, profile: profile),
+                            paths: context.paths, projectRoot: project, sessionID: id, flags: request.flags,
+                            profile: profile),
                         sessionID: id, paths: context.paths, sandboxUser: sandboxUser, logger: context.logger,
                         denials: denials, secrets: secrets, transport: transport, flavor: flavor)
                 }
@@ -120,7 +128,8 @@ public struct SessionLauncher {
             recipe = try builder.recipe(for: config, profile: profile)
             try await stages.run("image and orphans") {
                 async let imageReady: ImageBuilder.Outcome = engine.needsImage ? builder.ensure(recipe) : .upToDate
-                async let orphans = OrphanReport(context: context).findIfSuspected(records: SessionRecord.all(paths: context.paths))
+                async let orphans = OrphanReport(context: context).findIfSuspected(
+                    records: SessionRecord.all(paths: context.paths))
                 _ = try await imageReady
                 OrphanReport(context: context).warn(about: (try? await orphans) ?? [])
             }
@@ -143,7 +152,8 @@ public struct SessionLauncher {
             workspaceStartedAt: workspace.startedAt)
         let effectiveProfile = request.command.map { profile.running($0) } ?? profile
         var plan = SessionRequest(
-            sessionID: id, projectRoot: project, workspaceSource: workspace.workspaceSource, hostHome: context.paths.home,
+            sessionID: id, projectRoot: project, workspaceSource: workspace.workspaceSource,
+            hostHome: context.paths.home,
             hostUID: context.hostUID, hostGID: context.hostGID, launcherPID: HostProcess.currentPID,
             launcherStart: HostProcess.startToken(pid: HostProcess.currentPID), config: config,
             profile: effectiveProfile, userArguments: request.agentArguments,
@@ -158,12 +168,16 @@ public struct SessionLauncher {
             gateway = try await gatewayStart?.value
             try record.write(paths: context.paths)
             plan.gateway = try await gateway?.attachment(engine: engine, image: recipe.tag)
-            plan.additionalEnvironment.merge(secrets.sandboxEnvironment.merging(gateway?.trustEnvironment ?? [:]) { $1 }) { $1 }
+            plan.additionalEnvironment.merge(
+                secrets.sandboxEnvironment.merging(gateway?.trustEnvironment ?? [:]) { $1 }
+            ) { $1 }
             plan.withheldEnvironment = secrets.withheldVariables
             if let trust = gateway?.trustDirectory {
                 plan.additionalMounts.append(.bind(trust, at: Interception.directoryInSandbox, readOnly: true))
             }
-            spec = try stages.run("plan") { try SessionPlanner.plan(plan) { FileManager.default.fileExists(atPath: $0) } }
+            spec = try stages.run("plan") {
+                try SessionPlanner.plan(plan) { FileManager.default.fileExists(atPath: $0) }
+            }
             // From here a signal removes the container.
             try teardown.use(container: spec.name)
         } catch {
@@ -224,7 +238,8 @@ public struct SessionLauncher {
         }
         let terminal = context.terminal
         return try loader.load(projectRoot: project, flags: flags) { review in
-            let why = review.changedSinceApproval
+            let why =
+                review.changedSinceApproval
                 ? "changed again while you were deciding (the version you approved is trusted, not this one)"
                 : "is new or changed since you last trusted it"
             context.say("\(review.file) \(why). The agent can edit this file.\n\(review.diff)")

@@ -26,7 +26,8 @@ public enum SessionLookup {
         if let text { return try container(matching: text, in: containers) }
         guard let latest = latest(of: project, in: containers) else {
             throw PaddockError.notFound(
-                "No running session of \(project). Name one (`paddock ps` lists them), or start one with `paddock run`.")
+                "No running session of \(project). Name one (`paddock ps` lists them), or start one with `paddock run`."
+            )
         }
         return latest
     }

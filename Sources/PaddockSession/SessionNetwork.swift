@@ -11,7 +11,9 @@ public struct NetworkPolicySource: Sendable {
     public var flags: PaddockConfig
     public var profile: AgentProfile
 
-    public init(paths: PaddockPaths, projectRoot: String, sessionID: SessionID?, flags: PaddockConfig, profile: AgentProfile) {
+    public init(
+        paths: PaddockPaths, projectRoot: String, sessionID: SessionID?, flags: PaddockConfig, profile: AgentProfile
+    ) {
         self.paths = paths
         self.projectRoot = projectRoot
         self.sessionID = sessionID
@@ -27,7 +29,8 @@ public struct NetworkPolicySource: Sendable {
     public var files: NetworkLayerFiles {
         NetworkLayerFiles(
             globalFile: paths.globalConfigFile, projectFile: projectRoot + "/" + ProjectLocator.projectFileName,
-            sessionFile: sessionID.map { Self.sessionFile($0, paths: paths) }, trust: TrustStore(directory: paths.trustDirectory),
+            sessionFile: sessionID.map { Self.sessionFile($0, paths: paths) },
+            trust: TrustStore(directory: paths.trustDirectory),
             flags: flags.network)
     }
 
@@ -42,7 +45,8 @@ public struct NetworkPolicySource: Sendable {
 
     public static func policy(for network: NetworkConfig, profile: AgentProfile, home: String) throws -> NetworkPolicy {
         do {
-            return try NetworkPolicy(config: network, agentHosts: profile.networkHosts, clients: clientConfig(home: home))
+            return try NetworkPolicy(
+                config: network, agentHosts: profile.networkHosts, clients: clientConfig(home: home))
         } catch {
             // A configuration error, whichever layer holds it: exit 78, as the README documents.
             throw PaddockError.invalidConfig(

@@ -14,7 +14,9 @@ public protocol SignalTrapping: Sendable {
 
 public struct ProcessSignals: SignalSource {
     public init() {}
-    public func trap(_ handler: @escaping @Sendable (Int32) -> Void) -> any SignalTrapping { SignalTrap(handler: handler) }
+    public func trap(_ handler: @escaping @Sendable (Int32) -> Void) -> any SignalTrapping {
+        SignalTrap(handler: handler)
+    }
 }
 
 /// Turns SIGINT, SIGTERM and SIGHUP into a callback while a session runs, then restores default handling.

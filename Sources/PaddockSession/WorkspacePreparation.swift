@@ -43,7 +43,9 @@ struct WorkspacePreparation {
     static func repositories(
         project: String, repoArguments: [String], currentDirectory: String, home: String
     ) throws -> [Repository] {
-        guard !repoArguments.isEmpty else { return [Repository(hostPath: project, target: ImageRecipe.workspace, name: nil)] }
+        guard !repoArguments.isEmpty else {
+            return [Repository(hostPath: project, target: ImageRecipe.workspace, name: nil)]
+        }
         var seen = Set<String>()
         return try repoArguments.map { argument in
             let path = MountPolicy.resolve(argument, home: home, relativeTo: currentDirectory)
@@ -116,7 +118,9 @@ struct WorkspacePreparation {
                 for line in report.lines { context.say("paddock: \(SafeText.line(line))") }
             } catch {
                 let path = cloneStore.paths(sessionID: clone.sessionID, name: clone.name).clone
-                context.say("paddock: could not land the session's work (\(SafeText.line("\(error)"))); the clone stays at \(path).")
+                context.say(
+                    "paddock: could not land the session's work (\(SafeText.line("\(error)"))); the clone stays at \(path)."
+                )
             }
         }
         return guarded
@@ -125,7 +129,9 @@ struct WorkspacePreparation {
     /// The guard over mounted projects, for a session that ended here and for one `paddock clean` finishes.
     /// False when a project could not be checked: the session stays pending, and `paddock clean` tries again.
     @discardableResult
-    static func guardMounted(_ projects: [MountedProject], sessionID: String, since start: Date, context: AppContext) -> Bool {
+    static func guardMounted(_ projects: [MountedProject], sessionID: String, since start: Date, context: AppContext)
+        -> Bool
+    {
         var checkedAll = true
         for project in projects {
             do {
@@ -137,7 +143,8 @@ struct WorkspacePreparation {
                 checkedAll = false
                 context.say(
                     "paddock: could not check \(project.path) for git repositories the agent planted (\(SafeText.line("\(error)"))). Before "
-                        + "running git there, look for .git folders and files below the top level; `paddock clean` tries again.")
+                        + "running git there, look for .git folders and files below the top level; `paddock clean` tries again."
+                )
             }
         }
         return checkedAll

@@ -34,7 +34,8 @@ public enum IntegrationEnvironment {
         let name = ProcessInfo.processInfo.environment["PADDOCK_TEST_USER"] ?? "paddock-tester"
         guard let entry = getpwnam(name) else {
             throw PaddockError.other(
-                "Running as root, the integration tests need the unprivileged user \(name) (scripts/test.sh creates it).")
+                "Running as root, the integration tests need the unprivileged user \(name) (scripts/test.sh creates it)."
+            )
         }
         return (name, entry.pointee.pw_uid, entry.pointee.pw_gid, String(cString: entry.pointee.pw_dir))
     }
@@ -51,7 +52,9 @@ public enum IntegrationEnvironment {
         if let user = try testUser() {
             prefix = ["setpriv", "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--"]
         }
-        let full = prefix + ["env", "-i", "HOME=\(home)", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + extra + argv
+        let full =
+            prefix + ["env", "-i", "HOME=\(home)", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+            + extra + argv
         return Command(full[0], Array(full.dropFirst()))
     }
 
@@ -62,25 +65,32 @@ public enum IntegrationEnvironment {
         switch engine {
         case .docker:
             let info = try? await runner.capture(Command("docker", ["info", "--format", "{{.ServerVersion}}"]))
-            let image = try? await runner.capture(Command("docker", ["image", "inspect", "--format", "ok", "--", baseImage]))
+            let image = try? await runner.capture(
+                Command("docker", ["image", "inspect", "--format", "ok", "--", baseImage]))
             if info?.succeeded != true {
                 problem = "no Docker engine is reachable (`docker info` failed); run scripts/test.sh, which starts one"
             } else if image?.succeeded != true {
                 problem = "the local base image \(baseImage) is missing; scripts/test.sh builds it with debootstrap"
             }
         case .podman:
-            let image = try? await runner.capture(asTestUser(["podman", "image", "exists", baseImage], home: realHome()))
+            let image = try? await runner.capture(
+                asTestUser(["podman", "image", "exists", baseImage], home: realHome()))
             if image?.succeeded != true {
-                problem = "rootless Podman cannot see \(baseImage) as the test user (\(image?.stderr ?? "podman missing")); scripts/test.sh installs Podman and loads the image"
+                problem =
+                    "rootless Podman cannot see \(baseImage) as the test user (\(image?.stderr ?? "podman missing")); scripts/test.sh installs Podman and loads the image"
             }
         case .bwrap:
             let sandbox = try? await runner.capture(
                 asTestUser(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"], home: realHome()))
-            let tools = ["socat", "git", "perl"].filter { !FileManager.default.isExecutableFile(atPath: "/usr/bin/" + $0) }
+            let tools = ["socat", "git", "perl"].filter {
+                !FileManager.default.isExecutableFile(atPath: "/usr/bin/" + $0)
+            }
             if sandbox?.succeeded != true {
-                problem = "bubblewrap cannot make a sandbox as the test user (\(sandbox?.stderr ?? "bwrap missing")); scripts/test.sh installs it"
+                problem =
+                    "bubblewrap cannot make a sandbox as the test user (\(sandbox?.stderr ?? "bwrap missing")); scripts/test.sh installs it"
             } else if !tools.isEmpty {
-                problem = "the host lacks \(tools.joined(separator: ", ")), which the bwrap scenarios use; scripts/test.sh installs them"
+                problem =
+                    "the host lacks \(tools.joined(separator: ", ")), which the bwrap scenarios use; scripts/test.sh installs them"
             }
         }
         guard let problem = problem.map({ "\(engine.rawValue): \($0)" }) else { return }
@@ -154,21 +164,23 @@ public final class IntegrationFixture: @unchecked Sendable {
             // Rootless Podman keeps images under the user's real home; this fixture's HOME is its own.
             let real = try IntegrationEnvironment.realHome()
             let own = (try? String(contentsOfFile: real + "/.config/containers/storage.conf", encoding: .utf8)) ?? ""
-            let driver = own.split(separator: "\n").first { $0.hasPrefix("driver") }.map(String.init) ?? "driver = \"overlay\""
+            let driver =
+                own.split(separator: "\n").first { $0.hasPrefix("driver") }.map(String.init) ?? "driver = \"overlay\""
             try fileManager.createDirectory(atPath: home + "/.config/containers", withIntermediateDirectories: true)
             try """
-                [storage]
-                \(driver)
-                graphroot = "\(real)/.local/share/containers/storage"
-                runroot = "/tmp/containers-user-\(hostUID)/containers"
+            [storage]
+            \(driver)
+            graphroot = "\(real)/.local/share/containers/storage"
+            runroot = "/tmp/containers-user-\(hostUID)/containers"
 
-                """.write(toFile: home + "/.config/containers/storage.conf", atomically: true, encoding: .utf8)
+            """.write(toFile: home + "/.config/containers/storage.conf", atomically: true, encoding: .utf8)
         }
         if let user {
             try await shell("chown -R \(user.uid):\(user.gid) \(root)", in: root)
         }
         if gitRepository {
-            try await userShell("git init -q -b main . && git -c user.email=t@t -c user.name=t commit -q --allow-empty -m init")
+            try await userShell(
+                "git init -q -b main . && git -c user.email=t@t -c user.name=t commit -q --allow-empty -m init")
         }
     }
 
@@ -195,7 +207,9 @@ public final class IntegrationFixture: @unchecked Sendable {
     }
 
     /// The argv that runs paddock as the fixture's host user.
-    public func paddockCommand(_ arguments: [String], environment extra: [String: String] = [:], in directory: String? = nil) -> Command {
+    public func paddockCommand(
+        _ arguments: [String], environment extra: [String: String] = [:], in directory: String? = nil
+    ) -> Command {
         var argv: [String] = []
         if let user {
             argv += ["setpriv", "--reuid=\(user.uid)", "--regid=\(user.gid)", "--init-groups", "--"]
@@ -205,7 +219,9 @@ public final class IntegrationFixture: @unchecked Sendable {
     }
 
     /// Runs paddock to completion, capturing its output.
-    public func paddock(_ arguments: [String], environment extra: [String: String] = [:], in directory: String? = nil) async throws -> ProcessOutput {
+    public func paddock(_ arguments: [String], environment extra: [String: String] = [:], in directory: String? = nil)
+        async throws -> ProcessOutput
+    {
         try await runner.capture(paddockCommand(arguments, environment: extra, in: directory))
     }
 
@@ -243,7 +259,8 @@ public final class IntegrationFixture: @unchecked Sendable {
         case .podman:
             let output = try await runner.capture(
                 IntegrationEnvironment.asTestUser(
-                    ["podman", "ps", "--all", "--quiet", "--filter", "label=\(SessionLabels.project)=\(project)"], home: home))
+                    ["podman", "ps", "--all", "--quiet", "--filter", "label=\(SessionLabels.project)=\(project)"],
+                    home: home))
             return output.stdout.split(separator: "\n").map(String.init)
         case .bwrap:
             // A bwrap sandbox is its process: pids of live bwrap processes paddock recorded for this project.
@@ -333,10 +350,14 @@ public final class IntegrationFixture: @unchecked Sendable {
             if !ids.isEmpty { _ = try? await runner.capture(Command("docker", ["rm", "--force"] + ids)) }
             _ = try? await runner.capture(Command("docker", ["volume", "rm", "--force", homeVolume]))
         case .podman:
-            if let remove = try? IntegrationEnvironment.asTestUser(["podman", "rm", "--force", "--time", "0"] + ids, home: home), !ids.isEmpty {
+            if let remove = try? IntegrationEnvironment.asTestUser(
+                ["podman", "rm", "--force", "--time", "0"] + ids, home: home), !ids.isEmpty
+            {
                 _ = try? await runner.capture(remove)
             }
-            if let volume = try? IntegrationEnvironment.asTestUser(["podman", "volume", "rm", "--force", homeVolume], home: home) {
+            if let volume = try? IntegrationEnvironment.asTestUser(
+                ["podman", "volume", "rm", "--force", homeVolume], home: home)
+            {
                 _ = try? await runner.capture(volume)
             }
         case .bwrap:

@@ -1,10 +1,10 @@
 import Foundation
+import PaddockCore
+import PaddockEngine
 
 #if canImport(Glibc)
     import Glibc
 #endif
-import PaddockCore
-import PaddockEngine
 
 /// A test's own origin on 127.0.0.1: a static HTTP server (Python's, from the machine) over a folder, with a git
 /// repository served over git's "dumb" HTTP protocol. Nothing leaves the machine.

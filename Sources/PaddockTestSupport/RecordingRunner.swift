@@ -7,7 +7,11 @@ public final class RecordingRunner: ProcessRunner, @unchecked Sendable {
     private var recorded: [Command] = []
     private let respond: @Sendable (Command) -> ProcessOutput
 
-    public init(respond: @escaping @Sendable (Command) -> ProcessOutput = { _ in ProcessOutput(status: 0, stdout: "", stderr: "") }) {
+    public init(
+        respond: @escaping @Sendable (Command) -> ProcessOutput = { _ in
+            ProcessOutput(status: 0, stdout: "", stderr: "")
+        }
+    ) {
         self.respond = respond
     }
 

@@ -1,10 +1,10 @@
 import Foundation
+import PaddockCore
+import PaddockEngine
 
 #if canImport(Glibc)
     import Glibc
 #endif
-import PaddockCore
-import PaddockEngine
 
 /// A test's own stand-in for the vendors' APIs: HTTPS on port 443 of a loopback address of its own (127.x.y.z), with
 /// a certificate for the vendor host names signed by a CA made for this test only. It speaks the Anthropic Messages
@@ -28,7 +28,8 @@ public final class VendorOrigin: @unchecked Sendable {
     /// test must pass through exactly those rules; so this needs root (as the suite runs on CI), and skips without.
     public static func start(directory: String) async throws -> VendorOrigin {
         guard getuid() == 0 else {
-            throw PaddockError.other("The vendor origin listens on port 443 and needs root (the suite runs as root on CI).")
+            throw PaddockError.other(
+                "The vendor origin listens on port 443 and needs root (the suite runs as root on CI).")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let address = "127.\(Int.random(in: 1...254)).\(Int.random(in: 1...254)).\(Int.random(in: 2...254))"
@@ -54,10 +55,12 @@ public final class VendorOrigin: @unchecked Sendable {
         process.arguments = ["python3", "-u", directory + "/origin.py", address, directory]
         process.standardOutput = output
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        if let log = FileHandle(forWritingAtPath: directory + "/origin.log") ?? {
-            _ = FileManager.default.createFile(atPath: directory + "/origin.log", contents: nil)
-            return FileHandle(forWritingAtPath: directory + "/origin.log")
-        }() {
+        if let log = FileHandle(forWritingAtPath: directory + "/origin.log")
+            ?? {
+                _ = FileManager.default.createFile(atPath: directory + "/origin.log", contents: nil)
+                return FileHandle(forWritingAtPath: directory + "/origin.log")
+            }()
+        {
             process.standardError = log
         }
         try process.run()

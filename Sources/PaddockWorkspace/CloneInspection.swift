@@ -146,8 +146,10 @@ extension CloneStore {
             let status = try await git.run(
                 scratchGit(
                     paths,
-                    ["status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=all",
-                     "--ignore-submodules=all"], workTree: true))
+                    [
+                        "status", "--porcelain=v1", "-z", "--no-renames", "--untracked-files=all",
+                        "--ignore-submodules=all",
+                    ], workTree: true))
             state.changes = status.split(separator: "\0").map(String.init)
         } catch {
             state.problems.append("git could not read it: \(error)")
@@ -166,10 +168,13 @@ extension CloneStore {
                 problems.append("\(SafeText.quoted("objects/" + relative)) is a link or special file")
             }
         }
-        for name in ["info/alternates", "info/http-alternates"] where FileSystem.kind(objects + "/" + name) != .missing {
+        for name in ["info/alternates", "info/http-alternates"] where FileSystem.kind(objects + "/" + name) != .missing
+        {
             let lines = (try? FileSystem.readRegularFile(objects + "/" + name))
                 .map { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) }
-            if name == "info/http-alternates" || lines == nil || lines?.contains(where: { $0 != record.hostObjects }) == true {
+            if name == "info/http-alternates" || lines == nil
+                || lines?.contains(where: { $0 != record.hostObjects }) == true
+            {
                 problems.append("objects/\(name) was changed to name other object stores")
             }
         }

@@ -130,7 +130,8 @@ public struct CloneStore: Sendable {
         }
         let base = baseOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         let objectStores = try hostObjectStores(FileSystem.canonical(facts[1] + "/objects"))
-        for store in objectStores where store.contains("\n") || FileSystem.isInside(store, request.target)
+        for store in objectStores
+        where store.contains("\n") || FileSystem.isInside(store, request.target)
             || FileSystem.isInside(request.target, store)
         {
             throw PaddockError.invalidArgument(
@@ -142,7 +143,8 @@ public struct CloneStore: Sendable {
         let paths = self.paths(sessionID: request.sessionID, name: name)
         guard FileSystem.kind(paths.clone) == .missing, FileSystem.kind(paths.record) == .missing else {
             throw PaddockError.invalidArgument(
-                "Session \(request.sessionID) already has a clone of \(name) at \(paths.clone). Choose another session id.")
+                "Session \(request.sessionID) already has a clone of \(name) at \(paths.clone). Choose another session id."
+            )
         }
         let record = CloneRecord(
             sessionID: request.sessionID, name: name, hostRepository: top, hostObjects: objectStores[0], base: base,
@@ -211,8 +213,10 @@ public struct CloneStore: Sendable {
         try await git.run(
             git.hardened(
                 in: paths.clone,
-                ["init", "--quiet", "--template=", "--object-format=" + record.objectFormat,
-                 "--initial-branch=" + record.branch]))
+                [
+                    "init", "--quiet", "--template=", "--object-format=" + record.objectFormat,
+                    "--initial-branch=" + record.branch,
+                ]))
         try FileSystem.createDirectory(paths.clone + "/.git/objects/info")
         try FileSystem.write(Data((record.hostObjects + "\n").utf8), to: paths.clone + "/.git/objects/info/alternates")
         try await git.run(git.hardened(in: paths.clone, ["update-ref", "refs/heads/" + record.branch, record.base]))

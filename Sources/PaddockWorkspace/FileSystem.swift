@@ -71,7 +71,8 @@ enum FileSystem {
     static func createExclusively(_ path: String, contents: String) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw PaddockError.fileSystem(path: path, message: "could not be created: \(String(cString: strerror(errno)))")
+            throw PaddockError.fileSystem(
+                path: path, message: "could not be created: \(String(cString: strerror(errno)))")
         }
         let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         do {
@@ -143,11 +144,13 @@ enum FileSystem {
         case .directory:
             for name in children(path) { try removeTree(path + "/" + name) }
             guard rmdir(path) == 0 else {
-                throw PaddockError.fileSystem(path: path, message: "could not be removed: \(String(cString: strerror(errno)))")
+                throw PaddockError.fileSystem(
+                    path: path, message: "could not be removed: \(String(cString: strerror(errno)))")
             }
         case .file, .symbolicLink, .other:
             guard unlink(path) == 0 else {
-                throw PaddockError.fileSystem(path: path, message: "could not be removed: \(String(cString: strerror(errno)))")
+                throw PaddockError.fileSystem(
+                    path: path, message: "could not be removed: \(String(cString: strerror(errno)))")
             }
         }
     }
@@ -155,7 +158,8 @@ enum FileSystem {
     /// Gives a tree to the sandbox user (when the host user differs, as root in CI does); links are not followed.
     static func changeOwner(_ path: String, uid: UInt32, gid: UInt32) throws {
         guard lchown(path, uid, gid) == 0 else {
-            throw PaddockError.fileSystem(path: path, message: "could not change owner: \(String(cString: strerror(errno)))")
+            throw PaddockError.fileSystem(
+                path: path, message: "could not change owner: \(String(cString: strerror(errno)))")
         }
         try walk(path) { relative, _ in
             let child = path + "/" + relative

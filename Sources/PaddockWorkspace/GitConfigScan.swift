@@ -128,7 +128,8 @@ enum GitConfigScan {
             } else if entry.key == "core.hookspath" {
                 hooksPath = entry
             } else if isCommandKey(entry.key) || (entry.key.hasPrefix("alias.") && value.hasPrefix("!")) {
-                if entry.key == "core.fsmonitor", ["false", "true", "no", "yes", "off", "on", "0", "1"].contains(value) {
+                if entry.key == "core.fsmonitor", ["false", "true", "no", "yes", "off", "on", "0", "1"].contains(value)
+                {
                     continue
                 }
                 for word in commandWords(value) where word.contains("/") {
@@ -166,7 +167,9 @@ enum GitConfigScan {
 
     /// The words of a shell command, with simple quotes removed: enough to spot paths, not a shell parser.
     static func commandWords(_ command: String) -> [String] {
-        command.trimmingCharacters(in: CharacterSet(charactersIn: "!")).split(whereSeparator: { $0 == " " || $0 == "\t" })
-            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"'")) }
+        command.trimmingCharacters(in: CharacterSet(charactersIn: "!")).split(whereSeparator: {
+            $0 == " " || $0 == "\t"
+        })
+        .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"'")) }
     }
 }

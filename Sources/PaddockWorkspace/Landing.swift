@@ -63,10 +63,13 @@ extension CloneStore {
                     git.plain(
                         // The -c options reach upload-pack too (git passes them on): the agent's commit-graph
                         // and multi-pack-index caches are not trusted.
-                        ["-c", "core.commitGraph=false", "-c", "core.multiPackIndex=false",
-                         "-c", "protocol.file.allow=always", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-                         "--no-recurse-submodules", paths.scratch,
-                         "refs/heads/\(record.branch):refs/heads/\(record.branch)"], in: host))
+                        [
+                            "-c", "core.commitGraph=false", "-c", "core.multiPackIndex=false",
+                            "-c", "protocol.file.allow=always", "fetch", "--quiet", "--no-tags",
+                            "--no-write-fetch-head",
+                            "--no-recurse-submodules", paths.scratch,
+                            "refs/heads/\(record.branch):refs/heads/\(record.branch)",
+                        ], in: host))
             }
             if try await hostBranch(record) == tip {
                 record.landedTip = tip
@@ -102,7 +105,8 @@ extension CloneStore {
         if !state.changes.isEmpty { lines.append("  \(state.changes.count) uncommitted or untracked paths.") }
         if !state.otherWork.isEmpty {
             // Ref names are the agent's (it can write ref files with any bytes in their names).
-            lines.append("  Commits off the session branch: \(state.otherWork.map(SafeText.quoted).joined(separator: ", ")).")
+            lines.append(
+                "  Commits off the session branch: \(state.otherWork.map(SafeText.quoted).joined(separator: ", ")).")
         }
         for problem in state.problems { lines.append("  Not inspected automatically: \(SafeText.line(problem)).") }
         lines += [
@@ -177,8 +181,10 @@ extension CloneStore {
             let record = listing.record
             if listing.status.isSafeToRemove || force {
                 try await remove(listing.paths, record: record, keepRecord: false)
-                let reason = listing.status.isSafeToRemove ? listing.status.rawValue : "forced (\(listing.status.rawValue))"
-                decisions.append(CleanDecision(sessionID: record.sessionID, name: record.name, removed: true, reason: reason))
+                let reason =
+                    listing.status.isSafeToRemove ? listing.status.rawValue : "forced (\(listing.status.rawValue))"
+                decisions.append(
+                    CleanDecision(sessionID: record.sessionID, name: record.name, removed: true, reason: reason))
             } else {
                 decisions.append(
                     CleanDecision(

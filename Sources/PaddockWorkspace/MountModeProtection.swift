@@ -18,7 +18,8 @@ public struct MountModeProtection: Equatable, Sendable {
     /// not, a `.git` found there after the session was made by the session (`NestedRepositoryGuard` judges it).
     public var topLevelGitPinned: Bool
 
-    public init(mounts: [Mount] = [], created: [String] = [], warnings: [String] = [], topLevelGitPinned: Bool = false) {
+    public init(mounts: [Mount] = [], created: [String] = [], warnings: [String] = [], topLevelGitPinned: Bool = false)
+    {
         self.mounts = mounts
         self.created = created
         self.warnings = warnings
@@ -111,7 +112,9 @@ public struct MountModeGuard: Sendable {
     /// A symbolic link on the way is refused: the agent could point it elsewhere.
     func pinningFolders(of mounts: [Mount], project: String, target: String) throws -> [Mount] {
         var readOnlyByTarget: [String: Bool] = [target: false]
-        for mount in mounts { readOnlyByTarget[mount.target] = (readOnlyByTarget[mount.target] ?? false) || mount.readOnly }
+        for mount in mounts {
+            readOnlyByTarget[mount.target] = (readOnlyByTarget[mount.target] ?? false) || mount.readOnly
+        }
         var pinned = mounts
         for mount in Self.ordered(mounts) where FileSystem.isInside(mount.target, target) && mount.target != target {
             let components = mount.target.dropFirst(target.count).split(separator: "/").map(String.init)
@@ -122,7 +125,8 @@ public struct MountModeGuard: Sendable {
                 guard FileSystem.kind(host) == .directory else {
                     throw PaddockError.fileSystem(
                         path: host,
-                        message: "lies on the way to \(mount.source), which git reads or runs, and is a symbolic link or "
+                        message:
+                            "lies on the way to \(mount.source), which git reads or runs, and is a symbolic link or "
                             + "special file: the agent could point it elsewhere. Make it a real folder, or point your "
                             + "git config at the real path, and start again.")
                 }
@@ -222,6 +226,8 @@ public struct MountModeGuard: Sendable {
     static func ordered(_ mounts: [Mount]) -> [Mount] {
         var seen: Set<String> = []
         return mounts.sorted { $0.readOnly && !$1.readOnly }.filter { seen.insert($0.target).inserted }
-            .sorted { ($0.target.split(separator: "/").count, $0.target) < ($1.target.split(separator: "/").count, $1.target) }
+            .sorted {
+                ($0.target.split(separator: "/").count, $0.target) < ($1.target.split(separator: "/").count, $1.target)
+            }
     }
 }

@@ -41,13 +41,16 @@ public struct NestedRepositoryGuard: Sendable {
         switch RawDirectory.openForScan(AT_FDCWD, root) {
         case .success(let opened): rootDirectory = opened
         case .failure(let error):
-            throw PaddockError.fileSystem(path: root.display, message: "could not be read to look for repositories the "
-                + "session created: \(error). Do not run git in it until you have looked for new .git entries.")
+            throw PaddockError.fileSystem(
+                path: root.display,
+                message: "could not be read to look for repositories the "
+                    + "session created: \(error). Do not run git in it until you have looked for new .git entries.")
         }
         defer { rootDirectory.close() }
         var scan = NestedRepositoryScan(
             project: root, topLevelGitPinned: topLevelGitPinned,
-            threshold: sessionStart.timeIntervalSince1970 - clockSlack, suffix: RawPath(".paddock-quarantined-" + sessionID))
+            threshold: sessionStart.timeIntervalSince1970 - clockSlack,
+            suffix: RawPath(".paddock-quarantined-" + sessionID))
         scan.walk(rootDirectory, root, isRoot: true)
         scan.checkOperationsInProgress()
         return scan.report

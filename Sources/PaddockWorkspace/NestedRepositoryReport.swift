@@ -56,7 +56,8 @@ public struct NestedRepositoryReport: Equatable, Sendable {
             let more = entry.changeCount > entry.changes.count ? ", …" : ""
             // The first rename in full, the HEAD inside it by name only: the paths are long enough already.
             let renames = entry.renamed.enumerated().map { index, rename in
-                index == 0 ? "to \(rename.to)" : "its \(Self.lastComponent(rename.from)) to \(Self.lastComponent(rename.to))"
+                index == 0
+                    ? "to \(rename.to)" : "its \(Self.lastComponent(rename.from)) to \(Self.lastComponent(rename.to))"
             }.joined(separator: " and ")
             if entry.kind == .unreadable {
                 lines.append(

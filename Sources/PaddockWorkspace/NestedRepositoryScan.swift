@@ -48,7 +48,8 @@ struct NestedRepositoryScan {
     }
 
     func relative(_ path: RawPath) -> String {
-        path == project ? "." : path.isInside(project) ? RawPath(path.dropFirst(project.count + 1)).display : path.display
+        path == project
+            ? "." : path.isInside(project) ? RawPath(path.dropFirst(project.count + 1)).display : path.display
     }
 
     func isNew(_ status: RawStatus) -> Bool { status.changed >= threshold }
@@ -110,7 +111,9 @@ struct NestedRepositoryScan {
         }
         var findings = Findings()
         findings.unreadable.append("\(relative(path)) (\(error))")
-        decide(relative(path), .unreadable, findings, parent: parent, parentPath: parentPath, name: name, disarmHead: false)
+        decide(
+            relative(path), .unreadable, findings, parent: parent, parentPath: parentPath, name: name, disarmHead: false
+        )
     }
 
     /// A `.git` entry below the project, or at its top when the project had none of its own.
@@ -141,7 +144,8 @@ struct NestedRepositoryScan {
                     var target = RawPath(content.dropFirst(prefix.count))
                     while let last = target.last, [9, 10, 13, 32].contains(last) { target.removeLast() }
                     if !target.isEmpty {
-                        follow(target.first == UInt8(ascii: "/") ? target : parentPath.appending(target), into: &findings)
+                        follow(
+                            target.first == UInt8(ascii: "/") ? target : parentPath.appending(target), into: &findings)
                     }
                 } else if RawDirectory.readFile(parent, name, limit: 1) == nil {
                     findings.unreadable.append("\(relative(path)) (unreadable)")
@@ -154,7 +158,8 @@ struct NestedRepositoryScan {
             }
         }
         let isDirectory = (try? RawDirectory.status(parent, name).get())?.kind == .directory
-        decide(relative(path), kind, findings, parent: parent, parentPath: parentPath, name: name, disarmHead: isDirectory)
+        decide(
+            relative(path), kind, findings, parent: parent, parentPath: parentPath, name: name, disarmHead: isDirectory)
     }
 
     /// A directory git would take for a repository by itself.
@@ -162,7 +167,8 @@ struct NestedRepositoryScan {
         var findings = Findings()
         if isNew(directory.status) { findings.other.append(relative(path)) }
         collect(directory.descriptor, path, components: [], mode: .everything, into: &findings)
-        decide(relative(path), .bareRepository, findings, parent: directory.descriptor, parentPath: path,
+        decide(
+            relative(path), .bareRepository, findings, parent: directory.descriptor, parentPath: path,
             name: RawPath("HEAD"), disarmHead: false)
     }
 
@@ -209,7 +215,8 @@ struct NestedRepositoryScan {
                     guard (try? RawDirectory.status(descriptor, info).get()) != nil else { continue }
                     switch RawDirectory.openForScan(descriptor, info) {
                     case .success(let child):
-                        collect(child.descriptor, path.appending(RawPath("info")), components: childComponents + ["info"],
+                        collect(
+                            child.descriptor, path.appending(RawPath("info")), components: childComponents + ["info"],
                             mode: mode, into: &findings)
                         child.close()
                     case .failure(let error): findings.unreadable.append("\(relative(path))/info (\(error))")
@@ -231,7 +238,9 @@ struct NestedRepositoryScan {
                     while let last = target.last, [9, 10, 13, 32].contains(last) { target.removeLast() }
                     if !target.isEmpty {
                         let parent = path.dropLast(entry.name.count + 1)
-                        follow(target.first == UInt8(ascii: "/") ? target : RawPath(parent).appending(target), into: &findings)
+                        follow(
+                            target.first == UInt8(ascii: "/") ? target : RawPath(parent).appending(target),
+                            into: &findings)
                     }
                 }
             case .other, .missing:
@@ -248,7 +257,8 @@ struct NestedRepositoryScan {
         let components: [String]
         if real.isInside(topGit) && topLevelGitPinned {
             mode = .followedOnly
-            components = RawPath(real.dropFirst(min(real.count, topGit.count + 1))).display.split(separator: "/").map(String.init)
+            components = RawPath(real.dropFirst(min(real.count, topGit.count + 1))).display.split(separator: "/").map(
+                String.init)
         } else if real.isInside(project) {
             mode = .everything
             components = []
@@ -302,7 +312,8 @@ struct NestedRepositoryScan {
         case .failure(let error):
             report.failures.append(
                 "\(relative(renamedFrom)) (\(error)), which changed during the session or could not be read: "
-                    + "\(entry.changes.joined(separator: ", ")). Do not run git in the project until you have removed it.")
+                    + "\(entry.changes.joined(separator: ", ")). Do not run git in the project until you have removed it."
+            )
             return
         }
         report.quarantined.append(entry)
@@ -331,7 +342,9 @@ struct NestedRepositoryScan {
         for attempt in 1...100 {
             let candidate = name + suffix + (attempt == 1 ? [] : RawPath("-\(attempt)"))
             // The container is gone, so nothing races between this check and the rename.
-            guard case .failure(let error) = RawDirectory.status(parent, candidate), error.code == ENOENT else { continue }
+            guard case .failure(let error) = RawDirectory.status(parent, candidate), error.code == ENOENT else {
+                continue
+            }
             if let error = RawDirectory.rename(parent, name, to: candidate) { return .failure(error) }
             return .success(candidate)
         }

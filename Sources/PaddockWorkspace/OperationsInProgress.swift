@@ -59,10 +59,13 @@ extension NestedRepositoryScan {
         guard case .success(let directory) = RawDirectory.openForScan(parent, name) else { return }
         defer { directory.close() }
         guard case .success(let entries) = RawDirectory.entries(directory.descriptor) else { return }
-        for entry in entries where (try? RawDirectory.status(directory.descriptor, entry.name).get())?.kind == .directory {
+        for entry in entries
+        where (try? RawDirectory.status(directory.descriptor, entry.name).get())?.kind == .directory {
             let child = path.appending(entry.name)
             if (try? RawDirectory.status(directory.descriptor, entry.name + RawPath("/HEAD")).get()) != nil {
-                guard case .success(let module) = RawDirectory.openForScan(directory.descriptor, entry.name) else { continue }
+                guard case .success(let module) = RawDirectory.openForScan(directory.descriptor, entry.name) else {
+                    continue
+                }
                 checkOperationsInProgress(module, child)
                 module.close()
             } else {

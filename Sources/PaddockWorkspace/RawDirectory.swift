@@ -21,7 +21,8 @@ extension RawPath {
 
     /// Whether this path is `directory` or lies below it (both absolute and canonical).
     func isInside(_ directory: RawPath) -> Bool {
-        self == directory || (count > directory.count && starts(with: directory) && self[directory.count] == UInt8(ascii: "/"))
+        self == directory
+            || (count > directory.count && starts(with: directory) && self[directory.count] == UInt8(ascii: "/"))
     }
 }
 

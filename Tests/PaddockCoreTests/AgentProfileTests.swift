@@ -40,10 +40,11 @@ struct AgentProfileTests {
     /// The resume hint Claude prints on exit names paddock (`paddock --resume ID`), not
     /// `claude --dangerously-skip-permissions --resume ID`, which is no way to resume a paddock session.
     @Test func claudeRunsInSandboxModeWithoutUpdatingItselfAndNamesPaddockToResume() {
-        #expect(AgentProfile.claude.environment == [
-            "IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_RESUME_HINT_COMMAND": "paddock",
-            "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
-        ])
+        #expect(
+            AgentProfile.claude.environment == [
+                "IS_SANDBOX": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_RESUME_HINT_COMMAND": "paddock",
+                "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
+            ])
     }
 
     /// The issue: the first interactive start died on `platform.claude.com` (not allowed), while two allowed hosts
@@ -65,10 +66,12 @@ struct AgentProfileTests {
     /// it. One without (Gemini's) passes by name. No value ever appears in what paddock renders.
     @Test(arguments: table.filter { !$0.credentials.isEmpty })
     func credentialsPassByNameOnly(_ expected: Expected) throws {
-        let paths = PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
+        let paths = PaddockPaths(
+            home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
         let secrets = Dictionary(uniqueKeysWithValues: expected.credentials.map { ($0, "secret-\($0)") })
         let request = SessionRequest(
-            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", workspaceSource: "/home/u/app", hostHome: "/home/u",
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app",
+            workspaceSource: "/home/u/app", hostHome: "/home/u",
             hostUID: 1234, hostGID: 1234, launcherPID: 42, config: PaddockConfig(), profile: expected.profile,
             userArguments: [], allowDangerousMounts: false, imageTag: "paddock-\(expected.profile.name):abc",
             hostEnvironment: secrets, paths: paths)

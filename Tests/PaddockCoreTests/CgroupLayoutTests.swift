@@ -31,13 +31,15 @@ struct CgroupLayoutTests {
         #expect(layout == .hybrid(cgroup2Mount: "/sys/fs/cgroup/unified", cgroup2Controllers: ["hugetlb"]))
         #expect(layout.crunRefuses)
         #expect(!layout.rootlessLimitsEnforced)
-        #expect(layout.summary == "hybrid (cgroup v1 controllers, and cgroup2 at /sys/fs/cgroup/unified holding hugetlb)")
+        #expect(
+            layout.summary == "hybrid (cgroup v1 controllers, and cgroup2 at /sys/fs/cgroup/unified holding hugetlb)")
     }
 
     /// The machine where the suite passed before: the same mounts, an empty cgroup2 tree, which crun accepts.
     @Test func hybridWithAnEmptyCgroup2TreeStartsWithCrun() {
         let layout = CgroupLayout.parse(
-            mountinfo: Self.hybridMountinfo, controllers: controllers(["/sys/fs/cgroup/unified/cgroup.controllers": "\n"]))
+            mountinfo: Self.hybridMountinfo,
+            controllers: controllers(["/sys/fs/cgroup/unified/cgroup.controllers": "\n"]))
         #expect(layout == .hybrid(cgroup2Mount: "/sys/fs/cgroup/unified", cgroup2Controllers: []))
         #expect(!layout.crunRefuses)
         #expect(PodmanRuntimeChoice.choose(layout: layout, runcPath: nil) == .engineDefault)
@@ -50,7 +52,9 @@ struct CgroupLayoutTests {
         let legacy = CgroupLayout.parse(mountinfo: Self.legacyMountinfo, controllers: controllers([:]))
         #expect(legacy == .legacy)
         #expect(!legacy.rootlessLimitsEnforced && !legacy.crunRefuses)
-        #expect(CgroupLayout.parse(mountinfo: "23 1 0:21 / / rw - ext4 /dev/sda1 rw", controllers: controllers([:])) == .unknown)
+        #expect(
+            CgroupLayout.parse(mountinfo: "23 1 0:21 / / rw - ext4 /dev/sda1 rw", controllers: controllers([:]))
+                == .unknown)
     }
 
     /// The last mount at a point is the one in force: cgroup2 mounted over the tmpfs makes the host unified.
@@ -86,7 +90,10 @@ struct CgroupLayoutTests {
         let message = error.description
         #expect(message.contains("Nothing was started"))
         #expect(message.contains("sudo apt-get install runc"))
-        #expect(message.contains("sudo mkdir -p /sys/fs/cgroup/hugetlb && sudo mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb"))
+        #expect(
+            message.contains(
+                "sudo mkdir -p /sys/fs/cgroup/hugetlb && sudo mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb")
+        )
         #expect(message.contains("systemd.unified_cgroup_hierarchy=1"))
     }
 }

@@ -34,7 +34,8 @@ struct ConfigHostileInputTests {
     @Test(
         "arrays toml++ 3.4 cannot read are refused",
         arguments: [
-            "a = [}\n", "env = [ }\n", "env = [\"A\",}\n", "env = [\n  # note\n}\n", "env = [\u{2028}]\n", "env = [\u{85}]\n",
+            "a = [}\n", "env = [ }\n", "env = [\"A\",}\n", "env = [\n  # note\n}\n", "env = [\u{2028}]\n",
+            "env = [\u{85}]\n",
             "env = [\"A\",\u{2029}]\n", "env = [\"#\", [ # c\n}]\n", "env = [\"\"\"\n\"\"\", }\n",
         ])
     func arrayValueStartingWithATerminator(_ text: String) throws {
@@ -57,8 +58,10 @@ struct ConfigHostileInputTests {
     @Test(
         "numbers and booleans in every TOML spelling still parse",
         arguments: [
-            "[resources]\ncpus = 1.5\npids = 1_000\nmemory = 0x4000_0000\n", "[resources]\ncpus = 2e0\nmemory = 0o7777\n",
-            "[resources]\ncpus = +1.5E+0\nmemory = 0b1010\n", "mounts = [{ path = \"/x\", rw = true }, {path=\"/y\",rw=false}]\n",
+            "[resources]\ncpus = 1.5\npids = 1_000\nmemory = 0x4000_0000\n",
+            "[resources]\ncpus = 2e0\nmemory = 0o7777\n",
+            "[resources]\ncpus = +1.5E+0\nmemory = 0b1010\n",
+            "mounts = [{ path = \"/x\", rw = true }, {path=\"/y\",rw=false}]\n",
             "[network]\noffline = false # for now\n", "env = [\n  \"A\", # one\n  \"B\",\n]\n",
         ])
     func numbersAndBooleans(_ text: String) throws {
@@ -106,7 +109,8 @@ struct ConfigHostileInputTests {
     @Test(
         "table headers with bare or quoted keys still parse",
         arguments: [
-            "[network]\n", "[ network ]\n", "[\"network\"]\n", "[ 'network' ]\n", "[network.hosts]\n", "[[mounts]]\npath = \"/x\"\n",
+            "[network]\n", "[ network ]\n", "[\"network\"]\n", "[ 'network' ]\n", "[network.hosts]\n",
+            "[[mounts]]\npath = \"/x\"\n",
             "[[ mounts ]]\npath = \"/x\"\n", "[image]\npackages = [\n  \"git\",\n]\n",
         ])
     func ordinaryTableHeaders(_ text: String) throws {

@@ -15,9 +15,13 @@ struct DenialNoticesTests {
 
     @Test func firstDenialOfEachTargetOnlyWithItsAllowCommand() {
         var notices = DenialNotices()
-        #expect(notices.notice(for: record("example.com", 443)) == "paddock: blocked example.com:443 — `paddock allow example.com` allows it")
+        #expect(
+            notices.notice(for: record("example.com", 443))
+                == "paddock: blocked example.com:443 — `paddock allow example.com` allows it")
         #expect(notices.notice(for: record("example.com", 443)) == nil, "once per target")
-        #expect(notices.notice(for: record("example.com", 22)) == "paddock: blocked example.com:22 — `paddock allow example.com:22` allows it")
+        #expect(
+            notices.notice(for: record("example.com", 22))
+                == "paddock: blocked example.com:22 — `paddock allow example.com:22` allows it")
         #expect(notices.notice(for: record("api.example.com", 443, .allow)) == nil, "allowed traffic is no news")
         #expect(notices.notice(for: record("x", nil, .invalid, rule: "invalid")) == nil)
         #expect(notices.targets == ["example.com:443", "example.com:22"])
@@ -28,7 +32,10 @@ struct DenialNoticesTests {
         var notices = DenialNotices()
         var denied = record("gist.github.com", 443, rule: "gist.github.com (global config)")
         denied.reason = "gist.github.com:443 is denied by `gist.github.com` in the global config"
-        #expect(notices.notice(for: denied) == "paddock: blocked gist.github.com:443 — gist.github.com:443 is denied by `gist.github.com` in the global config")
+        #expect(
+            notices.notice(for: denied)
+                == "paddock: blocked gist.github.com:443 — gist.github.com:443 is denied by `gist.github.com` in the global config"
+        )
     }
 
     @Test func controlCharactersNeverReachTheTerminal() {

@@ -11,7 +11,10 @@ struct GatewayTransportTests {
     /// What each engine says about itself (`docker info` Name/OperatingSystem, `podman info` serviceIsRemote),
     /// on a Linux host and on a simulated Mac.
     static let detections: [(Report, EngineFlavor)] = [
-        (Report(operatingSystem: "Debian GNU/Linux 12 (bookworm)", name: "build-host", hostIsMac: false), .dockerEngine),
+        (
+            Report(operatingSystem: "Debian GNU/Linux 12 (bookworm)", name: "build-host", hostIsMac: false),
+            .dockerEngine
+        ),
         (Report(operatingSystem: "Docker Desktop", name: "docker-desktop", hostIsMac: true), .dockerDesktop),
         (Report(operatingSystem: "Docker Desktop", name: "docker-desktop", hostIsMac: false), .dockerDesktop),
         (Report(operatingSystem: "Ubuntu 24.04 LTS", name: "colima", hostIsMac: true), .colima),
@@ -64,7 +67,9 @@ struct GatewayTransportTests {
         #expect(try bwrap.transport(forced: nil, flavor: .bubblewrap, engine: "bwrap") == .boundFolder)
         let apple = EngineCapabilities.appleContainer
         #expect(try apple.transport(forced: nil, flavor: .appleContainer, engine: "container") == .boundSocketFile)
-        #expect(throws: PaddockError.self) { try apple.transport(forced: .boundFolder, flavor: .appleContainer, engine: "container") }
+        #expect(throws: PaddockError.self) {
+            try apple.transport(forced: .boundFolder, flavor: .appleContainer, engine: "container")
+        }
         #expect(try GatewayTransport.parse("Relay", source: "--gateway-transport") == .relay)
         #expect(throws: PaddockError.self) { try GatewayTransport.parse("tcp", source: "--gateway-transport") }
     }
@@ -80,13 +85,16 @@ struct GatewayTransportTests {
 
     // MARK: what each transport puts in the sandbox
 
-    let paths = PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
+    let paths = PaddockPaths(
+        home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
     let session = SessionID("20261121-0521-k3f9")!
 
     func plan(_ attachment: GatewayAttachment) throws -> ContainerSpec {
         var request = SessionRequest(
-            sessionID: session, projectRoot: "/home/u/app", workspaceSource: "/home/u/app", hostHome: "/home/u", hostUID: 1234, hostGID: 1234,
-            launcherPID: 1, config: PaddockConfig(), profile: .shell, userArguments: ["make"], imageTag: "i", paths: paths)
+            sessionID: session, projectRoot: "/home/u/app", workspaceSource: "/home/u/app", hostHome: "/home/u",
+            hostUID: 1234, hostGID: 1234,
+            launcherPID: 1, config: PaddockConfig(), profile: .shell, userArguments: ["make"], imageTag: "i",
+            paths: paths)
         request.gateway = attachment
         return try SessionPlanner.plan(request) { _ in false }
     }
@@ -144,7 +152,10 @@ struct GatewayTransportTests {
             session: session, image: "paddock-shell:abc", route: .hostNetwork, port: 40123, launcherPID: 77,
             launcherStart: "t0")
         #expect(linux.volume == "paddock-relay-20261121-0521-k3f9")
-        #expect(linux.labels == ["paddock.relay": session.rawValue, "paddock.launcher-pid": "77", "paddock.launcher-start": "t0"])
+        #expect(
+            linux.labels == [
+                "paddock.relay": session.rawValue, "paddock.launcher-pid": "77", "paddock.launcher-start": "t0",
+            ])
         #expect(linux.labels[SessionLabels.session] == nil, "a relay is no session: ps, exec and stop never see it")
         let spec = linux.container
         #expect(spec.name == "paddock-relay-20261121-0521-k3f9")
@@ -152,9 +163,11 @@ struct GatewayTransportTests {
         // Attached with stdin open: the launcher's pipe is its lifeline (GatewayRelay).
         #expect(!spec.detached && spec.interactive && !spec.tty && !spec.keepsHostUser)
         #expect(spec.mounts == [.volume("paddock-relay-20261121-0521-k3f9", at: "/run/paddock")])
-        #expect(spec.command == [
-            "sh", "-c", "socat \"$@\" & read _; kill $!", "paddock-relay", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:127.0.0.1:40123",
-        ])
+        #expect(
+            spec.command == [
+                "sh", "-c", "socat \"$@\" & read _; kill $!", "paddock-relay", "-b", "131072",
+                "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:127.0.0.1:40123",
+            ])
         let mac = RelayPlan.make(
             session: session, image: "i", route: EngineFlavor.dockerDesktop.relayRoute, port: 5, launcherPID: 1,
             launcherStart: "")
@@ -164,7 +177,8 @@ struct GatewayTransportTests {
 
     @Test func anUnreachableGatewayNamesEngineTransportAndFix() {
         let base = GatewayLink(
-            transport: .boundFolder, flavor: .dockerDesktop, sessionID: session, directory: "/d", socket: "/d/s", port: 4321)
+            transport: .boundFolder, flavor: .dockerDesktop, sessionID: session, directory: "/d", socket: "/d/s",
+            port: 4321)
         var relay = base
         relay.transport = .relay
         var file = base

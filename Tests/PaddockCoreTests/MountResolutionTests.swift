@@ -9,7 +9,8 @@ struct MountResolutionTests {
     var home: String { root + "/home" }
     var project: String { home + "/code/app" }
     var paths: PaddockPaths {
-        PaddockPaths(home: home, configDirectory: home + "/.config/paddock", stateDirectory: home + "/.local/state/paddock")
+        PaddockPaths(
+            home: home, configDirectory: home + "/.config/paddock", stateDirectory: home + "/.local/state/paddock")
     }
 
     init() throws {
@@ -26,20 +27,28 @@ struct MountResolutionTests {
         try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
     }
 
-    func plan(_ mounts: [MountConfig], workspaces: [String] = [], mountsProject: Bool = true, dangerous: Bool = false) throws -> ContainerSpec {
+    func plan(_ mounts: [MountConfig], workspaces: [String] = [], mountsProject: Bool = true, dangerous: Bool = false)
+        throws -> ContainerSpec
+    {
         var config = PaddockConfig()
         config.mounts = mounts
         var request = SessionRequest(
-            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: project, workspaceSource: mountsProject ? project : nil,
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: project,
+            workspaceSource: mountsProject ? project : nil,
             hostHome: home, hostUID: 1000, hostGID: 1000, launcherPID: 1, config: config, profile: .shell,
             allowDangerousMounts: dangerous, imageTag: "t", paths: paths)
         request.workspaces = workspaces
-        return try SessionPlanner.plan(request, socketInside: { _ in nil }) { FileManager.default.fileExists(atPath: $0) }
+        return try SessionPlanner.plan(request, socketInside: { _ in nil }) {
+            FileManager.default.fileExists(atPath: $0)
+        }
     }
 
-    func expectRefused(_ mounts: [MountConfig], workspaces: [String] = [], mountsProject: Bool = true, through: String) {
+    func expectRefused(_ mounts: [MountConfig], workspaces: [String] = [], mountsProject: Bool = true, through: String)
+    {
         for dangerous in [false, true] {
-            let error = #expect(throws: PaddockError.self) { try plan(mounts, workspaces: workspaces, mountsProject: mountsProject, dangerous: dangerous) }
+            let error = #expect(throws: PaddockError.self) {
+                try plan(mounts, workspaces: workspaces, mountsProject: mountsProject, dangerous: dangerous)
+            }
             guard case .redirectableMount(_, let entry, _) = error else {
                 Issue.record("expected a refusal, got \(String(describing: error))")
                 return
@@ -78,16 +87,19 @@ struct MountResolutionTests {
     @Test func aPathThroughAReadWriteMountIsRefused() throws {
         try link(home + "/cache/link", to: home + "/.claude")
         expectRefused(
-            [MountConfig(path: "~/cache", readWrite: true), MountConfig(path: "~/cache/link")], through: home + "/cache/link")
+            [MountConfig(path: "~/cache", readWrite: true), MountConfig(path: "~/cache/link")],
+            through: home + "/cache/link")
         try link(home + "/elsewhere", to: home + "/cache/inner")
         try FileManager.default.createDirectory(atPath: home + "/cache/inner", withIntermediateDirectories: true)
         expectRefused(
-            [MountConfig(path: "~/cache", readWrite: true), MountConfig(path: "~/elsewhere")], through: home + "/cache/inner")
+            [MountConfig(path: "~/cache", readWrite: true), MountConfig(path: "~/elsewhere")],
+            through: home + "/cache/inner")
     }
 
     @Test func aWorkspaceInsideAnotherIsRefused() throws {
         try FileManager.default.createDirectory(atPath: home + "/api/vendor", withIntermediateDirectories: true)
-        expectRefused([], workspaces: [home + "/api", home + "/api/vendor"], mountsProject: false, through: home + "/api/vendor")
+        expectRefused(
+            [], workspaces: [home + "/api", home + "/api/vendor"], mountsProject: false, through: home + "/api/vendor")
         // Side by side in a folder that is not mounted itself: what --repo is for.
         try FileManager.default.createDirectory(atPath: project + "/web", withIntermediateDirectories: true)
         let spec = try plan([], workspaces: [project + "/data", project + "/web"], mountsProject: false)
@@ -97,7 +109,9 @@ struct MountResolutionTests {
     /// Folders the agent cannot write are mounted by their real path, links of the user's own included.
     @Test func theEngineGetsTheRealPath() throws {
         try link(home + "/alias", to: home + "/datasets")
-        let spec = try plan([MountConfig(path: "~/alias"), MountConfig(path: "~/outside", target: "/out", readWrite: true)])
+        let spec = try plan([
+            MountConfig(path: "~/alias"), MountConfig(path: "~/outside", target: "/out", readWrite: true),
+        ])
         #expect(spec.mounts.contains(.bind(home + "/datasets", at: "/mnt/datasets", readOnly: true)))
         #expect(spec.mounts.contains(.bind(home + "/outside", at: "/out", readOnly: false)))
     }

@@ -13,7 +13,8 @@ struct NetworkLayersTests {
         root = NSTemporaryDirectory() + "paddock-layers-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: root + "/project", withIntermediateDirectories: true)
         files = NetworkLayerFiles(
-            globalFile: root + "/config.toml", projectFile: root + "/project/paddock.toml", sessionFile: root + "/network.toml",
+            globalFile: root + "/config.toml", projectFile: root + "/project/paddock.toml",
+            sessionFile: root + "/network.toml",
             trust: TrustStore(directory: root + "/trust"), flags: NetworkConfig(allow: ["flag.example"]))
     }
 
@@ -51,7 +52,8 @@ struct NetworkLayersTests {
         #expect(try !decision(layers, "evil.example"))
 
         // The user trusts the agent's version: now it counts.
-        try files.trust.trust(file: files.projectFile, content: String(contentsOfFile: files.projectFile, encoding: .utf8))
+        try files.trust.trust(
+            file: files.projectFile, content: String(contentsOfFile: files.projectFile, encoding: .utf8))
         (layers, held) = files.reload(layers)
         #expect(held.isEmpty, "\(held)")
         #expect(try decision(layers, "evil.example"))

@@ -62,10 +62,12 @@ struct NetworkPolicyTests {
         #expect(!cidr.decide(try target("93.184.215.14:5432")).isAllowed)
     }
 
-    @Test("numeric spellings of the metadata address are all the same refusal", arguments: [
-        "169.254.169.254:80", "2852039166:80", "0xA9FEA9FE:80", "0251.0376.0251.0376:80", "169.254.43518:80",
-        "[::ffff:169.254.169.254]:80", "[::ffff:a9fe:a9fe]:80",
-    ])
+    @Test(
+        "numeric spellings of the metadata address are all the same refusal",
+        arguments: [
+            "169.254.169.254:80", "2852039166:80", "0xA9FEA9FE:80", "0251.0376.0251.0376:80", "169.254.43518:80",
+            "[::ffff:169.254.169.254]:80", "[::ffff:a9fe:a9fe]:80",
+        ])
     func metadataAddressIsRefusedInEverySpelling(_ text: String) throws {
         // Even a rule that allows the whole IPv4 and IPv6 space does not name the link-local range explicitly.
         let policy = try policy(allow: ["0.0.0.0/0:*", "::/0:*"])
@@ -87,7 +89,10 @@ struct NetworkPolicyTests {
             let decision = policy.decide(name, resolvedTo: IPAddress(address)!)
             #expect(!decision.isAllowed, "\(address) should be refused")
             #expect(decision.basis == .restrictedAddress, "\(address)")
-            #expect(decision.hint == "paddock allow \(address.contains(":") ? IPAddress(address)!.description + "/128" : address + "/32")")
+            #expect(
+                decision.hint
+                    == "paddock allow \(address.contains(":") ? IPAddress(address)!.description + "/128" : address + "/32")"
+            )
         }
         for address in ["93.184.215.14", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:93.184.215.14"] {
             #expect(policy.decide(name, resolvedTo: IPAddress(address)!).isAllowed, "\(address) should pass")
@@ -200,6 +205,8 @@ struct NetworkPolicyTests {
         #expect(summary.denied == 4)
         #expect(summary.invalid == 1)
         #expect(summary.topDenied().map(\.host) == ["evil.test", "a.test", "evil.test:22"])
-        #expect(summary.line == "network: 1 allowed, 4 denied, 1 invalid (top denied: evil.test ×2, a.test ×1, evil.test:22 ×1)")
+        #expect(
+            summary.line
+                == "network: 1 allowed, 4 denied, 1 invalid (top denied: evil.test ×2, a.test ×1, evil.test:22 ×1)")
     }
 }

@@ -87,7 +87,9 @@ struct NetworkRuleTests {
     }
 
     @Test func publicSuffixMessageSaysWhy() {
-        #expect(throws: RuleError.invalid("*.co.uk", "`*.co.uk` would allow every site registered under a public suffix")) {
+        #expect(
+            throws: RuleError.invalid("*.co.uk", "`*.co.uk` would allow every site registered under a public suffix")
+        ) {
             try NetworkRule(parsing: "*.co.uk")
         }
     }
@@ -116,7 +118,10 @@ struct NetworkRuleTests {
         #expect(NetworkPresets.rules(for: "npm", clients: clients) == ["npm.corp.example", "npm.acme.example:8443"])
         #expect(NetworkPresets.rules(for: "pypi", clients: clients) == ["pypi.corp.example", "extra.example"])
         #expect(NetworkPresets.rules(for: "npm") == ["registry.npmjs.org", "registry.yarnpkg.com"])
-        #expect(NetworkPresets.rules(for: "pypi", clients: PackageClientConfig(pipConf: "[global]\n")) == ["pypi.org", "files.pythonhosted.org"])
+        #expect(
+            NetworkPresets.rules(for: "pypi", clients: PackageClientConfig(pipConf: "[global]\n")) == [
+                "pypi.org", "files.pythonhosted.org",
+            ])
         #expect(NetworkPresets.rules(for: "no-such-preset") == nil)
     }
 }

@@ -1,5 +1,6 @@
-@testable import PaddockCore
 import Testing
+
+@testable import PaddockCore
 
 /// What a client's target becomes before any rule sees it. Every row is a way to say a host; the tricky ones are
 /// the ways an attacker would try to say a forbidden host so that a naive matcher misses it.
@@ -123,13 +124,15 @@ struct NetworkTargetTests {
 
     /// The byte-level fast path either declines or agrees with the full parser, for every row and for the edges
     /// of what it takes.
-    @Test("fast path agrees with the full parser", arguments: authorityCases.map(\.0) + [
-        "a.b:1", "0.0.0.0:80", "255.255.255.255:65535", "256.1.1.1:80", "01.2.3.4:80", "1.2.3:80", "1.2.3.4.5:80",
-        "x_y.test:443", "-a.test:443", "a-.test:443", "example.0x1f:443", "example.0x:443", "example.123:80",
-        "EXAMPLE.com:443", "example.com.:443", "a..b:443", ":443", "a.test:0", "a.test:65536", "a.test:00443",
-        "1.2.3.04:80", "1.2.3.4:443", String(repeating: "a", count: 64) + ".test:443",
-        (0..<60).map { _ in "abcd" }.joined(separator: ".") + ":443",
-    ])
+    @Test(
+        "fast path agrees with the full parser",
+        arguments: authorityCases.map(\.0) + [
+            "a.b:1", "0.0.0.0:80", "255.255.255.255:65535", "256.1.1.1:80", "01.2.3.4:80", "1.2.3:80", "1.2.3.4.5:80",
+            "x_y.test:443", "-a.test:443", "a-.test:443", "example.0x1f:443", "example.0x:443", "example.123:80",
+            "EXAMPLE.com:443", "example.com.:443", "a..b:443", ":443", "a.test:0", "a.test:65536", "a.test:00443",
+            "1.2.3.04:80", "1.2.3.4:443", String(repeating: "a", count: 64) + ".test:443",
+            (0..<60).map { _ in "abcd" }.joined(separator: ".") + ":443",
+        ])
     func fastPathAgrees(_ input: String) {
         guard let fast = NetworkTarget.plainAuthority(Array(input.utf8)) else { return }
         let full = Result { () throws(TargetError) in try NetworkTarget.parseFully(input, defaultPort: nil) }
@@ -138,7 +141,9 @@ struct NetworkTargetTests {
 
     @Test func fastPathTakesTheCommonCases() {
         #expect(NetworkTarget.plainAuthority(Array("api.anthropic.com:443".utf8)) != nil)
-        #expect(NetworkTarget.plainAuthority(Array("127.0.0.1:28080".utf8)) == NetworkTarget(host: .ip(.v4(0x7F00_0001)), port: 28080))
+        #expect(
+            NetworkTarget.plainAuthority(Array("127.0.0.1:28080".utf8))
+                == NetworkTarget(host: .ip(.v4(0x7F00_0001)), port: 28080))
     }
 
     @Test func tableIsLargeEnough() {
@@ -147,7 +152,9 @@ struct NetworkTargetTests {
 
     @Test func defaultPortOnlyWhenGiven() throws {
         #expect(try NetworkTarget(authority: "example.com", defaultPort: 80).port == 80)
-        #expect(try NetworkTarget(authority: "[::1]", defaultPort: 80) == NetworkTarget(host: .ip(.v6(high: 0, low: 1)), port: 80))
+        #expect(
+            try NetworkTarget(authority: "[::1]", defaultPort: 80)
+                == NetworkTarget(host: .ip(.v6(high: 0, low: 1)), port: 80))
         #expect(throws: TargetError.missingPort("example.com")) { try NetworkTarget(authority: "example.com") }
     }
 

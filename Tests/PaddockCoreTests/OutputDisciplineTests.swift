@@ -9,14 +9,19 @@ struct OutputDisciplineTests {
         .deletingLastPathComponent().appendingPathComponent("Sources")
 
     @Test func noModuleWritesToTheTerminalButConsole() throws {
-        let shipped = ["PaddockCommands", "PaddockSession", "PaddockCore", "PaddockEngine", "PaddockGateway", "PaddockWorkspace", "paddock"]
-        let writes = try Regex(#"(^|[^A-Za-z0-9_.])(print|debugPrint|dump)\(|FileHandle\.standard(Output|Error)|fputs\(|\bputs\("#)
+        let shipped = [
+            "PaddockCommands", "PaddockSession", "PaddockCore", "PaddockEngine", "PaddockGateway", "PaddockWorkspace",
+            "paddock",
+        ]
+        let writes = try Regex(
+            #"(^|[^A-Za-z0-9_.])(print|debugPrint|dump)\(|FileHandle\.standard(Output|Error)|fputs\(|\bputs\("#)
         var offenders: [String] = []
         var scanned = 0
         for module in shipped {
             let folder = Self.sources.appendingPathComponent(module)
             let files = FileManager.default.enumerator(atPath: folder.path)?.compactMap { $0 as? String } ?? []
-            for file in files where file.hasSuffix(".swift") && !(module == "PaddockSession" && file.hasSuffix("Console.swift")) {
+            for file in files
+            where file.hasSuffix(".swift") && !(module == "PaddockSession" && file.hasSuffix("Console.swift")) {
                 let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
                 scanned += 1
                 for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()

@@ -31,15 +31,16 @@ struct SafeTextTests {
     }
 
     /// File names need not be UTF-8: invalid sequences are escaped byte by byte, valid ones kept.
-    @Test(arguments: [
-        ([0x61, 0xFF, 0x62], #""a\377b""#),
-        ([0xC3, 0x28], #""\303(""#),  // truncated two-byte sequence
-        ([0xC0, 0xAF], #""\300\257""#),  // overlong "/"
-        ([0xED, 0xA0, 0x80], #""\355\240\200""#),  // a surrogate
-        ([0xF4, 0x90, 0x80, 0x80], #""\364\220\200\200""#),  // beyond U+10FFFF
-        ([0x80], #""\200""#),  // a stray continuation byte
-        ([0xE6, 0x97, 0xA5], "日"),
-    ] as [([UInt8], String)])
+    @Test(
+        arguments: [
+            ([0x61, 0xFF, 0x62], #""a\377b""#),
+            ([0xC3, 0x28], #""\303(""#),  // truncated two-byte sequence
+            ([0xC0, 0xAF], #""\300\257""#),  // overlong "/"
+            ([0xED, 0xA0, 0x80], #""\355\240\200""#),  // a surrogate
+            ([0xF4, 0x90, 0x80, 0x80], #""\364\220\200\200""#),  // beyond U+10FFFF
+            ([0x80], #""\200""#),  // a stray continuation byte
+            ([0xE6, 0x97, 0xA5], "日"),
+        ] as [([UInt8], String)])
     func invalidUTF8IsEscapedByteByByte(bytes: [UInt8], expected: String) {
         #expect(SafeText.quoted(bytes: bytes) == expected)
     }
@@ -67,13 +68,15 @@ struct SafeTextTests {
         let encoded = String(decoding: try JSONEncoder().encode(["k": "x\u{9B}y\u{202E}z\u{1B}"]), as: UTF8.self)
         let safe = SafeText.json(encoded)
         #expect(!safe.unicodeScalars.contains { $0.value == 0x9B || $0.value == 0x202E || $0.value == 0x1B })
-        #expect(try JSONDecoder().decode([String: String].self, from: Data(safe.utf8)) == ["k": "x\u{9B}y\u{202E}z\u{1B}"])
+        #expect(
+            try JSONDecoder().decode([String: String].self, from: Data(safe.utf8)) == ["k": "x\u{9B}y\u{202E}z\u{1B}"])
     }
 
     /// The log line the gateway writes uses the same escape.
     @Test func connectionRecordsUseIt() throws {
         let record = ConnectionRecord(
-            time: "t", protocol: "socks5", host: "a\u{1B}]0;pwned\u{07}\u{9D}", port: nil, decision: .invalid, rule: "invalid")
+            time: "t", protocol: "socks5", host: "a\u{1B}]0;pwned\u{07}\u{9D}", port: nil, decision: .invalid,
+            rule: "invalid")
         let line = record.jsonLine()
         #expect(line.contains(#""host":"a\u001b]0;pwned\u0007\u009d""#))
         #expect(try JSONDecoder().decode(ConnectionRecord.self, from: Data(line.utf8)) == record)

@@ -49,7 +49,8 @@ struct SecretsTests {
     }
 
     @Test func allowListsRefuseWhatTheyDoNotName() throws {
-        let rule = try RequestRule.parse(host: "api.github.com", port: nil, allow: ["GET /repos/*", "HEAD *"], deny: [])
+        let rule = try RequestRule.parse(
+            host: "api.github.com", port: nil, allow: ["GET /repos/*", "HEAD *"], deny: [])
         let rows: [(String, String, Bool)] = [
             ("GET", "/repos/o/r", true), ("HEAD", "/anything", true), ("GET", "/user", false),
             ("POST", "/repos/o/r/issues", false), ("GET", "/repos/../user", false), ("GET", "/REPOS/o/r", true),
@@ -98,7 +99,8 @@ struct SecretsTests {
     @Test func normalisedPaths() {
         let rows: [(String, String?)] = [
             ("/", "/"), ("/a//b/", "/a/b"), ("/a/./b/../c", "/a/c"), ("/../../a", "/a"), ("/A%2Fb", "/a/b"),
-            ("/a;p/b;q", "/a/b"), ("/a?x=1#y", nil), ("/a?x=1", "/a"), ("/a%25", nil), ("/a%2", nil), ("a", nil), ("/%C3%A9", "/é"),
+            ("/a;p/b;q", "/a/b"), ("/a?x=1#y", nil), ("/a?x=1", "/a"), ("/a%25", nil), ("/a%2", nil), ("a", nil),
+            ("/%C3%A9", "/é"),
         ]
         for (raw, normalised) in rows {
             #expect(RequestPath.normalise(raw) == normalised, "\(raw)")
@@ -108,7 +110,9 @@ struct SecretsTests {
     @Test func globsAreLinearAndAnchored() {
         let pattern = RequestPattern("GET /a/*/b")!
         #expect(pattern.description == "GET /a/*/b")
-        #expect(RequestPattern.glob(Array("*a*a*a*a*a*b".utf8)[...], Array(String(repeating: "a", count: 5000).utf8)[...]) == false)
+        #expect(
+            RequestPattern.glob(Array("*a*a*a*a*a*b".utf8)[...], Array(String(repeating: "a", count: 5000).utf8)[...])
+                == false)
         #expect(RequestPattern.glob(Array("/a/*/b".utf8)[...], Array("/a/x/y/b".utf8)[...]))
         #expect(!RequestPattern.glob(Array("/a/*/b".utf8)[...], Array("/a/x/b/c".utf8)[...]))
         #expect(RequestPattern("get") != nil && RequestPattern("G3T /") == nil && RequestPattern("GET x") == nil)
@@ -119,15 +123,20 @@ struct SecretsTests {
     @Test func credentialRulesTakeOneExactHost() throws {
         for bad in ["*.github.com", "127.0.0.1", "github.com:443", "", "a b", "[::1]"] {
             #expect(throws: CredentialRuleError.self, "\(bad)") {
-                try CredentialRule.parse(host: bad, port: nil, header: "x-api-key", scheme: nil, variable: "K", file: nil)
+                try CredentialRule.parse(
+                    host: bad, port: nil, header: "x-api-key", scheme: nil, variable: "K", file: nil)
             }
         }
         let rule = try CredentialRule.parse(
             host: "API.GitHub.com", port: nil, header: "Authorization", scheme: "bearer", variable: "GITHUB_TOKEN",
             file: nil)
-        #expect(rule == CredentialRule(host: "api.github.com", header: .authorization(scheme: "Bearer"), variable: "GITHUB_TOKEN"))
+        #expect(
+            rule
+                == CredentialRule(
+                    host: "api.github.com", header: .authorization(scheme: "Bearer"), variable: "GITHUB_TOKEN"))
         #expect(throws: CredentialRuleError.self) {
-            try CredentialRule.parse(host: "a.com", port: nil, header: "authorization", scheme: nil, variable: "K", file: nil)
+            try CredentialRule.parse(
+                host: "a.com", port: nil, header: "authorization", scheme: nil, variable: "K", file: nil)
         }
         #expect(throws: CredentialRuleError.self) {
             try CredentialRule.parse(host: "a.com", port: nil, header: "cookie", scheme: nil, variable: "K", file: nil)
@@ -136,7 +145,8 @@ struct SecretsTests {
             try CredentialRule.parse(host: "a.com", port: 0, header: "x-api-key", scheme: nil, variable: "K", file: nil)
         }
         #expect(throws: CredentialRuleError.self) {
-            try CredentialRule.parse(host: "a.com", port: nil, header: "x-api-key", scheme: nil, variable: "1K", file: nil)
+            try CredentialRule.parse(
+                host: "a.com", port: nil, header: "x-api-key", scheme: nil, variable: "1K", file: nil)
         }
     }
 
@@ -160,17 +170,27 @@ struct SecretsTests {
             deny = ["POST */git-receive-pack"]
             """
         let config = try ConfigParser.parse(text, file: "p.toml")
-        #expect(config.network.credentials == [
-            CredentialRule(host: "api.github.com", header: .authorization(scheme: "token"), variable: "GITHUB_TOKEN"),
-            CredentialRule(host: "git.example", port: 8443, header: .apiKey, variable: "EXAMPLE_KEY", file: "~/.config/example/key"),
-        ])
-        #expect(config.network.requests == [RequestRule(host: "github.com", deny: [RequestPattern("POST */git-receive-pack")!])])
+        #expect(
+            config.network.credentials == [
+                CredentialRule(
+                    host: "api.github.com", header: .authorization(scheme: "token"), variable: "GITHUB_TOKEN"),
+                CredentialRule(
+                    host: "git.example", port: 8443, header: .apiKey, variable: "EXAMPLE_KEY",
+                    file: "~/.config/example/key"),
+            ])
+        #expect(
+            config.network.requests == [
+                RequestRule(host: "github.com", deny: [RequestPattern("POST */git-receive-pack")!])
+            ])
         let merged = config.merged(over: try ConfigParser.parse(text, file: "g.toml"))
         #expect(merged.network.credentials.count == 2 && merged.network.requests.count == 1)
 
         for (bad, says) in [
             ("[[network.credentials]]\nhost = \"*.github.com\"\nheader = \"x-api-key\"\nenv = \"K\"", "exact host"),
-            ("[[network.credentials]]\nhost = \"a.com\"\nheader = \"x-api-key\"\nenv = \"K\"\nvalue = \"s\"", "unknown key"),
+            (
+                "[[network.credentials]]\nhost = \"a.com\"\nheader = \"x-api-key\"\nenv = \"K\"\nvalue = \"s\"",
+                "unknown key"
+            ),
             ("[[network.credentials]]\nhost = \"a.com\"\nenv = \"K\"", "needs"),
             ("[[network.requests]]\nhost = \"a.com\"\ndeny = [\"push everything\"]", "no request pattern"),
             ("[[network.requests]]\nhost = \"a.com\"", "needs `allow` or `deny`"),
@@ -242,10 +262,12 @@ struct SecretsTests {
     }
 
     @Test func aMissingUserSecretStopsTheSessionBeforeItStarts() throws {
-        let rule = CredentialRule(host: "api.github.com", header: .authorization(scheme: "Bearer"), variable: "GITHUB_TOKEN")
+        let rule = CredentialRule(
+            host: "api.github.com", header: .authorization(scheme: "Bearer"), variable: "GITHUB_TOKEN")
         #expect {
             try SessionSecrets.resolve(
-                userRules: [rule], profileRules: [], requestRules: [], environment: [:], home: "/h", session: Self.session)
+                userRules: [rule], profileRules: [], requestRules: [], environment: [:], home: "/h",
+                session: Self.session)
         } throws: { error in
             "\(error)".contains("GITHUB_TOKEN, which is not set") && "\(error)".contains("nothing was started")
         }
@@ -271,11 +293,13 @@ struct SecretsTests {
     // MARK: substitution is bound to the host and the header
 
     @Test func onlyTheConfiguredHeaderToTheRulesHostIsReplaced() throws {
-        let github = CredentialRule(host: "api.github.com", header: .authorization(scheme: "Bearer"), variable: "GITHUB_TOKEN")
+        let github = CredentialRule(
+            host: "api.github.com", header: .authorization(scheme: "Bearer"), variable: "GITHUB_TOKEN")
         let anthropic = CredentialRule(host: "api.anthropic.com", header: .apiKey, variable: "ANTHROPIC_API_KEY")
         let secrets = try SessionSecrets.resolve(
             userRules: [github, anthropic], profileRules: [], requestRules: [],
-            environment: ["GITHUB_TOKEN": "ghp_REAL", "ANTHROPIC_API_KEY": "sk-REAL"], home: "/h", session: Self.session)
+            environment: ["GITHUB_TOKEN": "ghp_REAL", "ANTHROPIC_API_KEY": "sk-REAL"], home: "/h", session: Self.session
+        )
         let gh = try #require(secrets.sandboxEnvironment["GITHUB_TOKEN"])
         let key = try #require(secrets.sandboxEnvironment["ANTHROPIC_API_KEY"])
 
@@ -338,11 +362,14 @@ struct SecretsTests {
         let gh = try #require(github.sandboxEnvironment["GITHUB_TOKEN"])
         for (target, added) in [("/repos/o/r/pulls", true), ("/user", true), ("/repos/o/r/keys", false)] {
             var headers: [(name: String, value: String)] = [("authorization", "Bearer " + gh)]
-            #expect(github.rewrite(host: "api.github.com", port: 443, target: target, headers: &headers).credentialAdded == added, "\(target)")
+            #expect(
+                github.rewrite(host: "api.github.com", port: 443, target: target, headers: &headers).credentialAdded
+                    == added, "\(target)")
         }
         #expect(throws: PaddockError.self) {
             try ConfigParser.parse(
-                "[[network.credentials]]\nhost = \"a.com\"\nheader = \"x-api-key\"\nenv = \"K\"\npaths = [\"v1\"]", file: "g.toml")
+                "[[network.credentials]]\nhost = \"a.com\"\nheader = \"x-api-key\"\nenv = \"K\"\npaths = [\"v1\"]",
+                file: "g.toml")
         }
     }
 
@@ -354,10 +381,12 @@ struct SecretsTests {
         var config = PaddockConfig()
         config.env = ["CLAUDE_CODE_OAUTH_TOKEN", "OTHER"]
         var request = SessionRequest(
-            sessionID: Self.session, projectRoot: "/p", workspaceSource: "/p", hostHome: "/h", hostUID: 1000, hostGID: 1000, launcherPID: 1,
+            sessionID: Self.session, projectRoot: "/p", workspaceSource: "/p", hostHome: "/h", hostUID: 1000,
+            hostGID: 1000, launcherPID: 1,
             config: config, profile: .claude, imageTag: "img",
             hostEnvironment: ["ANTHROPIC_API_KEY": "sk-REAL", "CLAUDE_CODE_OAUTH_TOKEN": "oat-REAL", "OTHER": "o"],
-            additionalEnvironment: secrets.sandboxEnvironment, paths: PaddockPaths(home: "/h", configDirectory: "/h/.config/paddock", stateDirectory: "/h/.state"))
+            additionalEnvironment: secrets.sandboxEnvironment,
+            paths: PaddockPaths(home: "/h", configDirectory: "/h/.config/paddock", stateDirectory: "/h/.state"))
         request.withheldEnvironment = secrets.withheldVariables
         let spec = try SessionPlanner.plan(
             request, socketInside: { _ in nil }, resolvePath: { PathResolution(real: $0, entries: [], exists: true) },

@@ -4,12 +4,17 @@ import Testing
 
 @Suite("Session plan: mounts, refusals, environment")
 struct SessionPlanTests {
-    let paths = PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
+    let paths = PaddockPaths(
+        home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
     let id = SessionID("20261121-0521-k3f9")
 
-    func request(config: PaddockConfig = PaddockConfig(), profile: AgentProfile = .claude, env: [String: String] = [:], dangerous: Bool = false, project: String = "/home/u/code/My App") throws -> SessionRequest {
+    func request(
+        config: PaddockConfig = PaddockConfig(), profile: AgentProfile = .claude, env: [String: String] = [:],
+        dangerous: Bool = false, project: String = "/home/u/code/My App"
+    ) throws -> SessionRequest {
         SessionRequest(
-            sessionID: try #require(id), projectRoot: project, workspaceSource: project, hostHome: "/home/u", hostUID: 1234, hostGID: 5678,
+            sessionID: try #require(id), projectRoot: project, workspaceSource: project, hostHome: "/home/u",
+            hostUID: 1234, hostGID: 5678,
             launcherPID: 42, config: config, profile: profile, userArguments: ["-c"], allowDangerousMounts: dangerous,
             imageTag: "paddock-claude:abc", hostEnvironment: env, paths: paths)
     }
@@ -32,17 +37,19 @@ struct SessionPlanTests {
     @Test func claudeSettingsAreMountedReadOnlyWhenPresent() throws {
         let present: Set<String> = ["/home/u/.claude/CLAUDE.md", "/home/u/.claude/commands"]
         let spec = try SessionPlanner.plan(try request()) { present.contains($0) }
-        #expect(Array(spec.mounts.dropFirst(2)) == [
-            .bind("/home/u/.claude/CLAUDE.md", at: "/home/agent/.claude/CLAUDE.md", readOnly: true),
-            .bind("/home/u/.claude/commands", at: "/home/agent/.claude/commands", readOnly: true),
-        ])
+        #expect(
+            Array(spec.mounts.dropFirst(2)) == [
+                .bind("/home/u/.claude/CLAUDE.md", at: "/home/agent/.claude/CLAUDE.md", readOnly: true),
+                .bind("/home/u/.claude/commands", at: "/home/agent/.claude/commands", readOnly: true),
+            ])
     }
 
     @Test func allFourClaudeFilesGoOnlyToClaude() throws {
         let claude = try SessionPlanner.plan(try request()) { _ in true }
-        #expect(Array(claude.mounts.dropFirst(2)) == ["CLAUDE.md", "commands", "agents"].map {
-            .bind("/home/u/.claude/\($0)", at: "/home/agent/.claude/\($0)", readOnly: true)
-        } + [.bind("/home/u/.claude/settings.json", at: "/etc/paddock/claude/settings.json", readOnly: true)])
+        #expect(
+            Array(claude.mounts.dropFirst(2)) == ["CLAUDE.md", "commands", "agents"].map {
+                .bind("/home/u/.claude/\($0)", at: "/home/agent/.claude/\($0)", readOnly: true)
+            } + [.bind("/home/u/.claude/settings.json", at: "/etc/paddock/claude/settings.json", readOnly: true)])
         for other in [AgentProfile.shell, .codex, .gemini] {
             let spec = try SessionPlanner.plan(try request(profile: other)) { _ in true }
             #expect(spec.mounts.count == 2, "\(other.name) gets the project and its home only")
@@ -55,10 +62,13 @@ struct SessionPlanTests {
     @Test func hostClaudeSettingsAreALayerAndClaudesOwnFileStaysWritable() throws {
         let with = try SessionPlanner.plan(try request()) { $0 == "/home/u/.claude/settings.json" }
         #expect(!with.mounts.contains { $0.target == "/home/agent/.claude/settings.json" })
-        #expect(with.mounts.contains(.bind("/home/u/.claude/settings.json", at: "/etc/paddock/claude/settings.json", readOnly: true)))
-        #expect(Array(with.command.suffix(5)) == [
-            "claude", "--dangerously-skip-permissions", "--settings", "/etc/paddock/claude/settings.json", "-c",
-        ])
+        #expect(
+            with.mounts.contains(
+                .bind("/home/u/.claude/settings.json", at: "/etc/paddock/claude/settings.json", readOnly: true)))
+        #expect(
+            Array(with.command.suffix(5)) == [
+                "claude", "--dangerously-skip-permissions", "--settings", "/etc/paddock/claude/settings.json", "-c",
+            ])
         let without = try SessionPlanner.plan(try request()) { _ in false }
         #expect(!without.command.contains("--settings"))
     }
@@ -70,7 +80,8 @@ struct SessionPlanTests {
         #expect(Array(spec.command.prefix(2)) == ["/bin/sh", "-c"])
         #expect(spec.command[2].contains(#"jq '.projects["/workspace"].hasTrustDialogAccepted = true'"#))
         #expect(spec.command[2].hasSuffix("\nexec \"$@\""))
-        #expect(Array(spec.command.dropFirst(3)) == ["paddock-setup", "claude", "--dangerously-skip-permissions", "-c"])
+        #expect(
+            Array(spec.command.dropFirst(3)) == ["paddock-setup", "claude", "--dangerously-skip-permissions", "-c"])
         let codex = try SessionPlanner.plan(try request(profile: .codex)) { _ in false }
         #expect(codex.command == ["codex", "--dangerously-bypass-approvals-and-sandbox", "-c"])
     }
@@ -110,7 +121,9 @@ struct SessionPlanTests {
     func dangerousMountsAreRefused(path: String) throws {
         var config = PaddockConfig()
         config.mounts = [MountConfig(path: path)]
-        let error = #expect(throws: PaddockError.self) { try SessionPlanner.plan(try request(config: config)) { _ in true } }
+        let error = #expect(throws: PaddockError.self) {
+            try SessionPlanner.plan(try request(config: config)) { _ in true }
+        }
         guard case .dangerousMount = error else {
             Issue.record("\(path): expected a refusal, got \(String(describing: error))")
             return
@@ -127,7 +140,9 @@ struct SessionPlanTests {
 
     @Test func extraMountsAreReadOnlyUnlessRw() throws {
         var config = PaddockConfig()
-        config.mounts = [MountConfig(path: "~/data"), MountConfig(path: "/srv/cache", target: "/cache", readWrite: true)]
+        config.mounts = [
+            MountConfig(path: "~/data"), MountConfig(path: "/srv/cache", target: "/cache", readWrite: true),
+        ]
         let spec = try SessionPlanner.plan(try request(config: config)) { _ in true }
         #expect(spec.mounts.contains(.bind("/home/u/data", at: "/mnt/data", readOnly: true)))
         #expect(spec.mounts.contains(.bind("/srv/cache", at: "/cache", readOnly: false)))
@@ -249,7 +264,8 @@ struct SessionPlanTests {
         #expect(ProjectNaming.slug(forProject: "/x/My App!") == "my-app")
         #expect(ProjectNaming.slug(forProject: "/x/---") == "project")
         #expect(ProjectNaming.slug(forProject: "/x/" + String(repeating: "a", count: 80)).count == 32)
-        #expect(ProjectNaming.homeVolume(project: "/a/app", uid: 1) != ProjectNaming.homeVolume(project: "/b/app", uid: 1))
+        #expect(
+            ProjectNaming.homeVolume(project: "/a/app", uid: 1) != ProjectNaming.homeVolume(project: "/b/app", uid: 1))
     }
 
     @Test func projectRootIsTheGitTopLevel() {
@@ -261,11 +277,13 @@ struct SessionPlanTests {
 
 @Suite("The way to the gateway inside the sandbox")
 struct GatewayAccessTests {
-    let paths = PaddockPaths(home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
+    let paths = PaddockPaths(
+        home: "/home/u", configDirectory: "/home/u/.config/paddock", stateDirectory: "/home/u/.local/state/paddock")
 
     func plan(gateway: String?) throws -> ContainerSpec {
         let request = SessionRequest(
-            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app", workspaceSource: "/home/u/app", hostHome: "/home/u",
+            sessionID: try #require(SessionID("20261121-0521-k3f9")), projectRoot: "/home/u/app",
+            workspaceSource: "/home/u/app", hostHome: "/home/u",
             hostUID: 1234, hostGID: 1234, launcherPID: 1, config: PaddockConfig(), profile: .shell,
             userArguments: ["make", "test"], imageTag: "i", gatewayDirectory: gateway, paths: paths)
         return try SessionPlanner.plan(request) { _ in false }
@@ -273,7 +291,9 @@ struct GatewayAccessTests {
 
     @Test func theSocketFolderIsMountedReadOnlyAndTheProxyIsSet() throws {
         let spec = try plan(gateway: "/home/u/.local/state/paddock/sessions/x/gateway")
-        #expect(spec.mounts.contains(.bind("/home/u/.local/state/paddock/sessions/x/gateway", at: "/run/paddock", readOnly: true)))
+        #expect(
+            spec.mounts.contains(
+                .bind("/home/u/.local/state/paddock/sessions/x/gateway", at: "/run/paddock", readOnly: true)))
         #expect(spec.network == .none, "the gateway adds no network: the socket is the only door")
         for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
             #expect(spec.environment[name] == "http://127.0.0.1:3128")
@@ -304,16 +324,21 @@ struct WorkspaceAccessTests {
         let folder = WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o755)
         #expect(folder.isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
         #expect(!folder.isWritable(by: SandboxUser(uid: 1001, gid: 1000)))
-        #expect(WorkspaceAccess(ownerUID: 0, ownerGID: 1000, mode: 0o775).isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
-        #expect(WorkspaceAccess(ownerUID: 0, ownerGID: 0, mode: 0o777).isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
+        #expect(
+            WorkspaceAccess(ownerUID: 0, ownerGID: 1000, mode: 0o775).isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
+        #expect(
+            WorkspaceAccess(ownerUID: 0, ownerGID: 0, mode: 0o777).isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
         // The kernel looks at the owner's bits alone when the owner writes, even if others may.
-        #expect(!WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o577).isWritable(by: SandboxUser(uid: 1000, gid: 1000)))
+        #expect(
+            !WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o577).isWritable(
+                by: SandboxUser(uid: 1000, gid: 1000)))
     }
 
     @Test func rootsProjectGetsAWarningThatNamesTheWayOut() throws {
         let rootsProject = WorkspaceAccess(ownerUID: 0, ownerGID: 0, mode: 0o755)
         let warning = try #require(
-            rootsProject.warning(path: "/srv/app", sandboxUser: ImageRecipe.sandboxUser(hostUID: 0, hostGID: 0), hostUID: 0))
+            rootsProject.warning(
+                path: "/srv/app", sandboxUser: ImageRecipe.sandboxUser(hostUID: 0, hostGID: 0), hostUID: 0))
         #expect(warning.contains("you run paddock as root, so the agent runs as uid 1000"))
         #expect(warning.contains("cannot write /srv/app (owner uid 0, mode 755)"))
         #expect(warning.contains("--isolate clone"))
@@ -321,8 +346,12 @@ struct WorkspaceAccessTests {
 
     @Test func aWritableProjectGetsNoWarning() {
         let alicesProject = WorkspaceAccess(ownerUID: 1000, ownerGID: 1000, mode: 0o755)
-        #expect(alicesProject.warning(path: "/home/alice/app", sandboxUser: SandboxUser(uid: 1000, gid: 1000), hostUID: 0) == nil)
-        #expect(alicesProject.warning(path: "/home/alice/app", sandboxUser: SandboxUser(uid: 1000, gid: 1000), hostUID: 1000) == nil)
+        #expect(
+            alicesProject.warning(path: "/home/alice/app", sandboxUser: SandboxUser(uid: 1000, gid: 1000), hostUID: 0)
+                == nil)
+        #expect(
+            alicesProject.warning(
+                path: "/home/alice/app", sandboxUser: SandboxUser(uid: 1000, gid: 1000), hostUID: 1000) == nil)
     }
 
     @Test func aRealFolderIsReadAsTheKernelSeesIt() throws {

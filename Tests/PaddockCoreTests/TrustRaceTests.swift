@@ -68,7 +68,9 @@ struct TrustRaceTests {
         let outcome = Result {
             try ConfigFileEdit.apply(
                 file: file, trust: loader.trust,
-                edit: { try ConfigListEditor.adding(["example.com"], to: "allow", inTable: "network", in: $0, file: file) },
+                edit: {
+                    try ConfigListEditor.adding(["example.com"], to: "allow", inTable: "network", in: $0, file: file)
+                },
                 afterCheck: { try? write(swapped) })
         }
         let now = try String(contentsOfFile: file, encoding: .utf8)
@@ -103,7 +105,8 @@ struct TrustRaceTests {
         try ConfigFileEdit.apply(file: file, trust: loader.trust) {
             try ConfigListEditor.adding(["example.com"], to: "allow", inTable: "network", in: $0, file: file)
         }
-        #expect(try String(contentsOfFile: elsewhere, encoding: .utf8) == trusted, "paddock wrote through the agent's link")
+        #expect(
+            try String(contentsOfFile: elsewhere, encoding: .utf8) == trusted, "paddock wrote through the agent's link")
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: file)) == nil)
     }
 }

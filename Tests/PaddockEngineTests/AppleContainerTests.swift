@@ -28,18 +28,19 @@ struct AppleContainerTests {
     }
 
     @Test func runCarriesEveryFlagTheEngineHasAndBindsTheSocketFile() throws {
-        #expect(try AppleContainerEngine.runArguments(sessionSpec()) == [
-            "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9",
-            "--label", "paddock.project=/Users/u/app", "--label", "paddock.session=20261121-0521-k3f9",
-            "--interactive", "--tty", "--network", "none", "--cap-drop", "ALL", "--user", "501:20", "--init",
-            "--memory", "4096M", "--cpus", "2",
-            "--volume", "/Users/u/app:/workspace",
-            "--volume", "paddock-home-app-0123456789ab:/home/agent",
-            "--volume", "/Users/u/.claude/CLAUDE.md:/home/agent/.claude/CLAUDE.md:ro",
-            "--volume", "/var/folders/x/gateway/gateway.sock:/run/paddock/gateway.sock:ro",
-            "--env", "HTTP_PROXY=http://127.0.0.1:3128", "--env", "ANTHROPIC_API_KEY",
-            "--workdir", "/workspace", "--", "paddock-claude:abc", "claude",
-        ])
+        #expect(
+            try AppleContainerEngine.runArguments(sessionSpec()) == [
+                "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9",
+                "--label", "paddock.project=/Users/u/app", "--label", "paddock.session=20261121-0521-k3f9",
+                "--interactive", "--tty", "--network", "none", "--cap-drop", "ALL", "--user", "501:20", "--init",
+                "--memory", "4096M", "--cpus", "2",
+                "--volume", "/Users/u/app:/workspace",
+                "--volume", "paddock-home-app-0123456789ab:/home/agent",
+                "--volume", "/Users/u/.claude/CLAUDE.md:/home/agent/.claude/CLAUDE.md:ro",
+                "--volume", "/var/folders/x/gateway/gateway.sock:/run/paddock/gateway.sock:ro",
+                "--env", "HTTP_PROXY=http://127.0.0.1:3128", "--env", "ANTHROPIC_API_KEY",
+                "--workdir", "/workspace", "--", "paddock-claude:abc", "claude",
+            ])
     }
 
     @Test func pathsTheVolumeSyntaxWouldSplitAreRefused() {
@@ -59,26 +60,34 @@ struct AppleContainerTests {
             launcherStart: "t")
         let argv = try AppleContainerEngine.runArguments(plan.container)
         #expect(argv.contains("--interactive") && !argv.contains("--detach") && !argv.contains("--network"))
-        #expect(argv.suffix(8) == [
-            "sh", "-c", "socat \"$@\" & read _; kill $!", "paddock-relay", "-b", "131072", "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:host.container.internal:5",
-        ])
+        #expect(
+            argv.suffix(8) == [
+                "sh", "-c", "socat \"$@\" & read _; kill $!", "paddock-relay", "-b", "131072",
+                "UNIX-LISTEN:/run/paddock/gateway.sock,fork,perm=0666,unlink-early", "TCP:host.container.internal:5",
+            ])
     }
 
     @Test func buildExecListRemoveAndVolumes() {
-        let build = ImageBuildRequest(contextDirectory: "/b/ctx", tag: "paddock-claude:abc", labels: ["paddock.context-sha256": "h"], noCache: true, pull: true)
-        #expect(AppleContainerEngine.buildArguments(build) == [
-            "build", "--tag", "paddock-claude:abc", "--file", "/b/ctx/Dockerfile", "--label", "paddock.context-sha256=h",
-            "--no-cache", "--pull", "/b/ctx",
-        ])
-        #expect(AppleContainerEngine.execArguments(container: "c", user: "501:20", command: ["sh"], tty: true) == [
-            "exec", "--interactive", "--tty", "--user", "501:20", "--workdir", "/workspace", "c", "sh",
-        ])
+        let build = ImageBuildRequest(
+            contextDirectory: "/b/ctx", tag: "paddock-claude:abc", labels: ["paddock.context-sha256": "h"],
+            noCache: true, pull: true)
+        #expect(
+            AppleContainerEngine.buildArguments(build) == [
+                "build", "--tag", "paddock-claude:abc", "--file", "/b/ctx/Dockerfile", "--label",
+                "paddock.context-sha256=h",
+                "--no-cache", "--pull", "/b/ctx",
+            ])
+        #expect(
+            AppleContainerEngine.execArguments(container: "c", user: "501:20", command: ["sh"], tty: true) == [
+                "exec", "--interactive", "--tty", "--user", "501:20", "--workdir", "/workspace", "c", "sh",
+            ])
         #expect(AppleContainerEngine.listArguments == ["ls", "--all", "--format", "json"])
         #expect(AppleContainerEngine.removeArguments(["a", "b"]) == ["rm", "--force", "a", "b"])
         #expect(AppleContainerEngine.stopArguments("a", timeoutSeconds: 3) == ["stop", "--time", "3", "a"])
-        #expect(AppleContainerEngine.volumeCreateArguments("v", labels: ["paddock.relay": "s"]) == [
-            "volume", "create", "--label", "paddock.relay=s", "v",
-        ])
+        #expect(
+            AppleContainerEngine.volumeCreateArguments("v", labels: ["paddock.relay": "s"]) == [
+                "volume", "create", "--label", "paddock.relay=s", "v",
+            ])
         #expect(AppleContainerEngine.volumeRemoveArguments(["v"]) == ["volume", "rm", "v"])
         #expect(AppleContainerEngine.volumeListArguments == ["volume", "ls", "--format", "json"])
         #expect(AppleContainerEngine.statusArguments == ["system", "status", "--format", "json"])
@@ -104,10 +113,12 @@ struct AppleContainerTests {
     @Test func listAndInspectOutputParses() {
         let parsed = AppleContainerEngine.parseContainers(Self.listFixture)
         #expect(parsed.count == 3)
-        #expect(parsed[0] == ContainerSummary(
-            name: "paddock-app-20261121-0521-k3f9", id: "paddock-app-20261121-0521-k3f9", state: "running",
-            status: "2026-11-21T05:21:04Z",
-            labels: ["paddock.project": "/Users/u/app", "paddock.session": "20261121-0521-k3f9"]))
+        #expect(
+            parsed[0]
+                == ContainerSummary(
+                    name: "paddock-app-20261121-0521-k3f9", id: "paddock-app-20261121-0521-k3f9", state: "running",
+                    status: "2026-11-21T05:21:04Z",
+                    labels: ["paddock.project": "/Users/u/app", "paddock.session": "20261121-0521-k3f9"]))
         #expect(parsed[2].labels[RelayPlan.label] == "20261121-0521-k3f9" && parsed[2].state == "stopped")
         #expect(AppleContainerEngine.parseContainers("container not found").isEmpty)
     }
@@ -117,7 +128,9 @@ struct AppleContainerTests {
         let runner = RecordingRunner { _ in ProcessOutput(status: 0, stdout: fixture, stderr: "") }
         let engine = AppleContainerEngine(runner: runner)
         #expect(try await engine.containers(all: true).map(\.name) == ["paddock-app-20261121-0521-k3f9"])
-        #expect(try await engine.containers(withLabel: RelayPlan.label, all: false).isEmpty, "a stopped relay is not running")
+        #expect(
+            try await engine.containers(withLabel: RelayPlan.label, all: false).isEmpty,
+            "a stopped relay is not running")
         #expect(try await engine.containers(withLabel: RelayPlan.label, all: true).count == 1)
     }
 
@@ -128,7 +141,10 @@ struct AppleContainerTests {
             [{"configuration":{"creationDate":"2026-11-21T05:21:03Z","driver":"local","format":"ext4","labels":{"paddock.relay":"s"},\
             "name":"paddock-relay-s","options":{},"source":"/Users/u/Library/Application Support/com.apple.container/volumes/paddock-relay-s/volume.img"},"id":"paddock-relay-s"}]
             """
-        #expect(AppleContainerEngine.parseVolumes(json) == [VolumeSummary(name: "paddock-relay-s", labels: ["paddock.relay": "s"])])
+        #expect(
+            AppleContainerEngine.parseVolumes(json) == [
+                VolumeSummary(name: "paddock-relay-s", labels: ["paddock.relay": "s"])
+            ])
     }
 
     /// `container image inspect` (1.1.0 `Sources/ContainerResource/Image/ImageResource.swift`: variants[].config
@@ -165,7 +181,10 @@ struct AppleContainerTests {
     @Test func doctorSaysWhatIsMissingAndWhatStandsIn() {
         let engine = AppleContainerEngine(runner: RecordingRunner())
         #expect(engine.limitations.count == 3)
-        #expect(engine.limitations.contains { $0.hasPrefix("no no-new-privileges on this engine: each sandbox is its own lightweight VM") })
+        #expect(
+            engine.limitations.contains {
+                $0.hasPrefix("no no-new-privileges on this engine: each sandbox is its own lightweight VM")
+            })
         #expect(engine.limitations.contains { $0.hasPrefix("no pids limit") })
         #expect(EngineFlavor.appleContainer.gatewayDetail(.boundSocketFile).hasPrefix("Apple container: socket-file"))
         #expect(EngineFlavor.colima.gatewayDetail(.relay).contains("a VM sits between"))

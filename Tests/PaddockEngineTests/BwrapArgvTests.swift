@@ -9,17 +9,22 @@ struct BwrapArgvTests {
     let sandbox = BwrapSandboxPaths(directory: "/s/bwrap/paddock-app-1")
     let layout = HostLayout(
         userland: [.bind("/usr"), .symlink("/bin", target: "usr/bin"), .symlink("/lib", target: "usr/lib")],
-        etc: [.bind("/etc/ld.so.cache"), .bind("/etc/ssl"), .symlink("/etc/localtime", target: "/usr/share/zoneinfo/UTC")])
+        etc: [
+            .bind("/etc/ld.so.cache"), .bind("/etc/ssl"), .symlink("/etc/localtime", target: "/usr/share/zoneinfo/UTC"),
+        ])
 
     func spec(passthrough: [String] = ["ANTHROPIC_API_KEY"]) -> ContainerSpec {
         ContainerSpec(
-            name: "paddock-app-1", image: "unused", labels: ["paddock.session": "1"], user: SandboxUser(uid: 1001, gid: 1002),
+            name: "paddock-app-1", image: "unused", labels: ["paddock.session": "1"],
+            user: SandboxUser(uid: 1001, gid: 1002),
             mounts: [
-                .bind("/home/u/app", at: "/workspace", readOnly: false), .volume("paddock-home-app-1", at: "/home/agent"),
+                .bind("/home/u/app", at: "/workspace", readOnly: false),
+                .volume("paddock-home-app-1", at: "/home/agent"),
                 .bind("/home/u/.claude/CLAUDE.md", at: "/home/agent/.claude/CLAUDE.md", readOnly: true),
                 .bind("/s/gateway/1", at: "/run/paddock", readOnly: true),
             ],
-            environment: ["IS_SANDBOX": "1", "HTTP_PROXY": "http://127.0.0.1:3128"], passthroughEnvironment: passthrough,
+            environment: ["IS_SANDBOX": "1", "HTTP_PROXY": "http://127.0.0.1:3128"],
+            passthroughEnvironment: passthrough,
             command: ["claude", "--dangerously-skip-permissions"])
     }
 
@@ -28,27 +33,29 @@ struct BwrapArgvTests {
     }
 
     @Test func exactArgv() throws {
-        #expect(try arguments(spec()) == [
-            "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", "--uid", "1001", "--gid", "1002", "--hostname", "paddock",
-            "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
-            "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache", "--ro-bind", "/etc/ssl", "/etc/ssl",
-            "--symlink", "/usr/share/zoneinfo/UTC", "/etc/localtime",
-            "--ro-bind", "/s/bwrap/paddock-app-1/etc/passwd", "/etc/passwd",
-            "--ro-bind", "/s/bwrap/paddock-app-1/etc/group", "/etc/group",
-            "--ro-bind", "/s/bwrap/paddock-app-1/etc/hosts", "/etc/hosts",
-            "--ro-bind", "/s/bwrap/paddock-app-1/etc/hostname", "/etc/hostname",
-            "--bind", "/home/u/app", "/workspace",
-            "--bind", "/s/homes/paddock-home-app-1", "/home/agent",
-            "--ro-bind", "/home/u/.claude/CLAUDE.md", "/home/agent/.claude/CLAUDE.md",
-            "--ro-bind", "/s/gateway/1", "/run/paddock",
-            "--chdir", "/workspace", "--clearenv",
-            "--setenv", "HOME", "/home/agent", "--setenv", "HTTP_PROXY", "http://127.0.0.1:3128",
-            "--setenv", "IS_SANDBOX", "1", "--setenv", "LANG", "C.UTF-8",
-            "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--setenv", "USER", "agent",
-            "--seccomp", "3", "--", "claude", "--dangerously-skip-permissions",
-        ])
+        #expect(
+            try arguments(spec()) == [
+                "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+                "--cap-drop", "ALL", "--uid", "1001", "--gid", "1002", "--hostname", "paddock",
+                "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
+                "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache", "--ro-bind", "/etc/ssl", "/etc/ssl",
+                "--symlink", "/usr/share/zoneinfo/UTC", "/etc/localtime",
+                "--ro-bind", "/s/bwrap/paddock-app-1/etc/passwd", "/etc/passwd",
+                "--ro-bind", "/s/bwrap/paddock-app-1/etc/group", "/etc/group",
+                "--ro-bind", "/s/bwrap/paddock-app-1/etc/hosts", "/etc/hosts",
+                "--ro-bind", "/s/bwrap/paddock-app-1/etc/hostname", "/etc/hostname",
+                "--bind", "/home/u/app", "/workspace",
+                "--bind", "/s/homes/paddock-home-app-1", "/home/agent",
+                "--ro-bind", "/home/u/.claude/CLAUDE.md", "/home/agent/.claude/CLAUDE.md",
+                "--ro-bind", "/s/gateway/1", "/run/paddock",
+                "--chdir", "/workspace", "--clearenv",
+                "--setenv", "HOME", "/home/agent", "--setenv", "HTTP_PROXY", "http://127.0.0.1:3128",
+                "--setenv", "IS_SANDBOX", "1", "--setenv", "LANG", "C.UTF-8",
+                "--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "--setenv", "USER",
+                "agent",
+                "--seccomp", "3", "--", "claude", "--dangerously-skip-permissions",
+            ])
     }
 
     /// pid 1 inside is bwrap's own process, readable by the agent: its argv carries the command only. Options (host
@@ -79,10 +86,14 @@ struct BwrapArgvTests {
         let argv = try arguments(spec())
         let options = argv.prefix(while: { $0 != "--" })
         var sources: [(flag: String, source: String, target: String)] = []
-        for (index, word) in options.enumerated() where ["--bind", "--ro-bind", "--dev-bind", "--bind-try", "--ro-bind-try"].contains(word) {
+        for (index, word) in options.enumerated()
+        where ["--bind", "--ro-bind", "--dev-bind", "--bind-try", "--ro-bind-try"].contains(word) {
             sources.append((word, options[index + 1], options[index + 2]))
         }
-        #expect(!sources.contains { $0.flag == "--dev-bind" || $0.source == "/" || $0.source == "/etc" || $0.source == "/home" })
+        #expect(
+            !sources.contains {
+                $0.flag == "--dev-bind" || $0.source == "/" || $0.source == "/etc" || $0.source == "/home"
+            })
         #expect(!sources.contains { ["/run", "/var", "/sys", "/root", "/home/u"].contains($0.source) })
         let writable = sources.filter { $0.flag == "--bind" }.map(\.target)
         #expect(writable == ["/workspace", "/home/agent"], "only the project and the agent's home are writable")
@@ -93,7 +104,8 @@ struct BwrapArgvTests {
     @Test func secretsNeverAppearInArgv() throws {
         let argv = try arguments(spec())
         #expect(!argv.contains("ANTHROPIC_API_KEY"))
-        let secrets = BwrapEngine.secretArguments(spec(), environment: ["ANTHROPIC_API_KEY": "sk-secret", "OTHER": "x"])
+        let secrets = BwrapEngine.secretArguments(
+            spec(), environment: ["ANTHROPIC_API_KEY": "sk-secret", "OTHER": "x"])
         #expect(secrets == ["--setenv", "ANTHROPIC_API_KEY", "sk-secret"])
         #expect(BwrapEngine.secretArguments(spec(), environment: [:]).isEmpty, "an unset variable is not invented")
         #expect(try !arguments(spec()).contains("--args"), "the launcher adds it, for options and values alike")
@@ -108,9 +120,13 @@ struct BwrapArgvTests {
     }
 
     @Test func volumesAreDirectoriesUnderTheState() throws {
-        #expect(try BwrapEngine.homeDirectory(volume: "paddock-home-x", homesDirectory: "/s/homes") == "/s/homes/paddock-home-x")
+        #expect(
+            try BwrapEngine.homeDirectory(volume: "paddock-home-x", homesDirectory: "/s/homes")
+                == "/s/homes/paddock-home-x")
         for bad in ["", "..", "../x", "a/b", ".hidden"] {
-            #expect(throws: PaddockError.self) { try BwrapEngine.homeDirectory(volume: bad, homesDirectory: "/s/homes") }
+            #expect(throws: PaddockError.self) {
+                try BwrapEngine.homeDirectory(volume: bad, homesDirectory: "/s/homes")
+            }
         }
     }
 
@@ -119,7 +135,10 @@ struct BwrapArgvTests {
         #expect(files["passwd"]?.contains("agent:x:1001:1002:agent:/home/agent:/bin/bash") == true)
         #expect(files["group"]?.contains("agent:x:1002:") == true)
         #expect(files["hostname"] == "paddock\n")
-        #expect(!HostLayout.etcAllowList.contains { ["shadow", "gshadow", "sudoers", "ssh", "passwd", "group"].contains($0) })
+        #expect(
+            !HostLayout.etcAllowList.contains {
+                ["shadow", "gshadow", "sudoers", "ssh", "passwd", "group"].contains($0)
+            })
         #expect(!HostLayout.etcAllowList.contains { $0.hasPrefix("ssh/ssh_host") })
     }
 

@@ -7,18 +7,27 @@ import Testing
 
 @Suite("engine selection: explicit wins, else Docker, Podman, bwrap")
 struct EngineSelectionTests {
-    func probe(docker: Bool = false, podman: Bool = false, bwrap: Bool = false, linux: Bool = true, root: Bool = false) -> EngineProbe {
-        EngineProbe(dockerReachable: docker, podmanReachable: podman, bwrapInstalled: bwrap, isLinux: linux, hostIsRoot: root)
+    func probe(docker: Bool = false, podman: Bool = false, bwrap: Bool = false, linux: Bool = true, root: Bool = false)
+        -> EngineProbe
+    {
+        EngineProbe(
+            dockerReachable: docker, podmanReachable: podman, bwrapInstalled: bwrap, isLinux: linux, hostIsRoot: root)
     }
 
     @Test func anExplicitRequestNeedsNoProbe() throws {
         let choice = try EngineSelection.choose(
-            request: .init(kind: .bwrap, source: "--engine"), probe: { Issue.record("probed"); return probe() }())
+            request: .init(kind: .bwrap, source: "--engine"),
+            probe: {
+                Issue.record("probed")
+                return probe()
+            }())
         #expect(choice == EngineChoice(kind: .bwrap, reason: "requested by --engine"))
     }
 
     @Test func dockerFirst() throws {
-        #expect(try EngineSelection.choose(request: nil, probe: probe(docker: true, podman: true, bwrap: true)).kind == .docker)
+        #expect(
+            try EngineSelection.choose(request: nil, probe: probe(docker: true, podman: true, bwrap: true)).kind
+                == .docker)
     }
 
     @Test func podmanWhenDockerIsNotReachable() throws {
@@ -34,8 +43,12 @@ struct EngineSelectionTests {
     }
 
     @Test func neverBwrapAutomaticallyAsRootNorOffLinux() {
-        #expect(throws: PaddockError.self) { try EngineSelection.choose(request: nil, probe: probe(bwrap: true, root: true)) }
-        #expect(throws: PaddockError.self) { try EngineSelection.choose(request: nil, probe: probe(bwrap: true, linux: false)) }
+        #expect(throws: PaddockError.self) {
+            try EngineSelection.choose(request: nil, probe: probe(bwrap: true, root: true))
+        }
+        #expect(throws: PaddockError.self) {
+            try EngineSelection.choose(request: nil, probe: probe(bwrap: true, linux: false))
+        }
     }
 
     @Test func nothingAvailableSaysWhatToInstall() {

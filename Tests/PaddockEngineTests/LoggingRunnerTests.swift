@@ -34,7 +34,8 @@ struct LoggingRunnerTests {
             ProcessOutput(status: command.arguments.first == "fail" ? 3 : 0, stdout: "", stderr: "")
         }
         let runner = LoggingRunner(inner, logger: logger)
-        _ = try await runner.capture(Command("docker", ["image", "inspect", "x"], environment: ["DOCKER_TOKEN": "s3cret-value"]))
+        _ = try await runner.capture(
+            Command("docker", ["image", "inspect", "x"], environment: ["DOCKER_TOKEN": "s3cret-value"]))
         _ = try await runner.attached(Command("podman", ["fail", "now"]))
         let logged = lines.all
         #expect(logged.count == 2)

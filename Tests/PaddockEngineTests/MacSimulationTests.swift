@@ -22,7 +22,8 @@ import Testing
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let script = directory + "/container"
-            try "#!/bin/sh\necho '{\"status\":\"running\",\"appRoot\":\"/a\"}'\n".write(toFile: script, atomically: true, encoding: .utf8)
+            try "#!/bin/sh\necho '{\"status\":\"running\",\"appRoot\":\"/a\"}'\n".write(
+                toFile: script, atomically: true, encoding: .utf8)
             chmod(script, 0o755)
             let probe = await EngineProbe.live(runner: SubprocessRunner(), environment: ["PATH": directory])
             #expect(probe.appleContainerRunning && !probe.isLinux)
@@ -31,7 +32,10 @@ import Testing
 
         /// On a Mac the Docker CLI's engine is asked what it is, and a VM engine gets the relay.
         @Test(arguments: [
-            (#"{"OperatingSystem":"Docker Desktop","Name":"docker-desktop","ServerVersion":"28.0"}"#, EngineFlavor.dockerDesktop),
+            (
+                #"{"OperatingSystem":"Docker Desktop","Name":"docker-desktop","ServerVersion":"28.0"}"#,
+                EngineFlavor.dockerDesktop
+            ),
             (#"{"OperatingSystem":"Ubuntu 24.04","Name":"colima","ServerVersion":"27.4"}"#, .colima),
             (#"{"OperatingSystem":"OrbStack","Name":"orbstack","ServerVersion":"27.3"}"#, .orbStack),
             (#"{"OperatingSystem":"Alpine","Name":"lima-rancher-desktop","ServerVersion":"27.3"}"#, .rancherDesktop),
@@ -46,7 +50,8 @@ import Testing
         }
 
         @Test func podmanMachineIsRelayed() async throws {
-            let info = #"{"host":{"serviceIsRemote":true,"os":"linux","security":{"rootless":true}},"version":{"Version":"5.3"}}"#
+            let info =
+                #"{"host":{"serviceIsRemote":true,"os":"linux","security":{"rootless":true}},"version":{"Version":"5.3"}}"#
             let runner = RecordingRunner { _ in ProcessOutput(status: 0, stdout: info, stderr: "") }
             let engine = PodmanEngine(runner: runner)
             #expect(await engine.engineFlavor() == .podmanMachine)

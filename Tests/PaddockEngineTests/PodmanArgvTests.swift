@@ -12,7 +12,8 @@ struct PodmanArgvTests {
             name: "paddock-app-20261121-0521-k3f9", image: "paddock-claude:abc",
             labels: ["paddock.session": "20261121-0521-k3f9"], user: SandboxUser(uid: 1001, gid: 1001),
             mounts: [
-                .bind("/home/u/app", at: "/workspace", readOnly: false), .volume("paddock-home-app-1", at: "/home/agent"),
+                .bind("/home/u/app", at: "/workspace", readOnly: false),
+                .volume("paddock-home-app-1", at: "/home/agent"),
                 .bind("/home/u/.local/state/paddock/gateway/s", at: "/run/paddock", readOnly: true),
             ],
             environment: ["IS_SANDBOX": "1"], passthroughEnvironment: ["ANTHROPIC_API_KEY"], cpus: 2, memory: 1 << 30,
@@ -20,18 +21,19 @@ struct PodmanArgvTests {
     }
 
     @Test func exactRootlessArgv() {
-        #expect(PodmanEngine.runArguments(spec(), rootless: true) == [
-            "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9", "--hostname", "paddock",
-            "--label", "paddock.session=20261121-0521-k3f9", "--interactive",
-            "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "--user", "1001:1001", "--init", "--pids-limit", "4096", "--pull", "never", "--userns=keep-id",
-            "--memory", "1073741824", "--cpus", "2.0",
-            "--mount", "type=bind,src=/home/u/app,dst=/workspace",
-            "--mount", "type=volume,src=paddock-home-app-1,dst=/home/agent",
-            "--mount", "type=bind,src=/home/u/.local/state/paddock/gateway/s,dst=/run/paddock,readonly",
-            "--env", "IS_SANDBOX=1", "--env", "ANTHROPIC_API_KEY",
-            "--workdir", "/workspace", "--", "paddock-claude:abc", "claude", "--dangerously-skip-permissions",
-        ])
+        #expect(
+            PodmanEngine.runArguments(spec(), rootless: true) == [
+                "run", "--rm", "--name", "paddock-app-20261121-0521-k3f9", "--hostname", "paddock",
+                "--label", "paddock.session=20261121-0521-k3f9", "--interactive",
+                "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                "--user", "1001:1001", "--init", "--pids-limit", "4096", "--pull", "never", "--userns=keep-id",
+                "--memory", "1073741824", "--cpus", "2.0",
+                "--mount", "type=bind,src=/home/u/app,dst=/workspace",
+                "--mount", "type=volume,src=paddock-home-app-1,dst=/home/agent",
+                "--mount", "type=bind,src=/home/u/.local/state/paddock/gateway/s,dst=/run/paddock,readonly",
+                "--env", "IS_SANDBOX=1", "--env", "ANTHROPIC_API_KEY",
+                "--workdir", "/workspace", "--", "paddock-claude:abc", "claude", "--dangerously-skip-permissions",
+            ])
     }
 
     /// Every flag of Docker's hardened argv is in Podman's, in the same order; keep-id only when rootless.
@@ -68,7 +70,9 @@ struct PodmanArgvTests {
         let profile = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(profile["defaultAction"] as? String == "SCMP_ACT_ERRNO")
         let rules = try #require(profile["syscalls"] as? [[String: Any]])
-        let unconditional = rules.filter { $0["action"] as? String == "SCMP_ACT_ALLOW" && (($0["args"] as? [Any]) ?? []).isEmpty }
+        let unconditional = rules.filter {
+            $0["action"] as? String == "SCMP_ACT_ALLOW" && (($0["args"] as? [Any]) ?? []).isEmpty
+        }
         let allowed = Set(unconditional.flatMap { $0["names"] as? [String] ?? [] })
         #expect(allowed.isSuperset(of: ["read", "mount", "ptrace", "bpf"]), "everything else stays as Podman has it")
         #expect(allowed.isDisjoint(with: ["clone", "clone3", "unshare", "setns", "keyctl"]))
@@ -88,19 +92,29 @@ struct PodmanArgvTests {
     func seccompProfileFromTheInstalledDefault() throws {
         let base = try #require(FileManager.default.contents(atPath: "/usr/share/containers/seccomp.json"))
         let data = try PodmanEngine.hardenedSeccompProfile(fromDefault: base)
-        let rules = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["syscalls"] as? [[String: Any]])
-        let unconditional = rules.filter { $0["action"] as? String == "SCMP_ACT_ALLOW" && (($0["args"] as? [Any]) ?? []).isEmpty }
+        let rules = try #require(
+            (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["syscalls"] as? [[String: Any]])
+        let unconditional = rules.filter {
+            $0["action"] as? String == "SCMP_ACT_ALLOW" && (($0["args"] as? [Any]) ?? []).isEmpty
+        }
         let allowed = Set(unconditional.flatMap { $0["names"] as? [String] ?? [] })
         #expect(allowed.contains("read") && allowed.contains("execve"))
         #expect(allowed.isDisjoint(with: ["clone", "clone3", "unshare", "setns", "keyctl", "add_key", "request_key"]))
         // socket only for AF_UNIX, AF_INET, AF_INET6 and netlink (not its audit protocol); no socketcall at all,
         // and no other rule that names either (libseccomp refuses overlapping rules with different actions).
         #expect(allowed.isDisjoint(with: ["socket", "socketcall", "socketpair"]))
-        let socketRules = rules.filter { ($0["names"] as? [String] ?? []).contains { $0 == "socket" || $0 == "socketcall" } }
-        #expect(socketRules.allSatisfy { $0["names"] as? [String] == ["socket"] && $0["action"] as? String == "SCMP_ACT_ALLOW" })
+        let socketRules = rules.filter {
+            ($0["names"] as? [String] ?? []).contains { $0 == "socket" || $0 == "socketcall" }
+        }
+        #expect(
+            socketRules.allSatisfy {
+                $0["names"] as? [String] == ["socket"] && $0["action"] as? String == "SCMP_ACT_ALLOW"
+            })
         let pairRules = rules.filter { ($0["names"] as? [String] ?? []).contains("socketpair") }
         #expect(pairRules.count == 1)
-        #expect(((pairRules.first?["args"] as? [[String: Any]])?.first?["value"] as? NSNumber)?.uint64Value == 1, "AF_UNIX only")
+        #expect(
+            ((pairRules.first?["args"] as? [[String: Any]])?.first?["value"] as? NSNumber)?.uint64Value == 1,
+            "AF_UNIX only")
         let families = socketRules.compactMap { rule -> UInt64? in
             let first = (rule["args"] as? [[String: Any]])?.first
             guard first?["index"] as? Int == 0, first?["op"] as? String == "SCMP_CMP_EQ" else { return nil }
@@ -110,9 +124,16 @@ struct PodmanArgvTests {
     }
 
     @Test func listingAndRemovalArgv() {
-        #expect(PodmanEngine.containersArguments(all: true) == ["ps", "--all", "--filter", "label=paddock.session", "--format", "json"])
-        #expect(PodmanEngine.containersArguments(all: false) == ["ps", "--filter", "label=paddock.session", "--format", "json"])
-        #expect(PodmanEngine.removeArguments(["a", "b"]) == ["rm", "--force", "--ignore", "--time", "0", "--", "a", "b"])
+        #expect(
+            PodmanEngine.containersArguments(all: true) == [
+                "ps", "--all", "--filter", "label=paddock.session", "--format", "json",
+            ])
+        #expect(
+            PodmanEngine.containersArguments(all: false) == [
+                "ps", "--filter", "label=paddock.session", "--format", "json",
+            ])
+        #expect(
+            PodmanEngine.removeArguments(["a", "b"]) == ["rm", "--force", "--ignore", "--time", "0", "--", "a", "b"])
     }
 
     @Test func runAndExecGoThroughPodman() async throws {
@@ -122,7 +143,10 @@ struct PodmanArgvTests {
         _ = try await engine.exec(container: "c", user: "1001:1001", command: ["sh"], tty: false)
         #expect(runner.commands.map(\.executable) == ["podman", "podman"])
         #expect(runner.commands[0].arguments.contains("--userns=keep-id"))
-        #expect(runner.commands[1].arguments == ["exec", "--interactive", "--user", "1001:1001", "--workdir", "/workspace", "--", "c", "sh"])
+        #expect(
+            runner.commands[1].arguments == [
+                "exec", "--interactive", "--user", "1001:1001", "--workdir", "/workspace", "--", "c", "sh",
+            ])
     }
 
     /// `podman info --format json` from Debian's podman 4.3, rootless (trimmed).
@@ -133,9 +157,11 @@ struct PodmanArgvTests {
             "store":{"graphDriverName":"overlay","graphRoot":"/home/t/.local/share/containers/storage"},
             "version":{"APIVersion":"4.3.1","Version":"4.3.1","OsArch":"linux/amd64"}}
             """
-        #expect(try PodmanEngine.parseInfo(json, hostIsMac: false) == EngineInfo(
-            flavor: "Podman (rootless)", serverVersion: "4.3.1", operatingSystem: "debian 12",
-            rootDirectory: "/home/t/.local/share/containers/storage", product: .podman))
+        #expect(
+            try PodmanEngine.parseInfo(json, hostIsMac: false)
+                == EngineInfo(
+                    flavor: "Podman (rootless)", serverVersion: "4.3.1", operatingSystem: "debian 12",
+                    rootDirectory: "/home/t/.local/share/containers/storage", product: .podman))
         #expect(throws: PaddockError.self) { try PodmanEngine.parseInfo("Error: oops") }
     }
 
@@ -164,19 +190,26 @@ struct PodmanArgvTests {
               "Size":407594713,"CreatedAt":"2026-11-21T05:34:41Z"}]
             """
         let parsed = PodmanEngine.parseImages(json, label: "paddock.context-sha256")
-        #expect(parsed == [ImageSummary(
-            reference: "paddock-shell:h1", id: "1ec19ba543ad", created: "2026-11-21T05:34:41Z", size: "407.6 MB",
-            contextHash: "h1")])
+        #expect(
+            parsed == [
+                ImageSummary(
+                    reference: "paddock-shell:h1", id: "1ec19ba543ad", created: "2026-11-21T05:34:41Z",
+                    size: "407.6 MB",
+                    contextHash: "h1")
+            ])
     }
 
     @Test func absentImageIsNilAndABrokenEngineIsAnError() async throws {
         let absent = RecordingRunner { command in
             command.arguments.prefix(2) == ["image", "exists"]
-                ? ProcessOutput(status: 1, stdout: "", stderr: "") : ProcessOutput(status: 125, stdout: "", stderr: "no such image")
+                ? ProcessOutput(status: 1, stdout: "", stderr: "")
+                : ProcessOutput(status: 125, stdout: "", stderr: "no such image")
         }
         #expect(try await PodmanEngine(runner: absent).imageLabel("x:y", label: "l") == nil)
         let broken = RecordingRunner { _ in ProcessOutput(status: 125, stdout: "", stderr: "cannot set up namespace") }
-        await #expect(throws: PaddockError.self) { try await PodmanEngine(runner: broken).imageLabel("x:y", label: "l") }
+        await #expect(throws: PaddockError.self) {
+            try await PodmanEngine(runner: broken).imageLabel("x:y", label: "l")
+        }
         let labelled = RecordingRunner { _ in ProcessOutput(status: 0, stdout: "{\"l\":\"v\"}\n", stderr: "") }
         #expect(try await PodmanEngine(runner: labelled).imageLabel("x:y", label: "l") == "v")
         let unlabelled = RecordingRunner { _ in ProcessOutput(status: 0, stdout: "null\n", stderr: "") }
@@ -192,7 +225,8 @@ struct PodmanHybridHostTests {
 
     @Test func everyPodmanCommandCarriesTheRuntime() async throws {
         let runner = RecordingRunner()
-        let engine = PodmanEngine(runner: runner, rootless: true, cgroups: hybrid, runtime: .runc(path: "/usr/sbin/runc"))
+        let engine = PodmanEngine(
+            runner: runner, rootless: true, cgroups: hybrid, runtime: .runc(path: "/usr/sbin/runc"))
         try await engine.buildImage(ImageBuildRequest(contextDirectory: "/s/b", tag: "t:1", labels: [:])) { _ in }
         _ = try await engine.run(PodmanArgvTests().spec())
         _ = try await engine.exec(container: "c", user: "1001:1001", command: ["true"], tty: false)
@@ -217,7 +251,8 @@ struct PodmanHybridHostTests {
 
     @Test func theLostLimitsAreSaid() {
         let runner = RecordingRunner()
-        let hybridRootless = PodmanEngine(runner: runner, rootless: true, cgroups: hybrid, runtime: .runc(path: "/usr/sbin/runc"))
+        let hybridRootless = PodmanEngine(
+            runner: runner, rootless: true, cgroups: hybrid, runtime: .runc(path: "/usr/sbin/runc"))
         #expect(hybridRootless.limitations.count == 2)
         #expect(hybridRootless.limitations[0].contains("runs Podman with runc (/usr/sbin/runc)"))
         #expect(hybridRootless.limitations[1].contains("cannot enforce memory, CPU or process limits"))

@@ -29,7 +29,8 @@ struct PodmanImageCheckTests {
 
     func rememberNow(_ check: PodmanImageCheck) throws {
         let stamp = try #require(check.stamp(graphRoot: store))
-        check.remember(image: "paddock-claude:abc", label: "paddock.context", value: "abc123", graphRoot: store, stamp: stamp)
+        check.remember(
+            image: "paddock-claude:abc", label: "paddock.context", value: "abc123", graphRoot: store, stamp: stamp)
     }
 
     @Test func anUnchangedStoreAnswersFromMemory() throws {
@@ -58,8 +59,10 @@ struct PodmanImageCheckTests {
             toFile: home + "/.config/containers/storage.conf", atomically: true, encoding: .utf8)
         #expect(try remembered(check()) == nil, "a new storage.conf")
         try rememberNow(check())
-        #expect(try remembered(check(["CONTAINERS_STORAGE_CONF": "/tmp/other.conf"])) == nil, "a variable that moves it")
-        let otherRuntime = PodmanImageCheck(directory: root + "/answers", environment: ["HOME": home], invocation: ["podman"])
+        #expect(
+            try remembered(check(["CONTAINERS_STORAGE_CONF": "/tmp/other.conf"])) == nil, "a variable that moves it")
+        let otherRuntime = PodmanImageCheck(
+            directory: root + "/answers", environment: ["HOME": home], invocation: ["podman"])
         #expect(try remembered(otherRuntime) == nil, "other global flags")
     }
 

@@ -27,7 +27,8 @@ struct BPFMachine {
         program = stride(from: 0, to: bytes.count, by: 8).map { offset in
             let b = bytes[offset..<offset + 8].map { UInt32($0) }
             return Instruction(
-                code: UInt16(b[0] | b[1] << 8), jt: UInt8(b[2]), jf: UInt8(b[3]), k: b[4] | b[5] << 8 | b[6] << 16 | b[7] << 24)
+                code: UInt16(b[0] | b[1] << 8), jt: UInt8(b[2]), jf: UInt8(b[3]),
+                k: b[4] | b[5] << 8 | b[6] << 16 | b[7] << 24)
         }
     }
 
@@ -52,7 +53,9 @@ struct BPFMachine {
             case 0x20:  // ld [k]
                 let offset = Int(instruction.k)
                 guard offset % 4 == 0, offset + 4 <= data.count else { throw Failure.badLoad(instruction.k) }
-                accumulator = data[offset..<offset + 4].enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * $1.offset) }
+                accumulator = data[offset..<offset + 4].enumerated().reduce(0) {
+                    $0 | UInt32($1.element) << (8 * $1.offset)
+                }
                 pc += 1
             case 0x15:  // jeq
                 pc += 1 + Int(accumulator == instruction.k ? instruction.jt : instruction.jf)
@@ -106,13 +109,19 @@ struct SeccompFilterTests {
         let vm = machine(architecture)
         let arch = architecture.auditArch
         #expect(try vm.run(nr: nr("unshare", architecture), arch: arch, args: [Self.cloneNewUser]) == Self.eperm)
-        #expect(try vm.run(nr: nr("unshare", architecture), arch: arch, args: [0x0002_0000]) == Self.eperm, "CLONE_NEWNS")
+        #expect(
+            try vm.run(nr: nr("unshare", architecture), arch: arch, args: [0x0002_0000]) == Self.eperm, "CLONE_NEWNS")
         #expect(try vm.run(nr: nr("unshare", architecture), arch: arch, args: [0x80]) == Self.eperm, "CLONE_NEWTIME")
-        #expect(try vm.run(nr: nr("unshare", architecture), arch: arch, args: [0x200]) == Self.allow, "CLONE_FS is harmless")
+        #expect(
+            try vm.run(nr: nr("unshare", architecture), arch: arch, args: [0x200]) == Self.allow, "CLONE_FS is harmless"
+        )
         #expect(try vm.run(nr: nr("clone", architecture), arch: arch, args: [Self.cloneNewUser | 0x11]) == Self.eperm)
-        #expect(try vm.run(nr: nr("clone", architecture), arch: arch, args: [0x4000_0011]) == Self.eperm, "CLONE_NEWNET")
+        #expect(
+            try vm.run(nr: nr("clone", architecture), arch: arch, args: [0x4000_0011]) == Self.eperm, "CLONE_NEWNET")
         // High bits must not hide the flag, and cannot be used to fake it either.
-        #expect(try vm.run(nr: nr("clone", architecture), arch: arch, args: [0xFFFF_FFFF_0000_0000 | Self.cloneNewUser]) == Self.eperm)
+        #expect(
+            try vm.run(nr: nr("clone", architecture), arch: arch, args: [0xFFFF_FFFF_0000_0000 | Self.cloneNewUser])
+                == Self.eperm)
         #expect(try vm.run(nr: nr("clone", architecture), arch: arch, args: [0x1_0000_0011]) == Self.allow)
         #expect(try vm.run(nr: nr("clone3", architecture), arch: arch) == Self.enosys, "libc falls back to clone")
         #expect(try vm.run(nr: nr("setns", architecture), arch: arch) == Self.eperm)
@@ -127,12 +136,15 @@ struct SeccompFilterTests {
                 continue
             }
             let expected = rule.syscall == "clone3" ? Self.enosys : Self.eperm
-            #expect(try vm.run(nr: Int32(number), arch: architecture.auditArch, args: [0, 0, 0]) == expected, "\(rule.syscall)")
+            #expect(
+                try vm.run(nr: Int32(number), arch: architecture.auditArch, args: [0, 0, 0]) == expected,
+                "\(rule.syscall)")
         }
-        for name in ["ptrace", "process_vm_readv", "process_vm_writev", "keyctl", "add_key", "request_key", "bpf",
+        for name in [
+            "ptrace", "process_vm_readv", "process_vm_writev", "keyctl", "add_key", "request_key", "bpf",
             "perf_event_open", "userfaultfd", "kexec_load", "init_module", "finit_module", "mount", "umount2",
-            "pivot_root", "open_tree", "move_mount", "fsopen", "setns"]
-        {
+            "pivot_root", "open_tree", "move_mount", "fsopen", "setns",
+        ] {
             #expect(try vm.run(nr: nr(name, architecture), arch: architecture.auditArch) == Self.eperm, "\(name)")
         }
     }
@@ -143,8 +155,12 @@ struct SeccompFilterTests {
         let number = try nr("personality", architecture)
         #expect(try vm.run(nr: number, arch: architecture.auditArch, args: [0]) == Self.allow)
         #expect(try vm.run(nr: number, arch: architecture.auditArch, args: [0xFFFF_FFFF]) == Self.allow)
-        #expect(try vm.run(nr: number, arch: architecture.auditArch, args: [0x0004_0000]) == Self.eperm, "ADDR_NO_RANDOMIZE")
-        #expect(try vm.run(nr: number, arch: architecture.auditArch, args: [0x0040_0000]) == Self.eperm, "READ_IMPLIES_EXEC")
+        #expect(
+            try vm.run(nr: number, arch: architecture.auditArch, args: [0x0004_0000]) == Self.eperm, "ADDR_NO_RANDOMIZE"
+        )
+        #expect(
+            try vm.run(nr: number, arch: architecture.auditArch, args: [0x0040_0000]) == Self.eperm, "READ_IMPLIES_EXEC"
+        )
     }
 
     @Test(arguments: SeccompFilter.Architecture.allCases)
@@ -164,10 +180,14 @@ struct SeccompFilterTests {
         let socket = try nr("socket", architecture)
         let eafnosupport: UInt32 = 0x0005_0061
         for family: UInt64 in [1, 2, 10, 16] {
-            #expect(try vm.run(nr: socket, arch: architecture.auditArch, args: [family, 1, 0]) == Self.allow, "family \(family)")
+            #expect(
+                try vm.run(nr: socket, arch: architecture.auditArch, args: [family, 1, 0]) == Self.allow,
+                "family \(family)")
         }
         for family: UInt64 in [0, 3, 17, 38, 40, 44, 46, 0xFFFF_FFFF] {
-            #expect(try vm.run(nr: socket, arch: architecture.auditArch, args: [family, 1, 0]) == eafnosupport, "family \(family)")
+            #expect(
+                try vm.run(nr: socket, arch: architecture.auditArch, args: [family, 1, 0]) == eafnosupport,
+                "family \(family)")
         }
         let socketpair = try nr("socketpair", architecture)
         #expect(try vm.run(nr: socketpair, arch: architecture.auditArch, args: [1, 1, 0]) == Self.allow)

@@ -20,24 +20,26 @@ struct ConnectFastPathTests {
         #expect(parse("CONNECT [::1]:22 HTTP/1.1\r\n\r\nTLS")?.length == "CONNECT [::1]:22 HTTP/1.1\r\n\r\n".utf8.count)
     }
 
-    @Test("anything unusual is left to the full parser", arguments: [
-        "CONNECT example.com:443 HTTP/1.1\r\n",  // head not complete yet
-        "CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n",
-        "CONNECT example.com:443 HTTP/1.0\r\n\r\n",
-        "CONNECT example.com:443 HTTP/1.1\n\n",  // bare LF
-        "CONNECT  example.com:443 HTTP/1.1\r\n\r\n",
-        "CONNECT exa%00mple.com:443 HTTP/1.1\r\n\r\n",
-        "CONNECT user@example.com:443 HTTP/1.1\r\n\r\n",
-        "CONNECT example.com:443 HTTP/1.1\r\nBad Header\r\n\r\n",
-        "CONNECT example.com:443 HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
-        "CONNECT example.com:443 HTTP/1.1\r\nX: caf\u{e9}\r\n\r\n",
-        "CONNECT example.com:443 HTTP/1.1\r\nX: a\0b\r\n\r\n",
-        "CONNECT example.com:443 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
-        "CONNECT example.com:443 HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n",
-        "connect example.com:443 HTTP/1.1\r\n\r\n",
-        "CONNECTexample.com:443 HTTP/1.1\r\n\r\n",
-        "GET http://example.com/ HTTP/1.1\r\n\r\n",
-    ])
+    @Test(
+        "anything unusual is left to the full parser",
+        arguments: [
+            "CONNECT example.com:443 HTTP/1.1\r\n",  // head not complete yet
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n",
+            "CONNECT example.com:443 HTTP/1.0\r\n\r\n",
+            "CONNECT example.com:443 HTTP/1.1\n\n",  // bare LF
+            "CONNECT  example.com:443 HTTP/1.1\r\n\r\n",
+            "CONNECT exa%00mple.com:443 HTTP/1.1\r\n\r\n",
+            "CONNECT user@example.com:443 HTTP/1.1\r\n\r\n",
+            "CONNECT example.com:443 HTTP/1.1\r\nBad Header\r\n\r\n",
+            "CONNECT example.com:443 HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
+            "CONNECT example.com:443 HTTP/1.1\r\nX: caf\u{e9}\r\n\r\n",
+            "CONNECT example.com:443 HTTP/1.1\r\nX: a\0b\r\n\r\n",
+            "CONNECT example.com:443 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            "CONNECT example.com:443 HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n",
+            "connect example.com:443 HTTP/1.1\r\n\r\n",
+            "CONNECTexample.com:443 HTTP/1.1\r\n\r\n",
+            "GET http://example.com/ HTTP/1.1\r\n\r\n",
+        ])
     func unusualRequestsFallBack(_ request: String) {
         #expect(parse(request) == nil)
     }
@@ -72,8 +74,9 @@ struct ConnectFastPathTests {
         #expect(target == NetworkTarget(host: .name("origin.test"), port: 443))
         try channel.writeOutbound(
             ProxyCommand.startTunnel(upstream: upstream, completion: TunnelCompletion(eventLoop: channel.eventLoop)))
-        #expect(try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }
-            == "HTTP/1.1 200 Connection established\r\n\r\n")
+        #expect(
+            try channel.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) }
+                == "HTTP/1.1 200 Connection established\r\n\r\n")
         channel.embeddedEventLoop.run()
         #expect(try upstream.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == "ONE-TWO")
         _ = try? channel.finish()

@@ -70,15 +70,17 @@ struct HandshakeTests {
         #expect(!channel.isActive)
     }
 
-    @Test("malformed CONNECT targets get 400 and a closed connection", arguments: [
-        "CONNECT example.com HTTP/1.1\r\n\r\n",  // no port
-        "CONNECT example.com:0 HTTP/1.1\r\n\r\n",
-        "CONNECT example.com:99999 HTTP/1.1\r\n\r\n",
-        "CONNECT user@example.com:443 HTTP/1.1\r\n\r\n",
-        "CONNECT ::1:443 HTTP/1.1\r\n\r\n",
-        "CONNECT [::1 HTTP/1.1\r\n\r\n",
-        "CONNECT exa%00mple.com:443 HTTP/1.1\r\n\r\n",
-    ])
+    @Test(
+        "malformed CONNECT targets get 400 and a closed connection",
+        arguments: [
+            "CONNECT example.com HTTP/1.1\r\n\r\n",  // no port
+            "CONNECT example.com:0 HTTP/1.1\r\n\r\n",
+            "CONNECT example.com:99999 HTTP/1.1\r\n\r\n",
+            "CONNECT user@example.com:443 HTTP/1.1\r\n\r\n",
+            "CONNECT ::1:443 HTTP/1.1\r\n\r\n",
+            "CONNECT [::1 HTTP/1.1\r\n\r\n",
+            "CONNECT exa%00mple.com:443 HTTP/1.1\r\n\r\n",
+        ])
     func malformedConnect(_ request: String) throws {
         let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(string: request))
@@ -92,22 +94,25 @@ struct HandshakeTests {
         #expect(!channel.isActive)
     }
 
-    @Test("malformed HTTP gets 400, never a crash", arguments: [
-        "GET / HTTP/1.1\r\n\r\n",  // origin-form: not a proxy request
-        "GET https://example.com/ HTTP/1.1\r\n\r\n",
-        "GET ftp://example.com/ HTTP/1.1\r\n\r\n",
-        "GET http:///path HTTP/1.1\r\n\r\n",
-        "GET http://exa mple.com/ HTTP/1.1\r\n\r\n",
-        "GARBAGE\r\n\r\n",
-        "GET http://example.com/ HTTP/1.1\r\nBad Header\r\n\r\n",
-        "GET http://example.com/ HTTP/9.9\r\n\r\n",
-        "GET http://example.com/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-    ])
+    @Test(
+        "malformed HTTP gets 400, never a crash",
+        arguments: [
+            "GET / HTTP/1.1\r\n\r\n",  // origin-form: not a proxy request
+            "GET https://example.com/ HTTP/1.1\r\n\r\n",
+            "GET ftp://example.com/ HTTP/1.1\r\n\r\n",
+            "GET http:///path HTTP/1.1\r\n\r\n",
+            "GET http://exa mple.com/ HTTP/1.1\r\n\r\n",
+            "GARBAGE\r\n\r\n",
+            "GET http://example.com/ HTTP/1.1\r\nBad Header\r\n\r\n",
+            "GET http://example.com/ HTTP/9.9\r\n\r\n",
+            "GET http://example.com/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        ])
     func malformedHTTP(_ request: String) throws {
         let channel = try makeChannel()
         _ = try? channel.writeInbound(ByteBuffer(string: request))
         let text = try output(channel)
-        #expect(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(request.debugDescription) → \(text.debugDescription)")
+        #expect(
+            text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(request.debugDescription) → \(text.debugDescription)")
         #expect(!channel.isActive)
     }
 
@@ -203,7 +208,8 @@ struct HandshakeTests {
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))
         _ = try bytes(channel)
         try channel.writeInbound(
-            ByteBuffer(bytes: [5, 1, 0, 4] + [0x20, 0x01, 0x0d, 0xb8] + Array(repeating: 0, count: 11) + [1, 0x01, 0xBB]))
+            ByteBuffer(
+                bytes: [5, 1, 0, 4] + [0x20, 0x01, 0x0d, 0xb8] + Array(repeating: 0, count: 11) + [1, 0x01, 0xBB]))
         guard case .tunnel(.socks5, let target) = try event(channel) else {
             Issue.record("no tunnel event")
             return
@@ -231,9 +237,11 @@ struct HandshakeTests {
         #expect(!channel.isActive)
     }
 
-    @Test("SOCKS targets that are not canonical names are refused", arguments: [
-        "exa\u{0}mple.com", "user@example.com", "", "bad name", "example.123",
-    ])
+    @Test(
+        "SOCKS targets that are not canonical names are refused",
+        arguments: [
+            "exa\u{0}mple.com", "user@example.com", "", "bad name", "example.123",
+        ])
     func socksBadDomain(_ domain: String) throws {
         let channel = try makeChannel()
         try channel.writeInbound(ByteBuffer(bytes: [5, 1, 0]))

@@ -80,7 +80,8 @@ struct InterceptionTests {
         var rules = [CredentialRule(host: "origin.test", port: origin.port, header: .apiKey, variable: "K")]
         if otherRule {
             rules.append(
-                CredentialRule(host: "other.test", port: other.port, header: .authorization(scheme: "Bearer"), variable: "O"))
+                CredentialRule(
+                    host: "other.test", port: other.port, header: .authorization(scheme: "Bearer"), variable: "O"))
         }
         let requestRules = requests.map { rule -> RequestRule in
             var rule = rule
@@ -104,7 +105,9 @@ struct InterceptionTests {
         _ world: World, _ host: String, trust: NIOSSLContext? = nil,
         _ body: (inout Conversation, GatewayFixture) async throws -> T
     ) async throws -> (T, [ConnectionRecord]) {
-        try await GatewayFixture.with(allow: world.allow, hosts: world.hosts, configure: { $0.interception = world.interception }) {
+        try await GatewayFixture.with(
+            allow: world.allow, hosts: world.hosts, configure: { $0.interception = world.interception }
+        ) {
             gateway in
             let port = host == "origin.test" ? world.origin.port : world.other.port
             let result = try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws -> T in
@@ -147,7 +150,8 @@ struct InterceptionTests {
         let requests = records.filter { $0.protocol == "https" }
         #expect(requests.map(\.method) == ["POST", "POST"])
         #expect(requests.map(\.path) == ["/v1/messages", "/v1/second"])
-        #expect(requests.allSatisfy { $0.status == 200 && $0.credential == true && $0.bytesUp == 2 && $0.bytesDown > 0 })
+        #expect(
+            requests.allSatisfy { $0.status == 200 && $0.credential == true && $0.bytesUp == 2 && $0.bytesDown > 0 })
         for record in records {
             #expect(!record.jsonLine().contains(Self.secret) && !record.jsonLine().contains(world.placeholder))
             #expect(!record.jsonLine().contains("beta=true"))
@@ -175,7 +179,8 @@ struct InterceptionTests {
         // In the body alone, it is reported too.
         let (_, bodyOnly) = try await Self.through(world, "origin.test") { client, _ in
             let (head, body) = try await Self.exchange(
-                &client, "POST /gist HTTP/1.1\r\nHost: origin.test\r\nContent-Length: \(p.utf8.count + 2)\r\n\r\n[\(p)]")
+                &client, "POST /gist HTTP/1.1\r\nHost: origin.test\r\nContent-Length: \(p.utf8.count + 2)\r\n\r\n[\(p)]"
+            )
             #expect(head.hasPrefix("HTTP/1.1 200") && body.contains("body=[\(p)]") && !body.contains(Self.secret))
         }
         #expect(bodyOnly.contains { $0.path == "/gist" && $0.error?.contains("placeholder") == true })
@@ -204,7 +209,9 @@ struct InterceptionTests {
             }
             return try await gateway.records(atLeast: 9)
         }
-        let recorded = records.filter { record in record.protocol == "https" && record.error?.contains("placeholder") == true }
+        let recorded = records.filter { record in
+            record.protocol == "https" && record.error?.contains("placeholder") == true
+        }
         #expect(recorded.count == 6)
         let warned: [String] = capture.warnings.withLockedValue { $0 }
         #expect(warned.filter { $0.contains("placeholder") }.count == 1, "\(warned)")
@@ -232,7 +239,8 @@ struct InterceptionTests {
         defer { Task { await world.close() } }
         let (_, records) = try await Self.through(world, "origin.test") { client, _ in
             let (head, body) = try await Self.exchange(
-                &client, "GET / HTTP/1.1\r\nHost: other.test:\(world.other.port)\r\nx-api-key: \(world.placeholder)\r\n\r\n")
+                &client,
+                "GET / HTTP/1.1\r\nHost: other.test:\(world.other.port)\r\nx-api-key: \(world.placeholder)\r\n\r\n")
             #expect(head.hasPrefix("HTTP/1.1 421"), "\(head)")
             #expect(!body.contains(Self.secret))
         }
@@ -240,7 +248,8 @@ struct InterceptionTests {
         #expect(records.contains { $0.protocol == "https" && $0.status == 421 && $0.credential == false })
         // Two Host headers, or none, are refused the same way.
         let (_, again) = try await Self.through(world, "origin.test") { client, _ in
-            let (head, _) = try await Self.exchange(&client, "GET / HTTP/1.1\r\nHost: origin.test\r\nHost: other.test\r\n\r\n")
+            let (head, _) = try await Self.exchange(
+                &client, "GET / HTTP/1.1\r\nHost: origin.test\r\nHost: other.test\r\n\r\n")
             #expect(head.hasPrefix("HTTP/1.1 421"))
         }
         #expect(again.contains { $0.status == 421 })
@@ -293,11 +302,13 @@ struct InterceptionTests {
         let world = try await Self.world(requests: [rule])
         defer { Task { await world.close() } }
         let (_, records) = try await Self.through(world, "origin.test") { client, _ in
-            let (head, body) = try await Self.exchange(&client, "POST /o/r.git/git-upload-pack HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 0\r\n\r\n")
+            let (head, body) = try await Self.exchange(
+                &client, "POST /o/r.git/git-upload-pack HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 0\r\n\r\n")
             #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
             #expect(body.contains("uri=/o/r.git/git-upload-pack"))
             let (denied, hint) = try await Self.exchange(
-                &client, "POST /o/r.git%2Fgit-receive-pack HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 4\r\n\r\npush")
+                &client,
+                "POST /o/r.git%2Fgit-receive-pack HTTP/1.1\r\nHost: origin.test\r\nContent-Length: 4\r\n\r\npush")
             #expect(denied.hasPrefix("HTTP/1.1 403"), "\(denied)")
             #expect(denied.contains("X-Paddock-Rule: deny \"POST */git-receive-pack\" on origin.test"))
             #expect(hint.contains("[[network.requests]]"))
@@ -315,7 +326,9 @@ struct InterceptionTests {
         let world = try await Self.world(requests: [rule])
         defer { Task { await world.close() } }
         let allow = world.allow + ["origin.test:\(world.other.port)"]
-        let records = try await GatewayFixture.with(allow: allow, hosts: world.hosts, configure: { $0.interception = world.interception }) {
+        let records = try await GatewayFixture.with(
+            allow: allow, hosts: world.hosts, configure: { $0.interception = world.interception }
+        ) {
             gateway in
             try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                 let head = try await client.connect("origin.test:\(world.other.port)")
@@ -325,7 +338,8 @@ struct InterceptionTests {
             for port in [world.other.port, world.origin.port] {
                 try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                     try await client.send(
-                        "POST http://origin.test:\(port)/o/r.git/git-receive-pack HTTP/1.1\r\nHost: origin.test:\(port)\r\nContent-Length: 0\r\n\r\n")
+                        "POST http://origin.test:\(port)/o/r.git/git-receive-pack HTTP/1.1\r\nHost: origin.test:\(port)\r\nContent-Length: 0\r\n\r\n"
+                    )
                     let head = try await client.readHead()
                     #expect(head.hasPrefix("HTTP/1.1 403"), "\(port): \(head)")
                 }
@@ -375,7 +389,8 @@ struct InterceptionTests {
         let smuggled = "POST /smuggled HTTP/1.1\r\nHost: \(host)\r\nContent-Length: 300\r\n\r\n"
         let chunk = "0\r\n\r\n" + smuggled
         let body =
-            head.contains("Content-Length") ? smuggled : String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n"
+            head.contains("Content-Length")
+            ? smuggled : String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n"
         let first = head.replacingOccurrences(of: "HOST", with: host)
             .replacingOccurrences(of: "SMUGGLED_LENGTH", with: String(smuggled.utf8.count))
         _ = try await Self.through(world, "origin.test") { client, _ in
@@ -384,7 +399,8 @@ struct InterceptionTests {
             #expect(answer.hasPrefix("HTTP/1.1 400"), "refused, not forwarded: \(answer)")
         }
         let seen = world.seen.withLockedValue { $0 }
-        #expect(!seen.contains { $0.contains("/smuggled") }, "the origin read a request the gateway never checked: \(seen)")
+        #expect(
+            !seen.contains { $0.contains("/smuggled") }, "the origin read a request the gateway never checked: \(seen)")
         #expect(seen.isEmpty, "\(seen)")
     }
 
@@ -409,7 +425,9 @@ struct InterceptionTests {
         let world = try await Self.world(otherRule: false)
         defer { Task { await world.close() } }
         // other.test has no rule: the client must see other.test's own certificate, as without interception.
-        let (_, records) = try await Self.through(world, "other.test", trust: try World.directTLS(world.otherCertificate)) {
+        let (_, records) = try await Self.through(
+            world, "other.test", trust: try World.directTLS(world.otherCertificate)
+        ) {
             client, _ in
             let (head, body) = try await Self.exchange(
                 &client,
@@ -425,7 +443,9 @@ struct InterceptionTests {
     @Test func socksConnectionsAreInterceptedLikeConnect() async throws {
         let world = try await Self.world()
         defer { Task { await world.close() } }
-        try await GatewayFixture.with(allow: world.allow, hosts: world.hosts, configure: { $0.interception = world.interception }) {
+        try await GatewayFixture.with(
+            allow: world.allow, hosts: world.hosts, configure: { $0.interception = world.interception }
+        ) {
             gateway in
             try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                 #expect(try await client.socksConnect(domain: "origin.test", port: world.origin.port) == 0)

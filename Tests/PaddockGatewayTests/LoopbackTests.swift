@@ -175,7 +175,9 @@ struct LoopbackTests {
         defer { Task { await origin.close() } }
         let port = origin.port
         try await GatewayFixture.with(allow: ["origin.test:*"]) { gateway in
-            for authority in ["127.0.0.1:\(port)", "2130706433:\(port)", "0x7f.1:\(port)", "[::ffff:127.0.0.1]:\(port)"] {
+            for authority in [
+                "127.0.0.1:\(port)", "2130706433:\(port)", "0x7f.1:\(port)", "[::ffff:127.0.0.1]:\(port)",
+            ] {
                 try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                     let head = try await client.connect(authority)
                     #expect(head.hasPrefix("HTTP/1.1 403"), "\(authority)")
@@ -296,7 +298,9 @@ struct LoopbackTests {
         let origin = try await Origin.echo()
         defer { Task { await origin.close() } }
         let (allow, hosts) = Self.originPolicy(origin.port)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pgw-\(UUID().uuidString.prefix(8)).sock").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "pgw-\(UUID().uuidString.prefix(8)).sock"
+        ).path
         try await GatewayFixture.with(
             allow: allow, hosts: hosts,
             configure: {
@@ -367,10 +371,16 @@ struct LoopbackTests {
 
     @Test func connectionsBeyondTheCapAreRefused() async throws {
         try await GatewayFixture.with(configure: { $0.maxConnections = 2 }) { gateway in
-            let first = try await Connect.bootstrap().connect(host: "127.0.0.1", port: gateway.port) { Connect.wrap($0) }
-            let second = try await Connect.bootstrap().connect(host: "127.0.0.1", port: gateway.port) { Connect.wrap($0) }
+            let first = try await Connect.bootstrap().connect(host: "127.0.0.1", port: gateway.port) {
+                Connect.wrap($0)
+            }
+            let second = try await Connect.bootstrap().connect(host: "127.0.0.1", port: gateway.port) {
+                Connect.wrap($0)
+            }
             // Wait until both are admitted before knocking a third time.
-            for _ in 0..<1000 where gateway.gateway.activeConnections < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            for _ in 0..<1000 where gateway.gateway.activeConnections < 2 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             #expect(gateway.gateway.activeConnections == 2)
             try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                 #expect(try await client.isClosed(within: .seconds(3)))
@@ -492,7 +502,8 @@ struct LoadTests {
                 for index in 0..<count {
                     group.addTask {
                         try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
-                            guard try await client.connect("origin.test:\(origin.port)").hasPrefix("HTTP/1.1 200") else {
+                            guard try await client.connect("origin.test:\(origin.port)").hasPrefix("HTTP/1.1 200")
+                            else {
                                 return false
                             }
                             let message = "tunnel \(index)"
@@ -519,7 +530,12 @@ struct LoadTests {
     @Test func aSlowClientDoesNotStarveOthers() async throws {
         let source = try await Origin.source(total: 512 << 20)
         let echo = try await Origin.echo()
-        defer { Task { await source.close(); await echo.close() } }
+        defer {
+            Task {
+                await source.close()
+                await echo.close()
+            }
+        }
         try await GatewayFixture.with(
             allow: ["source.test:\(source.port)", "echo.test:\(echo.port)", "127.0.0.1/32"],
             hosts: ["source.test": "127.0.0.1", "echo.test": "127.0.0.1"]

@@ -48,7 +48,9 @@ struct PlainHTTPTests {
         if let length = header("content-length", in: head).flatMap(Int.init) {
             // A response cut short by the origin ends early: take what arrived before the close.
             do {
-                let body = pause > .zero ? try await client.read(count: length, pausing: pause) : try await client.read(count: length)
+                let body =
+                    pause > .zero
+                    ? try await client.read(count: length, pausing: pause) : try await client.read(count: length)
                 return (head, body)
             } catch {
                 return (head, try await client.readBytesToEnd())
@@ -175,7 +177,8 @@ struct PlainHTTPTests {
         }
 
         /// 2 MB of header fields, as many lines of 1 KB.
-        static let manyFields = (0..<2000).map { "X-Filler-\($0): " + String(repeating: "f", count: 1000) + "\r\n" }.joined()
+        static let manyFields = (0..<2000).map { "X-Filler-\($0): " + String(repeating: "f", count: 1000) + "\r\n" }
+            .joined()
 
         func request(_ port: Int) -> String {
             let longPath = "/" + String(repeating: "a", count: 200 * 1024)
@@ -273,7 +276,9 @@ struct PlainHTTPTests {
             let outcome = try await LazyReader.exchange(
                 port: gateway.port, sending: Array(shape.request.utf8), waiting: .milliseconds(300))
             let text = String(decoding: outcome.received, as: UTF8.self)
-            #expect(text.hasPrefix(shape.status), "\(text.prefix(100).debugDescription), errno \(outcome.failure.map(String.init) ?? "none")")
+            #expect(
+                text.hasPrefix(shape.status),
+                "\(text.prefix(100).debugDescription), errno \(outcome.failure.map(String.init) ?? "none")")
             #expect(text.contains("paddock"))
             #expect(outcome.failure == nil, "the connection was reset")
         }

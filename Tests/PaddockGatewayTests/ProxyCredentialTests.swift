@@ -41,7 +41,8 @@ struct ProxyCredentialTests {
             }
             try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                 try await client.send(
-                    "CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\nProxy-Authorization: Basic \(Self.credential.basicToken)\r\n\r\nping")
+                    "CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\nProxy-Authorization: Basic \(Self.credential.basicToken)\r\n\r\nping"
+                )
                 #expect(try await client.readHead().hasPrefix("HTTP/1.1 200 "))
                 #expect(String(buffer: try await client.read(count: 4)) == "ping")
             }
@@ -81,7 +82,8 @@ struct ProxyCredentialTests {
         defer { Task { await origin.close() } }
         try await withGateway(origin) { gateway in
             try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
-                let head = "CONNECT origin.test:\(origin.port) HTTP/1.1\r\nProxy-Authorization: Basic \(Self.credential.basicToken)\r\n\r\n"
+                let head =
+                    "CONNECT origin.test:\(origin.port) HTTP/1.1\r\nProxy-Authorization: Basic \(Self.credential.basicToken)\r\n\r\n"
                 for piece in head.utf8.chunked(into: 7) {
                     try await client.send(Array(piece))
                     try await Task.sleep(for: .milliseconds(2))
@@ -111,7 +113,10 @@ struct ProxyCredentialTests {
                     #expect(Array(try await client.read(count: 2).readableBytesView) == [1, status])
                     if status == 0 {
                         let domain = Array("origin.test".utf8)
-                        try await client.send([5, 1, 0, 3, UInt8(domain.count)] + domain + [UInt8(origin.port >> 8), UInt8(origin.port & 0xFF)])
+                        try await client.send(
+                            [5, 1, 0, 3, UInt8(domain.count)] + domain + [
+                                UInt8(origin.port >> 8), UInt8(origin.port & 0xFF),
+                            ])
                         let reply = try await client.read(count: 10)
                         #expect(reply.getInteger(at: reply.readerIndex + 1, as: UInt8.self) == 0)
                         try await client.send("ping")
@@ -131,7 +136,9 @@ struct ProxyCredentialTests {
         let origin = try await Origin.echo()
         defer { Task { await origin.close() } }
         try await withGateway(origin) { gateway in
-            for (header, status) in [("", "407"), ("Proxy-Authorization: Basic \(Self.credential.basicToken)\r\n", "204")] {
+            for (header, status) in [
+                ("", "407"), ("Proxy-Authorization: Basic \(Self.credential.basicToken)\r\n", "204"),
+            ] {
                 try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                     try await client.send(GatewayAccess.probeRequestLine + header + "\r\n")
                     #expect(try await client.readHead().hasPrefix("HTTP/1.1 \(status) "))
@@ -140,12 +147,13 @@ struct ProxyCredentialTests {
             }
             #expect(gateway.gateway.probesAnswered == 1)
             let records = try await gateway.records(atLeast: 1)
-            #expect(records.count == 1 && records[0].decision == .invalid, "only the refused probe is logged: \(records)")
+            #expect(
+                records.count == 1 && records[0].decision == .invalid, "only the refused probe is logged: \(records)")
         }
         try await GatewayFixture.with { gateway in
             try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
                 try await client.send(GatewayAccess.probeRequestLine + "\r\n")
-                #expect(try await client.readHead() .hasPrefix("HTTP/1.1 204 "))
+                #expect(try await client.readHead().hasPrefix("HTTP/1.1 204 "))
             }
             #expect(gateway.gateway.probesAnswered == 1)
             #expect(gateway.log.records.isEmpty)
@@ -154,14 +162,21 @@ struct ProxyCredentialTests {
 
     /// The checks as tables: incomplete waits, an oversized head never waits forever, case and spaces are HTTP's.
     @Test func verdicts() {
-        #expect(HTTPCredentialVerdict.check(ByteBuffer(string: "CONNECT a:1 HTTP/1.1\r\n"), credential: Self.credential) == .needMore)
-        #expect(HTTPCredentialVerdict.check(ByteBuffer(string: "CONNECT a:1 HTTP/1.1\r\n\r\n"), credential: Self.credential) == .missing)
+        #expect(
+            HTTPCredentialVerdict.check(ByteBuffer(string: "CONNECT a:1 HTTP/1.1\r\n"), credential: Self.credential)
+                == .needMore)
+        #expect(
+            HTTPCredentialVerdict.check(ByteBuffer(string: "CONNECT a:1 HTTP/1.1\r\n\r\n"), credential: Self.credential)
+                == .missing)
         let right = "CONNECT a:1 HTTP/1.1\r\nproxy-authorization:  basic \(Self.credential.basicToken) \r\n\r\n"
         #expect(HTTPCredentialVerdict.check(ByteBuffer(string: right), credential: Self.credential) == .accepted)
         let long = "CONNECT a:1 HTTP/1.1\r\nX: " + String(repeating: "a", count: 9000)
         #expect(HTTPCredentialVerdict.check(ByteBuffer(string: long), credential: Self.credential) != .needMore)
-        #expect(SOCKSCredentialVerdict.check(ByteBuffer(bytes: [1, 7] + Array("paddock".utf8)), credential: Self.credential) == .needMore)
-        #expect(SOCKSCredentialVerdict.check(ByteBuffer(bytes: [1, 0, 0, 9]), credential: Self.credential) != .accepted)
+        #expect(
+            SOCKSCredentialVerdict.check(
+                ByteBuffer(bytes: [1, 7] + Array("paddock".utf8)), credential: Self.credential) == .needMore)
+        #expect(
+            SOCKSCredentialVerdict.check(ByteBuffer(bytes: [1, 0, 0, 9]), credential: Self.credential) != .accepted)
     }
 }
 

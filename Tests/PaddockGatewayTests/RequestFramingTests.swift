@@ -26,7 +26,7 @@ struct RequestFramingTests {
         [("Transfer-Encoding", "Chunked")],
         [("Transfer-Encoding", "gzip, chunked")],
         [("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "identity")],
-        [("Transfer-Encoding", "chunked "), ],
+        [("Transfer-Encoding", "chunked ")],
         [("Transfer-Encoding", "chunked"), ("Content-Length", "5")],
         [("Content-Length", "5"), ("Content-Length", "5")],
         [("Content-Length", "+5")],
@@ -56,7 +56,9 @@ struct RequestFramingTests {
 
     /// The plain http:// path refuses the same framings before anything is dialled.
     @Test func thePlainPathRefusesThemToo() {
-        #expect(throws: ForwardRequest.Invalid.self) { try ForwardRequest(Self.head([("Transfer-Encoding", "Chunked")])) }
+        #expect(throws: ForwardRequest.Invalid.self) {
+            try ForwardRequest(Self.head([("Transfer-Encoding", "Chunked")]))
+        }
         #expect(throws: ForwardRequest.Invalid.self) { try ForwardRequest(Self.head(.TRACE, .http1_1, [])) }
     }
 }

@@ -49,7 +49,9 @@ struct GatewayIntegrationTests {
     /// Runs a command in the running session as its user, the way the agent would.
     func inside(_ fixture: IntegrationFixture, _ container: String, _ script: String) async throws -> ProcessOutput {
         let user = fixture.sandboxUser
-        return try await fixture.engineCommand(["exec", "--user", "\(user.uid):\(user.gid)", container, "sh", "-c", script])
+        return try await fixture.engineCommand([
+            "exec", "--user", "\(user.uid):\(user.gid)", container, "sh", "-c", script,
+        ])
     }
 
     @Test(arguments: TestEngine.allCases)
@@ -75,13 +77,16 @@ struct GatewayIntegrationTests {
                 getent hosts origin.test >/dev/null && echo DNS-RESOLVED || echo no-dns
                 curl -s --max-time 5 --noproxy '*' http://origin.test:\(port)/hello.txt && echo BYPASSED || echo bypass-fails
                 """
-            let result = try await fixture.paddock(["run", "--agent", "shell"] + options + ["--", "bash", "-c", script])
+            let result = try await fixture.paddock(
+                ["run", "--agent", "shell"] + options + ["--", "bash", "-c", script])
             #expect(result.status == 0, "\(result.stderr)")
             let lines = result.stdout.split(separator: "\n").map(String.init)
-            #expect(lines == [
-                "hello from origin", "cloned through the gateway", "denied:403", "paddock allow denied.test:\(port)",
-                "rawip:403", "tls-denied:000", "direct-refused", "no-dns", "bypass-fails",
-            ], "\(result.stdout)\n\(result.stderr)")
+            #expect(
+                lines == [
+                    "hello from origin", "cloned through the gateway", "denied:403",
+                    "paddock allow denied.test:\(port)",
+                    "rawip:403", "tls-denied:000", "direct-refused", "no-dns", "bypass-fails",
+                ], "\(result.stdout)\n\(result.stderr)")
             #expect(result.stderr.contains("network:"), "the session ends with a summary line")
 
             let log = try await fixture.paddock(["net", "log", "--json"])
@@ -108,7 +113,9 @@ struct GatewayIntegrationTests {
                 curl -s --max-time 5 http://origin.test:\(origin.port)/hello.txt && echo STILL-OUT || echo offline-without-bridge
                 """
             let result = try await fixture.paddock(["run", "--agent", "shell", "--", "bash", "-c", script])
-            #expect(result.stdout == "HTTP/1.1 403 Forbidden\nHTTP/1.1 403 Forbidden\nread-only\noffline-without-bridge\n", "\(result.stdout)\(result.stderr)")
+            #expect(
+                result.stdout == "HTTP/1.1 403 Forbidden\nHTTP/1.1 403 Forbidden\nread-only\noffline-without-bridge\n",
+                "\(result.stdout)\(result.stderr)")
         }
     }
 
@@ -160,7 +167,8 @@ struct GatewayIntegrationTests {
                 #expect(reached)
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
-                let after = try await inside(fixture, container, "curl -s --max-time 5 \(url) && echo OUT || echo offline")
+                let after = try await inside(
+                    fixture, container, "curl -s --max-time 5 \(url) && echo OUT || echo offline")
                 #expect(after.stdout.hasSuffix("offline\n"), "\(after.stdout)")
                 _ = try await fixture.paddock(["clean"])
             }
@@ -179,13 +187,15 @@ struct GatewayIntegrationTests {
                 environment: ["XDG_STATE_HOME": deep])
             #expect(result.stdout == "hello from origin\n", "\(result.stderr)")
             let after = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))
-            #expect(after.subtracting(before).filter { $0.hasPrefix("paddock-") && !$0.hasPrefix("paddock-it") }.isEmpty)
+            #expect(
+                after.subtracting(before).filter { $0.hasPrefix("paddock-") && !$0.hasPrefix("paddock-it") }.isEmpty)
         }
     }
 
     @Test func offlineMeansNoGatewayAtAll() async throws {
         try await withOrigin { fixture, origin in
-            let script = "test -e /run/paddock/gateway.sock && echo SOCKET; echo proxy=${HTTP_PROXY:-none}; curl -s --max-time 5 http://origin.test:\(origin.port)/ && echo OUT || echo offline"
+            let script =
+                "test -e /run/paddock/gateway.sock && echo SOCKET; echo proxy=${HTTP_PROXY:-none}; curl -s --max-time 5 http://origin.test:\(origin.port)/ && echo OUT || echo offline"
             let result = try await fixture.paddock(["run", "--offline", "--agent", "shell", "--", "sh", "-c", script])
             #expect(result.stdout == "proxy=none\noffline\n", "\(result.stdout)\(result.stderr)")
         }
@@ -204,7 +214,9 @@ extension GatewayIntegrationTests {
             let container = try await sessionContainer(fixture)
             let session = try #require(try await fixture.runningSessionID())
             func status(_ host: String) async throws -> String {
-                try await inside(fixture, container, "curl -s -o /dev/null -w '%{http_code}' http://\(host):\(origin.port)/hello.txt").stdout
+                try await inside(
+                    fixture, container, "curl -s -o /dev/null -w '%{http_code}' http://\(host):\(origin.port)/hello.txt"
+                ).stdout
             }
             #expect(try await status("origin.test") == "200")
             let allow = try await fixture.paddock(["allow", "--session", session, "late.test:\(origin.port)"])
@@ -212,19 +224,23 @@ extension GatewayIntegrationTests {
             #expect(try await fixture.waitUntil(timeout: 5) { try await status("late.test") == "200" })
 
             let edit = try await inside(
-                fixture, container, "printf '[network]\\nallow = [\"denied.test:\(origin.port)\"]\\n' > /workspace/paddock.toml && echo EDITED")
+                fixture, container,
+                "printf '[network]\\nallow = [\"denied.test:\(origin.port)\"]\\n' > /workspace/paddock.toml && echo EDITED"
+            )
             #expect(edit.stdout == "EDITED\n", "\(edit.stderr)")
             try await Task.sleep(for: .seconds(2))
             #expect(try await status("denied.test") == "403", "the agent's widening is held back")
 
             let deny = try await fixture.paddock(["deny", "--session", session, "late.test"])
             #expect(deny.status == 0, "\(deny.stderr)")
-            #expect(try await fixture.waitUntil(timeout: 5) { try await status("late.test") == "403" },
+            #expect(
+                try await fixture.waitUntil(timeout: 5) { try await status("late.test") == "403" },
                 "the user's session deny reaches the session")
 
             let global = try await fixture.paddock(["deny", "--global", "origin.test"])
             #expect(global.status == 0, "\(global.stderr)")
-            #expect(try await fixture.waitUntil(timeout: 5) { try await status("origin.test") == "403" },
+            #expect(
+                try await fixture.waitUntil(timeout: 5) { try await status("origin.test") == "403" },
                 "the user's global deny reaches the session")
             #expect(try await status("denied.test") == "403", "still held back")
             kill(process.processIdentifier, SIGTERM)

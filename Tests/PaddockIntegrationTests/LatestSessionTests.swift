@@ -22,7 +22,9 @@ struct LatestSessionTests {
             let second = try fixture.start(["run", "--agent", "shell", "--", "sleep", "300"])
             #expect(try await fixture.waitUntil { try await sessions(fixture).count == 2 })
             let later = try #require(try await sessions(fixture).first { $0 != earlier })
-            #expect(SessionID(earlier).map { id in SessionID(later).map { id < $0 } ?? false } == true, "\(earlier) < \(later)")
+            #expect(
+                SessionID(earlier).map { id in SessionID(later).map { id < $0 } ?? false } == true,
+                "\(earlier) < \(later)")
 
             let exec = try await fixture.paddock(["exec", "--", "sh", "-c", "echo inside"])
             #expect(exec.status == 0 && exec.stdout == "inside\n", "\(exec.stderr)")

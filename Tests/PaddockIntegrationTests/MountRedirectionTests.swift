@@ -27,7 +27,8 @@ struct MountRedirectionTests {
     func marker(_ fixture: IntegrationFixture) -> String { "paddock-secret-\(fixture.id)" }
 
     /// Sets the scene, plants the link from inside, trusts the entry; returns the second session's flags and script.
-    func prepare(_ redirect: Redirect, _ fixture: IntegrationFixture) async throws -> (flags: [String], script: String) {
+    func prepare(_ redirect: Redirect, _ fixture: IntegrationFixture) async throws -> (flags: [String], script: String)
+    {
         try await fixture.write("innocent\n", to: fixture.project + "/data/readme")
         try await fixture.write(marker(fixture), to: fixture.home + "/.claude/.credentials.json")
         try await fixture.write("# login\n", to: fixture.home + "/.profile")
@@ -48,7 +49,8 @@ struct MountRedirectionTests {
         case .projectGit:
             plant = "mv data data.old && ln -s \(fixture.project)/.git data"
             config += "rw = true\n"
-            script = "mkdir -p /mnt/data/hooks && printf '#!/bin/sh\\ntouch \(fixture.root)/pwned-by-hook\\n' > /mnt/data/hooks/pre-commit && chmod +x /mnt/data/hooks/pre-commit && echo WROTE"
+            script =
+                "mkdir -p /mnt/data/hooks && printf '#!/bin/sh\\ntouch \(fixture.root)/pwned-by-hook\\n' > /mnt/data/hooks/pre-commit && chmod +x /mnt/data/hooks/pre-commit && echo WROTE"
         case .throughAnotherMount:
             plant = "ln -s \(fixture.home)/.claude /cache/link"
             plantFlags = ["--mount", "~/cache:/cache:rw"]
@@ -56,7 +58,8 @@ struct MountRedirectionTests {
             flags = ["--mount", "~/cache:/cache:rw", "--mount", "~/cache/link:/mnt/data"]
             script = "cat /mnt/data/.credentials.json"
         }
-        let planted = try await fixture.paddock(["run", "--agent", "shell"] + plantFlags + ["--", "sh", "-c", plant + " && echo PLANTED"])
+        let planted = try await fixture.paddock(
+            ["run", "--agent", "shell"] + plantFlags + ["--", "sh", "-c", plant + " && echo PLANTED"])
         #expect(planted.stdout == "PLANTED\n", "\(planted.stderr)")
         if !config.isEmpty {
             try await fixture.write(config, to: fixture.project + "/paddock.toml")
@@ -73,7 +76,9 @@ struct MountRedirectionTests {
         #expect(try String(contentsOfFile: fixture.home + "/.profile", encoding: .utf8) == "# login\n")
         if redirect == .projectGit {
             _ = try? await fixture.userShell("git -c user.email=u@u -c user.name=u commit -q --allow-empty -m host")
-            #expect(!FileManager.default.fileExists(atPath: fixture.root + "/pwned-by-hook"), "the host's commit ran the agent's hook")
+            #expect(
+                !FileManager.default.fileExists(atPath: fixture.root + "/pwned-by-hook"),
+                "the host's commit ran the agent's hook")
         }
     }
 
@@ -85,7 +90,8 @@ struct MountRedirectionTests {
         }
     }
 
-    @Test(arguments: [TestEngine.bwrap]) func aPlantedLinkIsNeverFollowedOnOtherEngines(engine: TestEngine) async throws {
+    @Test(arguments: [TestEngine.bwrap]) func aPlantedLinkIsNeverFollowedOnOtherEngines(engine: TestEngine) async throws
+    {
         try await IntegrationFixture.with(engine: engine) { fixture in
             let (flags, script) = try await prepare(.claudeCredentials, fixture)
             let result = try await fixture.paddock(["run", "--agent", "shell"] + flags + ["--", "sh", "-c", script])

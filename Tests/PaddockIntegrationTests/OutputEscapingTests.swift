@@ -33,7 +33,9 @@ struct OutputEscapingTests {
 
     /// Clone mode: a side ref whose name holds escape sequences ("Commits off the session branch"), an untracked
     /// file whose name and content hold them; then `ps --all`, `diff`, `clean --dry-run` and `clean`.
-    @Test(arguments: [TestEngine.docker, .bwrap]) func cloneReportsAndListingsEscapeTheAgentsNames(engine: TestEngine) async throws {
+    @Test(arguments: [TestEngine.docker, .bwrap]) func cloneReportsAndListingsEscapeTheAgentsNames(engine: TestEngine)
+        async throws
+    {
         try await withOrphanLock {
             try await IntegrationFixture.with(engine: engine) { fixture in
                 let script = """
@@ -43,14 +45,18 @@ struct OutputEscapingTests {
                     printf '%s\\n' "$side" > ".git/refs/heads/$(printf 'side\\033]0;pwned\\007\\033[2J')"
                     printf 'a\\033]52;c;cHduZWQ=\\007\\n' > "$(printf 'file\\033[2J')"
                     """
-                let run = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script])
+                let run = try await fixture.paddock([
+                    "run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script,
+                ])
                 #expect(run.status == 0, "\(run.stderr)")
                 expectNoControls(run, "run")
                 #expect(run.stderr.contains(#"side\033]0;pwned\a\033[2J"#), "the ref is still named: \(run.stderr)")
 
                 let listing = try await fixture.paddock(["ps", "--all", "--json"])
-                let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
-                let id = try #require(rows.first { $0["state"]?.hasPrefix("clone:") == true }?["session"], "\(listing.stdout)")
+                let rows =
+                    try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
+                let id = try #require(
+                    rows.first { $0["state"]?.hasPrefix("clone:") == true }?["session"], "\(listing.stdout)")
                 expectNoControls(try await fixture.paddock(["ps", "--all"]), "ps --all")
                 let diff = try await fixture.paddock(["diff", id])
                 #expect(diff.status == 0, "\(diff.stderr)")
@@ -79,7 +85,8 @@ struct OutputEscapingTests {
     @Test func netLogEscapesWhatTheAgentSentTheGateway() async throws {
         try await IntegrationFixture.with { fixture in
             // Greeting (no authentication), then CONNECT to the 5-byte domain "a", U+202E, "b", port 80.
-            let script = #"printf '\005\001\000\005\001\000\003\005a\342\200\256b\000\120' | socat -t 2 - TCP:127.0.0.1:3128 >/dev/null; echo sent"#
+            let script =
+                #"printf '\005\001\000\005\001\000\003\005a\342\200\256b\000\120' | socat -t 2 - TCP:127.0.0.1:3128 >/dev/null; echo sent"#
             let run = try await fixture.paddock(["run", "--agent", "shell", "--", "bash", "-c", script])
             #expect(run.stdout == "sent\n", "\(run.stderr)")
             let json = try await fixture.paddock(["net", "log", "--json"])
@@ -97,7 +104,8 @@ struct OutputEscapingTests {
     @Test func theTrustDiffShowsTheAgentsBytesEscaped() async throws {
         try await IntegrationFixture.with { fixture in
             try await fixture.write(
-                "# \u{1B}]0;pwned\u{07}\u{1B}[2J\nenv = [\"X\"] # \u{202E}\"Y\" = vne\n", to: fixture.project + "/paddock.toml")
+                "# \u{1B}]0;pwned\u{07}\u{1B}[2J\nenv = [\"X\"] # \u{202E}\"Y\" = vne\n",
+                to: fixture.project + "/paddock.toml")
             let run = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
             #expect(run.status == 77, "\(run.stderr)")
             expectNoControls(run, "the trust diff")

@@ -31,7 +31,8 @@ struct RealAgentTests {
     /// The CLI scripts/test.sh fetched, copied once where the unprivileged test user can read it.
     static func binary(_ agent: Agent) async throws -> String {
         guard let source = ProcessInfo.processInfo.environment[agent.variable], !source.isEmpty else {
-            let problem = "\(agent.variable) is not set: scripts/test.sh downloads the real \(agent.rawValue) CLI and sets it"
+            let problem =
+                "\(agent.variable) is not set: scripts/test.sh downloads the real \(agent.rawValue) CLI and sets it"
             if IntegrationEnvironment.isCI {
                 Issue.record("CI=true: \(problem)")
                 throw PaddockError.other(problem)
@@ -57,7 +58,12 @@ struct RealAgentTests {
         if !FileManager.default.fileExists(atPath: archive) {
             let package = ((source as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
             let pack = Command(
-                "sh", ["-c", "tar -C \"$1\" -cf \"$2.partial\" codex-package.json bin codex-path codex-resources && chmod 0644 \"$2.partial\" && mv \"$2.partial\" \"$2\"", "pack", package, archive])
+                "sh",
+                [
+                    "-c",
+                    "tar -C \"$1\" -cf \"$2.partial\" codex-package.json bin codex-path codex-resources && chmod 0644 \"$2.partial\" && mv \"$2.partial\" \"$2\"",
+                    "pack", package, archive,
+                ])
             try await SubprocessRunner().capture(pack).check(pack)
         }
         return archive
@@ -80,7 +86,9 @@ struct RealAgentTests {
             defer { origin.stop() }
             // denied.paddock.test is allowed by nothing; mapped to the origin all the same, so that even a gateway
             // that wrongly let it through would reach only loopback.
-            let mapped = ((hosts ?? VendorOrigin.hostNames) + [Self.deniedHost]).map { "\"\($0)\" = \"\(origin.address)\"" }
+            let mapped = ((hosts ?? VendorOrigin.hostNames) + [Self.deniedHost]).map {
+                "\"\($0)\" = \"\(origin.address)\""
+            }
             try await fixture.write(
                 """
                 engine = "\(engine.rawValue)"
@@ -115,7 +123,8 @@ struct RealAgentTests {
     /// and, for the API host the gateway intercepts, for the launcher's gateway.
     func environment(_ agent: Agent, _ fixture: IntegrationFixture) -> [String: String] {
         agent.credentials.merging([
-            agent.caVariable: "/mnt/paddock-test-ca/ca.pem", "PADDOCK_TEST_UPSTREAM_CA_FILE": fixture.root + "/vendor/ca.pem",
+            agent.caVariable: "/mnt/paddock-test-ca/ca.pem",
+            "PADDOCK_TEST_UPSTREAM_CA_FILE": fixture.root + "/vendor/ca.pem",
         ]) { $1 }
     }
 
@@ -129,7 +138,9 @@ struct RealAgentTests {
     /// Print mode: the scripted model asks for a shell command, Claude's Bash tool runs it in the sandbox, the file
     /// lands in the project with the host user as owner, and the gateway logged the API host as allowed.
     /// On rootless Podman too: the same image recipe, the same gateway, another engine.
-    @Test(arguments: [TestEngine.docker, .podman]) func claudePrintModeRunsItsShellToolThroughTheGateway(engine: TestEngine) async throws {
+    @Test(arguments: [TestEngine.docker, .podman]) func claudePrintModeRunsItsShellToolThroughTheGateway(
+        engine: TestEngine
+    ) async throws {
         try await withAgent(.claude, engine: engine) { fixture, origin in
             let prompt = "Please do this. PADDOCK-RUN: echo made-by-claude > /workspace/from-claude.txt"
             let result = try await run(fixture, ["run", "--", "-p", prompt, "--output-format", "json"], .claude)
@@ -139,7 +150,8 @@ struct RealAgentTests {
             let file = fixture.project + "/from-claude.txt"
             #expect((try? String(contentsOfFile: file, encoding: .utf8)) == "made-by-claude\n", "\(replies)")
             #expect(try fixture.ownerUID(of: file) == fixture.hostUID)
-            #expect(replies.contains { $0.hasSuffix(" tool") } && replies.contains { $0.hasSuffix(" done") }, "\(replies)")
+            #expect(
+                replies.contains { $0.hasSuffix(" tool") } && replies.contains { $0.hasSuffix(" done") }, "\(replies)")
             let allowed = try await netLog(fixture).filter {
                 $0["host"] as? String == "api.anthropic.com" && $0["decision"] as? String == "allow"
             }
@@ -162,7 +174,9 @@ struct RealAgentTests {
             let lines = result.stderr.split(separator: "\n").map(String.init)
             let noticeLine = lines.firstIndex(of: notice)
             let endLine = lines.firstIndex { $0.hasPrefix("paddock: network:") }
-            #expect(noticeLine != nil && endLine != nil && noticeLine! < endLine!, "told during the session:\n\(result.stderr)")
+            #expect(
+                noticeLine != nil && endLine != nil && noticeLine! < endLine!,
+                "told during the session:\n\(result.stderr)")
             let denied = try await netLog(fixture).filter {
                 $0["host"] as? String == Self.deniedHost && $0["decision"] as? String == "deny"
             }
@@ -176,8 +190,10 @@ struct RealAgentTests {
         try await withAgent(.claude) { fixture, _ in
             try await fixture.write(
                 #"{"env": {"PADDOCK_PROBE": "from-host-settings"}}"#, to: fixture.home + "/.claude/settings.json")
-            let script = "echo $PADDOCK_PROBE > /workspace/probe.txt; echo '{}' > ~/.claude/settings.json && echo own-file-writable >> /workspace/probe.txt; echo x > /etc/paddock/claude/settings.json 2>/dev/null || echo host-file-read-only >> /workspace/probe.txt"
-            let result = try await run(fixture, ["run", "--", "-p", "PADDOCK-RUN: " + script, "--output-format", "json"], .claude)
+            let script =
+                "echo $PADDOCK_PROBE > /workspace/probe.txt; echo '{}' > ~/.claude/settings.json && echo own-file-writable >> /workspace/probe.txt; echo x > /etc/paddock/claude/settings.json 2>/dev/null || echo host-file-read-only >> /workspace/probe.txt"
+            let result = try await run(
+                fixture, ["run", "--", "-p", "PADDOCK-RUN: " + script, "--output-format", "json"], .claude)
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
             let probe = try? String(contentsOfFile: fixture.project + "/probe.txt", encoding: .utf8)
             #expect(probe == "from-host-settings\nown-file-writable\nhost-file-read-only\n", "\(result.stdout)")
@@ -192,10 +208,14 @@ struct RealAgentTests {
         try await withAgent(.codex) { fixture, origin in
             let prompt = "Please do this. PADDOCK-RUN: echo made-by-codex > /workspace/from-codex.txt"
             let result = try await run(fixture, ["run", "--", "exec", prompt], .codex)
-            let replies = origin.requests().map { "\($0["host"] ?? "") \($0["path"] ?? "") \($0["reply"] ?? "") \($0["tools"] ?? "") \($0["error"] ?? "")" }
+            let replies = origin.requests().map {
+                "\($0["host"] ?? "") \($0["path"] ?? "") \($0["reply"] ?? "") \($0["tools"] ?? "") \($0["error"] ?? "")"
+            }
             #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)\n\(replies)")
             let file = fixture.project + "/from-codex.txt"
-            #expect((try? String(contentsOfFile: file, encoding: .utf8)) == "made-by-codex\n", "\(result.stderr)\n\(replies)")
+            #expect(
+                (try? String(contentsOfFile: file, encoding: .utf8)) == "made-by-codex\n",
+                "\(result.stderr)\n\(replies)")
             #expect((try? fixture.ownerUID(of: file)) == fixture.hostUID)
             #expect(result.stdout.contains("paddock-test: done"), "\(result.stdout)")
             let allowed = try await netLog(fixture).filter {
@@ -205,7 +225,8 @@ struct RealAgentTests {
             // Codex held only the placeholder: whatever credential reached the API is the real key, never it.
             // (Codex 0.163's exec sent none here, so this shows no substitution for Codex yet.)
             let api = origin.requests().filter { $0["path"]?.hasSuffix("/responses") == true }
-            #expect(!api.isEmpty && api.allSatisfy { ["", "Bearer sk-paddock-test"].contains($0["credential"]) }, "\(api)")
+            #expect(
+                !api.isEmpty && api.allSatisfy { ["", "Bearer sk-paddock-test"].contains($0["credential"]) }, "\(api)")
         }
     }
 
@@ -216,8 +237,13 @@ struct RealAgentTests {
                 let terminal = try await Terminal.start(fixture, ["run"], environment: environment(.codex, fixture))
                 defer { terminal.close() }
                 let outcome = try await terminal.reachCodexPrompt()
-                #expect(outcome.reached, "\(start) start:\n\(outcome.screen)\nanswered:\n\(outcome.answeredScreens.joined(separator: "\n-----\n"))")
-                #expect(outcome.userPrompts.isEmpty || start == "first", "\(start) start asked \(outcome.userPrompts):\n\(outcome.screen)")
+                #expect(
+                    outcome.reached,
+                    "\(start) start:\n\(outcome.screen)\nanswered:\n\(outcome.answeredScreens.joined(separator: "\n-----\n"))"
+                )
+                #expect(
+                    outcome.userPrompts.isEmpty || start == "first",
+                    "\(start) start asked \(outcome.userPrompts):\n\(outcome.screen)")
                 guard outcome.reached else { return }
                 try await terminal.send("-l", "say hello")
                 // Codex takes keys that arrive in one burst for a paste, where Enter is a newline.
@@ -249,11 +275,15 @@ struct RealAgentTests {
             #expect(answer.contains("paddock-test: hello"), "\(answer)")
             // Claude's own start asks for hosts it can do without (its changelog on raw.githubusercontent.com):
             // while its full-screen UI runs, the user reads the refusal in the terminal's title.
-            let title = try await terminal.waitFor(timeout: 20, read: terminal.title) { $0.hasPrefix("paddock: blocked") }
+            let title = try await terminal.waitFor(timeout: 20, read: terminal.title) {
+                $0.hasPrefix("paddock: blocked")
+            }
             #expect(title.hasPrefix("paddock: blocked"), "title: \(title)")
             try await terminal.exitClaude()
             let hint = try await terminal.waitFor(timeout: 10) { $0.contains("--resume") }
-            #expect(hint.contains("paddock: blocked raw.githubusercontent.com:443"), "listed again after the exit:\n\(hint)")
+            #expect(
+                hint.contains("paddock: blocked raw.githubusercontent.com:443"), "listed again after the exit:\n\(hint)"
+            )
             #expect(hint.contains("paddock --resume"), "the resume hint names paddock:\n\(hint)")
             #expect(!hint.contains("claude --dangerously-skip-permissions --resume"), "\(hint)")
 
@@ -261,7 +291,8 @@ struct RealAgentTests {
             defer { second.close() }
             let again = try await second.reachClaudePrompt(answeringUserPrompts: false)
             #expect(again.reached, "second start:\n\(again.screen)")
-            #expect(again.paddockPrompts.isEmpty && again.userPrompts.isEmpty, "second start asked again:\n\(again.screen)")
+            #expect(
+                again.paddockPrompts.isEmpty && again.userPrompts.isEmpty, "second start asked again:\n\(again.screen)")
             try await second.exitClaude()
         }
     }
@@ -273,13 +304,16 @@ final class Terminal: @unchecked Sendable {
     let socket: String
     let runner = SubprocessRunner()
 
-    static func start(_ fixture: IntegrationFixture, _ arguments: [String], environment: [String: String]) async throws -> Terminal {
+    static func start(_ fixture: IntegrationFixture, _ arguments: [String], environment: [String: String]) async throws
+        -> Terminal
+    {
         let socket = "paddock-\(fixture.id)-\(UInt32.random(in: 0...UInt32.max))"
         var extra = environment
         extra["TERM"] = "xterm-256color"
         let command = fixture.paddockCommand(arguments, environment: extra)
         // Keep the pane after paddock exits, so its last words (the resume hint) can be read.
-        let shellLine = (command.argv.map(Terminal.quoted) + ["; echo paddock-exited-$?; sleep 600"]).joined(separator: " ")
+        let shellLine = (command.argv.map(Terminal.quoted) + ["; echo paddock-exited-$?; sleep 600"]).joined(
+            separator: " ")
         let terminal = Terminal(socket: socket)
         let start = Command(
             "tmux", ["-L", socket, "new-session", "-d", "-x", "150", "-y", "45", "-c", fixture.project, shellLine])
@@ -340,7 +374,9 @@ final class Terminal: @unchecked Sendable {
             let text = try await screen()
             outcome.screen = text
             let lower = text.lowercased()
-            if lower.contains("unable to connect") || lower.contains("err_proxy_tunnel") || text.contains("paddock-exited-") {
+            if lower.contains("unable to connect") || lower.contains("err_proxy_tunnel")
+                || text.contains("paddock-exited-")
+            {
                 return outcome
             }
             if lower.contains("trust this folder") || lower.contains("trust the files") {
@@ -352,7 +388,9 @@ final class Terminal: @unchecked Sendable {
                 return outcome
             }
             let userPrompt: (String, [String])? =
-                if lower.contains("choose the text style") || lower.contains("dark mode") && lower.contains("light mode") {
+                if lower.contains("choose the text style")
+                    || lower.contains("dark mode") && lower.contains("light mode")
+                {
                     ("theme", ["Enter"])
                 } else if lower.contains("use this api key") {
                     ("api key", ["Up", "Enter"])
@@ -392,7 +430,8 @@ final class Terminal: @unchecked Sendable {
             outcome.screen = text
             let lower = text.lowercased()
             if text.contains("paddock-exited-") { return outcome }
-            if lower.contains("trust the") || lower.contains("allow codex to work in this folder") || lower.contains("sign in with chatgpt")
+            if lower.contains("trust the") || lower.contains("allow codex to work in this folder")
+                || lower.contains("sign in with chatgpt")
                 || lower.contains("press enter to continue")
             {
                 let name = lower.contains("sign in") ? "login" : lower.contains("trust") ? "trust" : "continue"

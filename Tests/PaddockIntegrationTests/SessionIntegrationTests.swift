@@ -13,7 +13,9 @@ import Testing
 struct SessionIntegrationTests {
     @Test(arguments: TestEngine.allCases) func aSessionReturnsTheCommandsExitCode(engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
-            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 7"])
+            let result = try await fixture.paddock([
+                "run", "--agent", "shell", "--", "sh", "-c", "echo out; echo err >&2; exit 7",
+            ])
             #expect(result.status == 7)
             #expect(result.stdout.contains("out"))
             #expect(result.stderr.contains("err"))
@@ -24,7 +26,8 @@ struct SessionIntegrationTests {
     @Test(arguments: TestEngine.allCases) func theSandboxIsUnprivilegedAndOffline(engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
             // /proc/net/dev lists this network namespace's interfaces on every engine (bwrap has no /sys).
-            let script = "id -u; id -g; grep CapEff /proc/self/status; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; grep NoNewPrivs /proc/self/status"
+            let script =
+                "id -u; id -g; grep CapEff /proc/self/status; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; grep NoNewPrivs /proc/self/status"
             let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", script])
             #expect(result.status == 0, "\(result.stderr)")
             let lines = result.stdout.split(separator: "\n").map(String.init)
@@ -43,7 +46,8 @@ struct SessionIntegrationTests {
     @Test(arguments: TestEngine.allCases) func noWayOutWithoutTheGateway(engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
             // Loopback inside the sandbox is its own: nothing listens there, and no other route exists.
-            let script = "ip route 2>/dev/null; cat /proc/net/route | wc -l; getent hosts localhost >/dev/null && echo resolv-ok; (exec 3<>/dev/tcp/127.0.0.1/9) 2>/dev/null && echo connected || echo refused"
+            let script =
+                "ip route 2>/dev/null; cat /proc/net/route | wc -l; getent hosts localhost >/dev/null && echo resolv-ok; (exec 3<>/dev/tcp/127.0.0.1/9) 2>/dev/null && echo connected || echo refused"
             let result = try await fixture.paddock(["run", "--agent", "shell", "--", "bash", "-c", script])
             #expect(result.status == 0, "\(result.stderr)")
             let lines = result.stdout.split(separator: "\n").map(String.init)
@@ -52,9 +56,13 @@ struct SessionIntegrationTests {
         }
     }
 
-    @Test(arguments: TestEngine.allCases) func workspaceWritesLandOnTheHostWithTheHostsOwner(engine: TestEngine) async throws {
+    @Test(arguments: TestEngine.allCases) func workspaceWritesLandOnTheHostWithTheHostsOwner(engine: TestEngine)
+        async throws
+    {
         try await IntegrationFixture.with(engine: engine) { fixture in
-            let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "echo hello > /workspace/made-inside.txt"])
+            let result = try await fixture.paddock([
+                "run", "--agent", "shell", "--", "sh", "-c", "echo hello > /workspace/made-inside.txt",
+            ])
             #expect(result.status == 0, "\(result.stderr)")
             let path = fixture.project + "/made-inside.txt"
             #expect(try String(contentsOfFile: path, encoding: .utf8) == "hello\n")
@@ -67,9 +75,15 @@ struct SessionIntegrationTests {
 
     @Test(arguments: TestEngine.allCases) func theHomeSurvivesIntoTheNextSession(engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
-            let first = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "mkdir -p ~/.claude && echo token > ~/.claude/.credentials.json && echo 'ls' >> ~/.bash_history"])
+            let first = try await fixture.paddock([
+                "run", "--agent", "shell", "--", "sh", "-c",
+                "mkdir -p ~/.claude && echo token > ~/.claude/.credentials.json && echo 'ls' >> ~/.bash_history",
+            ])
             #expect(first.status == 0, "\(first.stderr)")
-            let second = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", "cat ~/.claude/.credentials.json ~/.bash_history; echo $HOME"])
+            let second = try await fixture.paddock([
+                "run", "--agent", "shell", "--", "sh", "-c",
+                "cat ~/.claude/.credentials.json ~/.bash_history; echo $HOME",
+            ])
             #expect(second.status == 0, "\(second.stderr)")
             #expect(second.stdout == "token\nls\n/home/agent\n")
         }
@@ -81,7 +95,8 @@ struct SessionIntegrationTests {
             try await fixture.write(marker, to: fixture.home + "/.ssh/id_ed25519")
             try await fixture.write(marker, to: fixture.home + "/.aws/credentials")
             try await fixture.write("be helpful", to: fixture.home + "/.claude/CLAUDE.md")
-            let script = "ls -a /home; test -e /home/agent/.ssh/id_ed25519 && echo SSH-VISIBLE; grep -rIl \(marker) / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev --exclude-dir=usr 2>/dev/null; echo done"
+            let script =
+                "ls -a /home; test -e /home/agent/.ssh/id_ed25519 && echo SSH-VISIBLE; grep -rIl \(marker) / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev --exclude-dir=usr 2>/dev/null; echo done"
             let result = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", script])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(!result.stdout.contains("SSH-VISIBLE"))
@@ -91,13 +106,16 @@ struct SessionIntegrationTests {
     }
 
     /// Read-only mounts (extra paths, and Claude's instructions, which use the same mount) are enforced by the kernel.
-    @Test(arguments: TestEngine.allCases) func readOnlyMountsCannotBeChangedFromInside(engine: TestEngine) async throws {
+    @Test(arguments: TestEngine.allCases) func readOnlyMountsCannotBeChangedFromInside(engine: TestEngine) async throws
+    {
         try await IntegrationFixture.with(engine: engine) { fixture in
             try await fixture.write("be helpful", to: fixture.home + "/notes/CLAUDE.md")
             try await fixture.write("scratch", to: fixture.home + "/scratch/a.txt")
-            let script = "cat /mnt/notes/CLAUDE.md; echo; (echo evil > /mnt/notes/CLAUDE.md) 2>/dev/null && echo WROTE-RO; rm -f /mnt/notes/CLAUDE.md 2>/dev/null; echo ok > /cache/b.txt && echo wrote-rw"
+            let script =
+                "cat /mnt/notes/CLAUDE.md; echo; (echo evil > /mnt/notes/CLAUDE.md) 2>/dev/null && echo WROTE-RO; rm -f /mnt/notes/CLAUDE.md 2>/dev/null; echo ok > /cache/b.txt && echo wrote-rw"
             let result = try await fixture.paddock([
-                "run", "--agent", "shell", "--mount", "~/notes", "--mount", "~/scratch:/cache:rw", "--", "sh", "-c", script,
+                "run", "--agent", "shell", "--mount", "~/notes", "--mount", "~/scratch:/cache:rw", "--", "sh", "-c",
+                script,
             ])
             #expect(result.stdout == "be helpful\nwrote-rw\n", "\(result.stderr)")
             #expect(try String(contentsOfFile: fixture.home + "/notes/CLAUDE.md", encoding: .utf8) == "be helpful")
@@ -166,7 +184,8 @@ struct SessionIntegrationTests {
     /// shell's `wait`, a supervisor's `wait()` loop) would wait for the bridge forever.
     @Test(arguments: TestEngine.allCases) func anAgentsWaitDoesNotWaitForTheBridge(engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
-            let reapAll = "fork or exit 0; 1 while wait != -1; open my $f, q(>), q(/workspace/waited); print $f qq(waited\\n)"
+            let reapAll =
+                "fork or exit 0; 1 while wait != -1; open my $f, q(>), q(/workspace/waited); print $f qq(waited\\n)"
             let process = try fixture.start(["run", "--agent", "shell", "--", "perl", "-e", reapAll])
             let ended = try await fixture.waitUntil(timeout: 30) { !process.isRunning }
             if !ended {
@@ -210,7 +229,9 @@ struct SessionIntegrationTests {
                 ["run", "--agent", "shell", "--", "true"],
                 environment: ["DOCKER_HOST": "unix://\(fixture.root)/no-daemon.sock"])
             #expect(noEngine.status == 69, "\(noEngine.stderr)")
-            #expect(noEngine.stderr.contains("Docker (requested by `engine` in the configuration) is not reachable"), "\(noEngine.stderr)")
+            #expect(
+                noEngine.stderr.contains("Docker (requested by `engine` in the configuration) is not reachable"),
+                "\(noEngine.stderr)")
             #expect(try await fixture.containers().isEmpty)
             let noSession = try await fixture.paddock(["exec", "20990101-0000-zzzz", "--", "true"])
             #expect(noSession.status == 66, "\(noSession.stderr)")
@@ -230,7 +251,9 @@ struct SessionIntegrationTests {
                 c=$(cut -d' ' -f1 /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)
                 echo $p $m $c
                 """
-            let result = try await fixture.paddock(["run", "--agent", "shell", "--cpus", "1.5", "--", "sh", "-c", script])
+            let result = try await fixture.paddock([
+                "run", "--agent", "shell", "--cpus", "1.5", "--", "sh", "-c", script,
+            ])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout == "321 268435456 150000\n")
         }
@@ -297,7 +320,8 @@ struct SessionIntegrationTests {
             #expect(try await fixture.containers().isEmpty, "nothing started")
 
             #expect(try await fixture.paddock(["trust"]).status == 0)
-            let edit = "printf 'env = [\"AWS_SECRET_ACCESS_KEY\"]\\n[resources]\\npids = 512\\n[[mounts]]\\npath = \"~/.aws\"\\n' > /workspace/paddock.toml"
+            let edit =
+                "printf 'env = [\"AWS_SECRET_ACCESS_KEY\"]\\n[resources]\\npids = 512\\n[[mounts]]\\npath = \"~/.aws\"\\n' > /workspace/paddock.toml"
             let hostile = try await fixture.paddock(["run", "--agent", "shell", "--", "sh", "-c", edit])
             #expect(hostile.status == 0, "\(hostile.stderr)")
 
@@ -373,20 +397,25 @@ struct SessionIntegrationTests {
     @Test(.enabled(if: getuid() == 0, "needs root to give the project to another owner"))
     func aProjectTheAgentCannotWriteIsNamedFirst() async throws {
         try await IntegrationFixture.with { fixture in
-            try await fixture.shell("chown 0:0 '\(fixture.project)' && chmod 755 '\(fixture.project)'", in: fixture.root)
+            try await fixture.shell(
+                "chown 0:0 '\(fixture.project)' && chmod 755 '\(fixture.project)'", in: fixture.root)
             let result = try await fixture.paddock([
                 "run", "--agent", "shell", "--", "sh", "-c", "touch /workspace/f 2>/dev/null || echo DENIED",
             ])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout == "DENIED\n")
-            #expect(result.stderr.contains("which cannot write \(fixture.project) (owner uid 0, mode 755)"), "\(result.stderr)")
+            #expect(
+                result.stderr.contains("which cannot write \(fixture.project) (owner uid 0, mode 755)"),
+                "\(result.stderr)")
             #expect(result.stderr.contains("--isolate clone"))
         }
     }
 
     @Test func malformedConfigNamesTheLineAndStartsNothing() async throws {
         try await IntegrationFixture.with { fixture in
-            try await fixture.write("[image]\nbase = \"\(IntegrationEnvironment.baseImage)\"\npackages = [\"tree\"\n", to: fixture.home + "/.config/paddock/config.toml")
+            try await fixture.write(
+                "[image]\nbase = \"\(IntegrationEnvironment.baseImage)\"\npackages = [\"tree\"\n",
+                to: fixture.home + "/.config/paddock/config.toml")
             let result = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
             #expect(result.status == 78)
             #expect(result.stderr.contains("config.toml:"))
@@ -397,14 +426,17 @@ struct SessionIntegrationTests {
     @Test(arguments: TestEngine.allCases) func doctorReportsTheEngine(engine: TestEngine) async throws {
         try await IntegrationFixture.with(engine: engine) { fixture in
             let result = try await fixture.paddock(["doctor"])
-            let flavor = ["docker": "Docker Engine", "podman": "Podman (rootless)", "bwrap": "bubblewrap"][engine.rawValue] ?? ""
+            let flavor =
+                ["docker": "Docker Engine", "podman": "Podman (rootless)", "bwrap": "bubblewrap"][engine.rawValue] ?? ""
             #expect(result.stdout.contains("ok    engine: \(flavor)"), "\(result.stdout)\(result.stderr)")
             #expect(result.stdout.contains("requested by `engine` in the configuration"))
             #expect(result.stdout.contains("disk:"))
             // On a host whose cgroups crun refuses (this CI machine's kind), doctor says what paddock does about it.
             let layout = CgroupLayout.live()
             if engine == .podman, layout.crunRefuses {
-                #expect(result.stdout.contains("warn  engine limits: this host's cgroups are \(layout.summary)"), "\(result.stdout)")
+                #expect(
+                    result.stdout.contains("warn  engine limits: this host's cgroups are \(layout.summary)"),
+                    "\(result.stdout)")
                 #expect(result.stdout.contains("so paddock runs Podman with runc"), "\(result.stdout)")
             }
             if engine == .podman, !layout.rootlessLimitsEnforced, layout != .unknown {
@@ -435,7 +467,9 @@ extension Tag {
 struct DockerAPIIntegrationTests {
     @Test func labelsAbsenceAndContainersAgreeWithTheCLI() async throws {
         try await IntegrationEnvironment.requireEngine()
-        let api = try #require(DockerAPI.localSocket(environment: ProcessInfo.processInfo.environment, home: NSHomeDirectory()).map(DockerAPI.init))
+        let api = try #require(
+            DockerAPI.localSocket(environment: ProcessInfo.processInfo.environment, home: NSHomeDirectory()).map(
+                DockerAPI.init))
         #expect(api.ping())
         let base = IntegrationEnvironment.baseImage
         #expect(try api.imageLabels(base) != nil)

@@ -44,19 +44,24 @@ struct TransportIntegrationTests {
     @Test(arguments: [TestEngine.docker, .podman])
     func theRelayPortWantsThisSessionsSecret(engine: TestEngine) async throws {
         try await gateway.withOrigin(engine: engine) { fixture, origin in
-            let process = try fixture.start(["run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300"])
+            let process = try fixture.start([
+                "run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300",
+            ])
             defer { process.terminate() }
             let url = "http://origin.test:\(origin.port)/hello.txt"
             let port = try await relayAndPort(fixture).port
             let container = try await gateway.sessionContainer(fixture)
             // Inside: the proxy variables carry the secret; without them the same path is refused.
-            #expect(try await fixture.waitUntil(timeout: 15) {
-                try await gateway.inside(fixture, container, "curl -s \(url)").stdout == "hello from origin\n"
-            })
+            #expect(
+                try await fixture.waitUntil(timeout: 15) {
+                    try await gateway.inside(fixture, container, "curl -s \(url)").stdout == "hello from origin\n"
+                })
             // ssh's ProxyCommand (the image's ssh_config) adds the secret from PADDOCK_PROXY_AUTH: its CONNECT
             // reaches the origin (which speaks no SSH, so ssh itself then fails).
             _ = try await gateway.inside(
-                fixture, container, "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=5 -p \(origin.port) origin.test true")
+                fixture, container,
+                "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=5 -p \(origin.port) origin.test true"
+            )
             let bare = try await gateway.inside(
                 fixture, container, "curl -s -o /dev/null -w '%{http_code}' -x http://127.0.0.1:3128 \(url)")
             #expect(bare.stdout == "407", "\(bare.stdout)\(bare.stderr)")
@@ -70,18 +75,22 @@ struct TransportIntegrationTests {
             #expect(!processes.contains(String(secret)), "the secret is in some process's argv")
             // The relay's volume is read-only inside: the agent cannot swap the socket for its own.
             let write = try await gateway.inside(
-                fixture, container, "(rm -f /run/paddock/gateway.sock || touch /run/paddock/other) 2>/dev/null && echo WROTE || echo read-only")
+                fixture, container,
+                "(rm -f /run/paddock/gateway.sock || touch /run/paddock/other) 2>/dev/null && echo WROTE || echo read-only"
+            )
             #expect(write.stdout == "read-only\n", "\(write.stdout)")
             // On the host, as any local process would: no secret, another session's, then SOCKS without one.
             let other = ProxyCredential.random()
-            let host = try await fixture.userShell("""
+            let host = try await fixture.userShell(
+                """
                 curl -s -o /dev/null -w '%{http_code}\\n' -x http://127.0.0.1:\(port) \(url)
                 curl -s -o /dev/null -w '%{http_code}\\n' -x http://\(other.userInfo)@127.0.0.1:\(port) \(url)
                 curl -s -o /dev/null -w '%{http_connect}\\n' -p -x http://\(other.userInfo)@127.0.0.1:\(port) \(url)
                 curl -s --max-time 5 -x socks5h://127.0.0.1:\(port) \(url) || echo socks-refused
                 curl -s --max-time 5 -x socks5h://\(other.userInfo)@127.0.0.1:\(port) \(url) || echo socks-wrong-refused
                 """)
-            #expect(host.stdout == "407\n407\n407\nsocks-refused\nsocks-wrong-refused\n", "\(host.stdout)\(host.stderr)")
+            #expect(
+                host.stdout == "407\n407\n407\nsocks-refused\nsocks-wrong-refused\n", "\(host.stdout)\(host.stderr)")
             kill(process.processIdentifier, SIGTERM)
             process.waitUntilExit()
             let log = try await fixture.paddock(["net", "log", "--json"]).stdout
@@ -89,9 +98,11 @@ struct TransportIntegrationTests {
             let records = log.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }
-            #expect(records.contains {
-                $0["protocol"] as? String == "connect" && $0["host"] as? String == "origin.test" && $0["decision"] as? String == "allow"
-            }, "ssh's CONNECT went through with the secret: \(log)")
+            #expect(
+                records.contains {
+                    $0["protocol"] as? String == "connect" && $0["host"] as? String == "origin.test"
+                        && $0["decision"] as? String == "allow"
+                }, "ssh's CONNECT went through with the secret: \(log)")
             #expect(log.contains("not this session's"), "\(log)")
             #expect(!log.contains(other.secret), "the log never carries a secret")
             #expect(try await relayLeftovers(fixture).isEmpty)
@@ -105,15 +116,18 @@ struct TransportIntegrationTests {
             let first = try await fixture.paddock(["run", "--agent", "shell", "--", "true"])
             #expect(first.status == 0, "\(first.stderr)")
             let image = try #require(
-                try await fixture.engineCommand(["images", "--filter", "label=paddock.agent=shell", "--format", "{{.Repository}}:{{.Tag}}"])
-                    .stdout.split(separator: "\n").first.map(String.init))
+                try await fixture.engineCommand([
+                    "images", "--filter", "label=paddock.agent=shell", "--format", "{{.Repository}}:{{.Tag}}",
+                ])
+                .stdout.split(separator: "\n").first.map(String.init))
             try await fixture.write("", to: fixture.root + "/nowhere/keep")
             let user = fixture.sandboxUser
             let started = Date()
-            let result = try await fixture.engineCommand([
-                "run", "--rm", "--network", "none", "--user", "\(user.uid):\(user.gid)",
-                "--mount", "type=bind,src=\(fixture.root)/nowhere,dst=/run/paddock,readonly", image,
-            ] + GatewayAccess.wrap(["echo", "AGENT-RAN"]))
+            let result = try await fixture.engineCommand(
+                [
+                    "run", "--rm", "--network", "none", "--user", "\(user.uid):\(user.gid)",
+                    "--mount", "type=bind,src=\(fixture.root)/nowhere,dst=/run/paddock,readonly", image,
+                ] + GatewayAccess.wrap(["echo", "AGENT-RAN"]))
             #expect(result.status == GatewayAccess.probeFailedStatus, "\(result.stdout)\(result.stderr)")
             #expect(!result.stdout.contains("AGENT-RAN"))
             #expect(result.stderr.contains("cannot reach paddock's gateway"))
@@ -124,13 +138,14 @@ struct TransportIntegrationTests {
     /// The running session's relay and the gateway port it forwards to (the last word of its argv).
     func relayAndPort(_ fixture: IntegrationFixture) async throws -> (relay: String, port: Int) {
         var relay = ""
-        #expect(try await fixture.waitUntil(timeout: 30) {
-            guard let session = try await fixture.runningSessionID() else { return false }
-            relay = try await fixture.engineCommand(
-                ["ps", "--filter", "label=\(RelayPlan.label)=\(session)", "--format", "{{.Names}}"]).stdout
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            return !relay.isEmpty
-        })
+        #expect(
+            try await fixture.waitUntil(timeout: 30) {
+                guard let session = try await fixture.runningSessionID() else { return false }
+                relay = try await fixture.engineCommand(
+                    ["ps", "--filter", "label=\(RelayPlan.label)=\(session)", "--format", "{{.Names}}"]).stdout
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                return !relay.isEmpty
+            })
         let command = try await fixture.engineCommand(["inspect", "--format", "{{json .Config.Cmd}}", relay]).stdout
         let port = try #require(command.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
         return (relay, port)
@@ -144,19 +159,29 @@ struct TransportIntegrationTests {
         let listener = Process()
         listener.executableURL = URL(fileURLWithPath: "/usr/bin/socat")
         listener.arguments = ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "SYSTEM:echo HIJACKED"]
+        // Not the test's own output: a listener left holding the runner's pipe keeps `swift test` waiting forever.
+        listener.standardInput = FileHandle.nullDevice
+        listener.standardOutput = FileHandle.nullDevice
+        listener.standardError = FileHandle.nullDevice
         try listener.run()
-        defer { listener.terminate() }
-        let probe = "socat -T 2 - TCP:127.0.0.1:\(port) </dev/null"
-        #expect(try await fixture.waitUntil(timeout: 10) {
-            try await fixture.userShell(probe).stdout.contains("HIJACKED")
-        }, "the test's listener holds the gateway's old port")
+        defer {
+            kill(listener.processIdentifier, SIGKILL)
+            listener.waitUntilExit()
+        }
+        let probe = "socat -T 2 - TCP:127.0.0.1:\(port) </dev/null || true"
+        #expect(
+            try await fixture.waitUntil(timeout: 10) {
+                try await fixture.userShell(probe).stdout.contains("HIJACKED")
+            }, "the test's listener holds the gateway's old port")
         let listing = ["ps", "--quiet", "--filter", "name=\(relay)"]
         let gone = try await fixture.waitUntil(timeout: 10) {
             try await fixture.engineCommand(listing).stdout.isEmpty
         }
         let attempt = try await gateway.inside(
             fixture, container, "socat -T 3 - UNIX-CONNECT:/run/paddock/gateway.sock </dev/null; echo END")
-        #expect(!attempt.stdout.contains("HIJACKED"), "the orphaned sandbox reached the port's new owner: \(attempt.stdout)")
+        #expect(
+            !attempt.stdout.contains("HIJACKED"), "the orphaned sandbox reached the port's new owner: \(attempt.stdout)"
+        )
         #expect(gone, "the relay outlived its launcher")
     }
 
@@ -168,16 +193,19 @@ struct TransportIntegrationTests {
     func aKilledLaunchersRelayEndsAndWhatTakesItsPortHearsNothing(engine: TestEngine) async throws {
         try await withOrphanLock {
             try await gateway.withOrigin(engine: engine) { fixture, origin in
-                let process = try fixture.start(["run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300"])
+                let process = try fixture.start([
+                    "run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300",
+                ])
                 defer { process.terminate() }
                 let found = try await relayAndPort(fixture)
                 let relay = found.relay
                 let port = found.port
                 let container = try await gateway.sessionContainer(fixture)
                 let url = "http://origin.test:\(origin.port)/hello.txt"
-                #expect(try await fixture.waitUntil(timeout: 15) {
-                    try await gateway.inside(fixture, container, "curl -s \(url)").stdout == "hello from origin\n"
-                })
+                #expect(
+                    try await fixture.waitUntil(timeout: 15) {
+                        try await gateway.inside(fixture, container, "curl -s \(url)").stdout == "hello from origin\n"
+                    })
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
                 try await takeTheOldPortAndConnectFromInside(fixture, container: container, relay: relay, port: port)
@@ -193,7 +221,9 @@ struct TransportIntegrationTests {
     @Test func cleanRemovesRelayLeftoversOnAnEngineThatIsNotTheDefault() async throws {
         try await withOrphanLock {
             try await gateway.withOrigin(engine: .podman) { fixture, origin in
-                let process = try fixture.start(["run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300"])
+                let process = try fixture.start([
+                    "run", "--agent", "shell", "--gateway-transport", "relay", "--", "sleep", "300",
+                ])
                 defer { process.terminate() }
                 _ = try await relayAndPort(fixture)
                 kill(process.processIdentifier, SIGKILL)

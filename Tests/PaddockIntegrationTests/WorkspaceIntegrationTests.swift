@@ -35,15 +35,21 @@ struct WorkspaceIntegrationTests {
         try await IntegrationFixture.with(engine: engine) { fixture in
             try await fixture.write("hello\n", to: fixture.project + "/README")
             try await fixture.userShell("git add README && \(Self.commit) -m base")
-            let script = "echo agent > work.txt && git add work.txt && \(Self.commit) -m 'agent work' && git log --oneline | wc -l"
-            let result = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script])
+            let script =
+                "echo agent > work.txt && git add work.txt && \(Self.commit) -m 'agent work' && git log --oneline | wc -l"
+            let result = try await fixture.paddock([
+                "run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script,
+            ])
             #expect(result.status == 0, "\(result.stderr)")
             let id = try #require(sessionID(in: result.stderr), "\(result.stderr)")
-            #expect(result.stderr.contains("git switch paddock/\(id)") || result.stderr.contains("switch paddock/\(id)"))
+            #expect(
+                result.stderr.contains("git switch paddock/\(id)") || result.stderr.contains("switch paddock/\(id)"))
             #expect(try await branches(fixture).contains("paddock/\(id)"))
             let shown = try await fixture.userShell("git show paddock/\(id):work.txt")
             #expect(shown.stdout == "agent\n")
-            #expect(!FileManager.default.fileExists(atPath: fixture.project + "/work.txt"), "the host's working tree is untouched")
+            #expect(
+                !FileManager.default.fileExists(atPath: fixture.project + "/work.txt"),
+                "the host's working tree is untouched")
             // A session whose work has landed leaves no clone behind.
             let kept = try await fixture.paddock(["ps", "--all"])
             #expect(!kept.stdout.contains("clone: uncommitted"), "\(kept.stdout)")
@@ -53,10 +59,13 @@ struct WorkspaceIntegrationTests {
     @Test func uncommittedWorkKeepsTheCloneUntilItIsSafe() async throws {
         try await withOrphanLock {
             try await IntegrationFixture.with { fixture in
-                let result = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", "echo draft > notes.txt"])
+                let result = try await fixture.paddock([
+                    "run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", "echo draft > notes.txt",
+                ])
                 #expect(result.status == 0, "\(result.stderr)")
                 let listing = try await fixture.paddock(["ps", "--all", "--json"])
-                let rows = try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
+                let rows =
+                    try JSONSerialization.jsonObject(with: Data(listing.stdout.utf8)) as? [[String: String]] ?? []
                 let row = try #require(rows.first { $0["state"] == "clone: uncommitted work" }, "\(listing.stdout)")
                 let id = try #require(row["session"])
                 let diff = try await fixture.paddock(["diff", id])
@@ -76,10 +85,15 @@ struct WorkspaceIntegrationTests {
         try await withOrphanLock {
             try await IntegrationFixture.with { fixture in
                 try await fixture.write("local edit\n", to: fixture.project + "/draft.txt")
-                let without = try await fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", "test -e draft.txt && echo present || echo absent"])
+                let without = try await fixture.paddock([
+                    "run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c",
+                    "test -e draft.txt && echo present || echo absent",
+                ])
                 #expect(without.stdout == "absent\n")
                 #expect(without.stderr.contains("--carry"))
-                let with = try await fixture.paddock(["run", "--isolate", "clone", "--carry", "--agent", "shell", "--", "cat", "draft.txt"])
+                let with = try await fixture.paddock([
+                    "run", "--isolate", "clone", "--carry", "--agent", "shell", "--", "cat", "draft.txt",
+                ])
                 #expect(with.stdout == "local edit\n", "\(with.stderr)")
                 _ = try await fixture.paddock(["clean", "--force"])
             }
@@ -89,8 +103,12 @@ struct WorkspaceIntegrationTests {
     @Test func concurrentCloneSessionsGetTheirOwnBranches() async throws {
         try await IntegrationFixture.with { fixture in
             let script = "echo $$ > mine.txt && git add mine.txt && \(Self.commit) -m mine"
-            async let first = fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script])
-            async let second = fixture.paddock(["run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script])
+            async let first = fixture.paddock([
+                "run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script,
+            ])
+            async let second = fixture.paddock([
+                "run", "--isolate", "clone", "--agent", "shell", "--", "sh", "-c", script,
+            ])
             let results = try await [first, second]
             #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
             let ids = results.compactMap { sessionID(in: $0.stderr) }
@@ -102,7 +120,9 @@ struct WorkspaceIntegrationTests {
 
     /// The attacks on the host's git in mount mode, tried from inside a real session.
     /// On every engine: bwrap runs the host's own git, with paddock's read-only binds laid over .git.
-    @Test(arguments: TestEngine.allCases) func mountModeAgentCannotMakeTheHostsGitRunAnything(engine: TestEngine) async throws {
+    @Test(arguments: TestEngine.allCases) func mountModeAgentCannotMakeTheHostsGitRunAnything(engine: TestEngine)
+        async throws
+    {
         try await IntegrationFixture.with(engine: engine) { fixture in
             let marker = fixture.root + "/pwned"
             let attacks = """
@@ -140,7 +160,8 @@ struct WorkspaceIntegrationTests {
             ] {
                 #expect(!result.stdout.contains(attack + "\n"), "\(attack) succeeded: \(result.stdout)")
             }
-            #expect(result.stdout.contains("COMMITTED"), "ordinary git work still works: \(result.stdout)\(result.stderr)")
+            #expect(
+                result.stdout.contains("COMMITTED"), "ordinary git work still works: \(result.stdout)\(result.stderr)")
             // The host's own git, as the user would run it next; the submodule update fails (its URL leads nowhere).
             try await fixture.userShell(
                 "git status >/dev/null; git checkout -q -b after; git log -1 >/dev/null; "
@@ -176,7 +197,9 @@ extension WorkspaceIntegrationTests {
     /// Issue 10: a launcher killed outright never runs its guard. `paddock clean` removes the sandbox and then runs
     /// it, from the session record, against the session's own start: the planted repository is disarmed before
     /// the user's next `git status` (which the test runs only after `clean`).
-    @Test(arguments: TestEngine.allCases) func cleanAfterAKilledLauncherDisarmsWhatTheSessionPlanted(engine: TestEngine) async throws {
+    @Test(arguments: TestEngine.allCases) func cleanAfterAKilledLauncherDisarmsWhatTheSessionPlanted(engine: TestEngine)
+        async throws
+    {
         try await withOrphanLock {
             try await IntegrationFixture.with(engine: engine) { fixture in
                 let marker = try await trapScript(fixture, marker: "pwned-killed")
@@ -218,10 +241,13 @@ extension WorkspaceIntegrationTests {
                     git -C sub config core.fsmonitor \(fixture.project)/evil.sh && git add sub && touch PLANTED && sleep 300
                     """
                 let process = try fixture.start(["run", "--agent", "shell", "--", "sh", "-c", plant])
-                #expect(try await fixture.waitUntil { FileManager.default.fileExists(atPath: fixture.project + "/PLANTED") })
+                #expect(
+                    try await fixture.waitUntil { FileManager.default.fileExists(atPath: fixture.project + "/PLANTED") }
+                )
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
-                try await fixture.shell("docker rm --force \(try await fixture.containers().joined(separator: " "))", in: fixture.root)
+                try await fixture.shell(
+                    "docker rm --force \(try await fixture.containers().joined(separator: " "))", in: fixture.root)
                 // Older than the new session's clock slack, so only the killed session's own start catches it.
                 try await Task.sleep(for: .seconds(3))
 
@@ -247,7 +273,8 @@ extension WorkspaceIntegrationTests {
             #expect(result.stdout.contains("PLANTED"), "\(result.stdout)\(result.stderr)")
             #expect(result.stderr.contains("Quarantined locked/sub/.git"), "\(result.stderr)")
             try await fixture.userShell("git status >/dev/null 2>&1; true")
-            #expect(!FileManager.default.fileExists(atPath: marker), "the host's git ran the hidden repository's fsmonitor")
+            #expect(
+                !FileManager.default.fileExists(atPath: marker), "the host's git ran the hidden repository's fsmonitor")
             let mode = try await fixture.userShell("stat -c %a locked")
             #expect(mode.stdout == "111\n")
         }
@@ -263,9 +290,13 @@ extension WorkspaceIntegrationTests {
                     "mkdir -p \(fixture.root)/\(name) && cd \(fixture.root)/\(name) && git init -q -b main . "
                         + "&& echo \(name) > NAME && git add NAME && \(Self.commit) -m \(name)")
             }
-            let script = "cat /workspace/api/NAME /workspace/web/NAME && cd /workspace/web && echo change >> NAME && \(Self.commit) -am agent && echo done"
+            let script =
+                "cat /workspace/api/NAME /workspace/web/NAME && cd /workspace/web && echo change >> NAME && \(Self.commit) -am agent && echo done"
             let cloned = try await fixture.paddock(
-                ["run", "--isolate", "clone", "--repo", "../api", "--repo", "../web", "--agent", "shell", "--", "sh", "-c", script])
+                [
+                    "run", "--isolate", "clone", "--repo", "../api", "--repo", "../web", "--agent", "shell", "--", "sh",
+                    "-c", script,
+                ])
             #expect(cloned.stdout == "api\nweb\ndone\n", "\(cloned.stdout)\(cloned.stderr)")
             let id = try #require(sessionID(in: cloned.stderr), "\(cloned.stderr)")
             let web = try await fixture.userShell("git -C \(fixture.root)/web log --format=%s paddock/\(id)")
@@ -274,9 +305,14 @@ extension WorkspaceIntegrationTests {
             #expect(api.stdout.isEmpty, "a repository the session did not commit to gets no branch")
 
             let mounted = try await fixture.paddock(
-                ["run", "--repo", "../api", "--repo", "../web", "--agent", "shell", "--", "sh", "-c", "echo live > /workspace/api/LIVE"])
+                [
+                    "run", "--repo", "../api", "--repo", "../web", "--agent", "shell", "--", "sh", "-c",
+                    "echo live > /workspace/api/LIVE",
+                ])
             #expect(mounted.status == 0, "\(mounted.stderr)")
-            #expect(FileManager.default.fileExists(atPath: fixture.root + "/api/LIVE"), "mount mode edits the repository itself")
+            #expect(
+                FileManager.default.fileExists(atPath: fixture.root + "/api/LIVE"),
+                "mount mode edits the repository itself")
         }
     }
 }

@@ -34,7 +34,8 @@ final class FakeEngine: ContainerEngine, @unchecked Sendable {
     private func at(_ stage: EngineStage) throws {
         if signalAt == stage { signals?.deliver(SIGINT) }
         if failAt == stage {
-            throw PaddockError.engineCommandFailed(command: "fake \(stage.rawValue)", status: 1, stderr: "scripted failure")
+            throw PaddockError.engineCommandFailed(
+                command: "fake \(stage.rawValue)", status: 1, stderr: "scripted failure")
         }
     }
 
@@ -142,7 +143,9 @@ struct NoProcessRunner: ProcessRunner {
 /// Always the fake engine, whatever was asked.
 struct FakeSelector: EngineSelector {
     let engine: FakeEngine
-    func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (any ContainerEngine, EngineChoice) {
+    func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (
+        any ContainerEngine, EngineChoice
+    ) {
         (engine, EngineChoice(kind: .docker, reason: "the test's fake engine"))
     }
 }
@@ -193,7 +196,9 @@ final class SessionBench: @unchecked Sendable {
     /// What a session must never leave: a running container, a gateway socket or its folder, an open record.
     func expectNothingLeftBehind(_ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(engine.runningContainers.isEmpty, "containers still run", sourceLocation: sourceLocation)
-        #expect(!FileManager.default.fileExists(atPath: sessionDirectory + "/gateway"), "the gateway's folder remains", sourceLocation: sourceLocation)
+        #expect(
+            !FileManager.default.fileExists(atPath: sessionDirectory + "/gateway"), "the gateway's folder remains",
+            sourceLocation: sourceLocation)
         if let record {
             #expect(record.endedAt != nil, "the record says the session still runs", sourceLocation: sourceLocation)
         }

@@ -33,7 +33,9 @@ struct SessionLauncherTests {
     @Test func aFailedImageBuildStartsNothing() async throws {
         let bench = try SessionBench()
         bench.engine.failAt = .build
-        let error = await #expect(throws: PaddockError.self) { try await SessionLauncher(context: bench.context).launch(shell()) }
+        let error = await #expect(throws: PaddockError.self) {
+            try await SessionLauncher(context: bench.context).launch(shell())
+        }
         #expect(error?.exitCode == 70)
         if case .imageBuildFailed(let log, _) = error {
             #expect(log.hasPrefix(bench.paths.logsDirectory), "names the full log: \(log)")
@@ -47,10 +49,13 @@ struct SessionLauncherTests {
     @Test func aFailedStartClosesTheGatewayAndTheRecord() async throws {
         let bench = try SessionBench()
         bench.engine.failAt = .run
-        let error = await #expect(throws: PaddockError.self) { try await SessionLauncher(context: bench.context).launch(shell()) }
+        let error = await #expect(throws: PaddockError.self) {
+            try await SessionLauncher(context: bench.context).launch(shell())
+        }
         #expect(error?.exitCode == 70)
         #expect(bench.engine.recordedSpecs.count == 1)
-        #expect(bench.engine.removedContainers == bench.engine.recordedSpecs.map(\.name), "teardown removed what may exist")
+        #expect(
+            bench.engine.removedContainers == bench.engine.recordedSpecs.map(\.name), "teardown removed what may exist")
         #expect(bench.record != nil, "the record was written before the start")
         bench.expectNothingLeftBehind()
     }
@@ -59,8 +64,11 @@ struct SessionLauncherTests {
         let bench = try SessionBench()
         // Something already sits where the socket must go: bind fails.
         try FileManager.default.createDirectory(
-            atPath: bench.sessionDirectory + "/gateway/" + GatewayAccess.socketName + "/taken", withIntermediateDirectories: true)
-        let error = await #expect(throws: PaddockError.self) { try await SessionLauncher(context: bench.context).launch(shell()) }
+            atPath: bench.sessionDirectory + "/gateway/" + GatewayAccess.socketName + "/taken",
+            withIntermediateDirectories: true)
+        let error = await #expect(throws: PaddockError.self) {
+            try await SessionLauncher(context: bench.context).launch(shell())
+        }
         #expect(error?.exitCode == 70)
         #expect("\(error.map { "\($0)" } ?? "")".contains("--offline"), "names a way on: \(String(describing: error))")
         #expect(bench.engine.recordedSpecs.isEmpty)
@@ -91,13 +99,17 @@ struct SessionLauncherTests {
     }
 
     /// Mount policy for the workspace is checked once, by the preparation, before any clone or protection exists.
-    @Test(arguments: ["mount", "clone"]) func theHomeFolderAsTheProjectIsRefusedBeforeAnythingIsMade(isolate: String) async throws {
+    @Test(arguments: ["mount", "clone"]) func theHomeFolderAsTheProjectIsRefusedBeforeAnythingIsMade(isolate: String)
+        async throws
+    {
         let bench = try SessionBench()
         var context = bench.context
         context.currentDirectory = bench.home
         var request = shell()
         request.flags.isolate = isolate
-        let error = await #expect(throws: PaddockError.self) { try await SessionLauncher(context: context).launch(request) }
+        let error = await #expect(throws: PaddockError.self) {
+            try await SessionLauncher(context: context).launch(request)
+        }
         guard case .dangerousMount = error else {
             Issue.record("expected dangerousMount, got \(String(describing: error))")
             return
@@ -121,7 +133,9 @@ struct SessionLauncherTests {
             _ = try await SessionLauncher(context: context).launch(shell())
             #expect(bench.engine.recordedSpecs.first?.pidsLimit == 77, "the approved file applies")
         } else {
-            let error = await #expect(throws: PaddockError.self) { try await SessionLauncher(context: context).launch(shell()) }
+            let error = await #expect(throws: PaddockError.self) {
+                try await SessionLauncher(context: context).launch(shell())
+            }
             #expect(error?.exitCode == 77)
             #expect(bench.engine.recordedSpecs.isEmpty)
         }
@@ -136,7 +150,9 @@ struct SessionLauncherTests {
             let lock = NSLock()
             var requests: [EngineSelection.Request?] = []
             init(engine: FakeEngine) { self.engine = engine }
-            func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (any ContainerEngine, EngineChoice) {
+            func select(_ request: EngineSelection.Request?, context: AppContext) async throws -> (
+                any ContainerEngine, EngineChoice
+            ) {
                 lock.withLock { requests.append(request) }
                 return (engine, EngineChoice(kind: .podman, reason: "test"))
             }

@@ -150,7 +150,9 @@ struct CloneTests {
         #expect(reports.map(\.landedBranch) == ["paddock/a", "paddock/b"])
         #expect(try gitOutput("show paddock/a:README.md", in: fixture.host) == "from a")
         #expect(try gitOutput("show paddock/b:README.md", in: fixture.host) == "from b")
-        #expect(try gitOutput("rev-parse paddock/a^", in: fixture.host) == gitOutput("rev-parse paddock/b^", in: fixture.host))
+        #expect(
+            try gitOutput("rev-parse paddock/a^", in: fixture.host)
+                == gitOutput("rev-parse paddock/b^", in: fixture.host))
     }
 
     /// The agent arms every trap it can in its clone; landing, listing and diff must not spring one. A control run
@@ -188,7 +190,9 @@ struct CloneTests {
         #expect(report.keptClone == clone)
         _ = try await fixture.store.list()
         _ = try await fixture.store.diff(sessionID: "evil", name: "host")
-        #expect(!exists(marker), "host-side git ran a planted command: \((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "")")
+        #expect(
+            !exists(marker),
+            "host-side git ran a planted command: \((try? String(contentsOfFile: marker, encoding: .utf8)) ?? "")")
 
         _ = try? sh("git status --porcelain >/dev/null; git diff >/dev/null", in: clone)
         #expect(exists(marker), "control: the planted traps should fire under ordinary git")

@@ -50,7 +50,9 @@ func runSandbox(name: String, mounts: [Mount], environment: [String: String] = [
     ]
     for (key, value) in environment.sorted(by: { $0.key < $1.key }) { argv += ["-e", "\(key)=\(value)"] }
     for mount in mounts {
-        argv += ["--mount", "type=bind,source=\(mount.source),target=\(mount.target)" + (mount.readOnly ? ",readonly" : "")]
+        argv += [
+            "--mount", "type=bind,source=\(mount.source),target=\(mount.target)" + (mount.readOnly ? ",readonly" : ""),
+        ]
     }
     argv += [EngineGate.image, "sh", "-c", script]
     return try execute(argv).output
@@ -62,7 +64,9 @@ func fingerprint(_ directory: String) throws -> [String: String] {
     var result: [String: String] = [:]
     for line in listing.split(separator: "\n") {
         let parts = line.split(separator: " ", maxSplits: 1)
-        if parts.count == 2 { result[String(parts[1].drop(while: { $0 == " " || $0 == "*" }).dropFirst(2))] = String(parts[0]) }
+        if parts.count == 2 {
+            result[String(parts[1].drop(while: { $0 == " " || $0 == "*" }).dropFirst(2))] = String(parts[0])
+        }
     }
     return result
 }
@@ -174,7 +178,8 @@ struct EngineTests {
             let project = directory.path + (protected ? "/protected" : "/control")
             try makeRepository(project)
             try sh("echo '[user]' > .gitconfig-project && git config include.path ../.gitconfig-project", in: project)
-            let protection = protected ? try await MountModeGuard(git: realGit()).protect(project: project) : MountModeProtection()
+            let protection =
+                protected ? try await MountModeGuard(git: realGit()).protect(project: project) : MountModeProtection()
             // Files owned by the sandbox user, as on a developer's machine: only the mounts may stop the agent.
             try sh("chown -R 1000:1000 .", in: project)
             // What git reads as instructions; refs, logs and the index change with every commit.
@@ -213,8 +218,11 @@ struct EngineTests {
             let global = directory.path + "/gitconfig"
             try "[safe]\n\tdirectory = *\n".write(toFile: global, atomically: true, encoding: .utf8)
             _ = try execute(
-                ["sh", "-c", "cd \"$1\" && git status >/dev/null; git diff >/dev/null; git -c user.name=h -c user.email=h@x commit -q --allow-empty -m host",
-                 "host-git", project], environment: ["GIT_CONFIG_GLOBAL": global])
+                [
+                    "sh", "-c",
+                    "cd \"$1\" && git status >/dev/null; git diff >/dev/null; git -c user.name=h -c user.email=h@x commit -q --allow-empty -m host",
+                    "host-git", project,
+                ], environment: ["GIT_CONFIG_GLOBAL": global])
             let now = try fingerprint(project + "/.git")
             var current = now
             current["../.gitconfig-project"] = try fingerprint(project)[".gitconfig-project"]

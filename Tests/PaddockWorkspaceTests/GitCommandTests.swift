@@ -70,7 +70,9 @@ struct GitCommandTests {
             if command.arguments.contains("--show-toplevel") {
                 return ProcessOutput(status: 0, stdout: "\(host)\n\(host)/.git\nsha1\n", stderr: "")
             }
-            if command.arguments.contains("HEAD^{commit}") { return ProcessOutput(status: 0, stdout: base + "\n", stderr: "") }
+            if command.arguments.contains("HEAD^{commit}") {
+                return ProcessOutput(status: 0, stdout: base + "\n", stderr: "")
+            }
             return ProcessOutput(status: 0, stdout: "", stderr: "")
         }
         let store = CloneStore(root: directory.path + "/clones", git: Git(runner: runner))
@@ -78,17 +80,30 @@ struct GitCommandTests {
         let clone = directory.path + "/clones/s1/host"
         let hardening = Git.hardeningOptions
         let expected: [[String]] = [
-            ["git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "rev-parse", "--path-format=absolute",
-             "--show-toplevel", "--git-common-dir", "--show-object-format"],
-            ["git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "rev-parse", "--verify", "--quiet",
-             "HEAD^{commit}"],
-            ["git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "--no-optional-locks", "status",
-             "--porcelain=v1", "-z", "--no-renames"],
-            ["git", "-C", clone] + hardening + ["init", "--quiet", "--template=", "--object-format=sha1",
-                                                "--initial-branch=paddock/s1"],
+            [
+                "git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "rev-parse",
+                "--path-format=absolute",
+                "--show-toplevel", "--git-common-dir", "--show-object-format",
+            ],
+            [
+                "git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "rev-parse", "--verify",
+                "--quiet",
+                "HEAD^{commit}",
+            ],
+            [
+                "git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "--no-optional-locks", "status",
+                "--porcelain=v1", "-z", "--no-renames",
+            ],
+            ["git", "-C", clone] + hardening + [
+                "init", "--quiet", "--template=", "--object-format=sha1",
+                "--initial-branch=paddock/s1",
+            ],
             ["git", "-C", clone] + hardening + ["update-ref", "refs/heads/paddock/s1", base],
             ["git", "-C", clone] + hardening + ["read-tree", "--reset", "-u", "HEAD"],
-            ["git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "update-ref", "refs/paddock-base/s1", base],
+            [
+                "git", "-C", host, "-c", "gc.auto=0", "-c", "maintenance.auto=false", "update-ref",
+                "refs/paddock-base/s1", base,
+            ],
         ]
         #expect(runner.commands.map(\.argv) == expected)
         #expect(

@@ -37,7 +37,9 @@ struct LendAccessTests {
         #expect(unlink(root + "/locked") == 0)
         try fileManager.createDirectory(atPath: root + "/locked", withIntermediateDirectories: false)
         chmod(root + "/locked", 0o300)
-        #expect(throws: (any Error).self) { try RawDirectory.lendAccess(parent, RawPath("locked"), status: looked).get() }
+        #expect(throws: (any Error).self) {
+            try RawDirectory.lendAccess(parent, RawPath("locked"), status: looked).get()
+        }
         #expect(stat(root + "/locked", &info) == 0 && info.st_mode & 0o777 == 0o300)
 
         // The folder looked at is lent access, through its descriptor.

@@ -44,7 +44,9 @@ struct MountModeTests {
             ])
         // Read-write pins hold the folders on the way in place: a folder holding a mount point can still be renamed.
         #expect(
-            Set(protection.mounts.filter { !$0.readOnly }.map(\.target)) == ["/workspace/.git", "/workspace/.git/objects"])
+            Set(protection.mounts.filter { !$0.readOnly }.map(\.target)) == [
+                "/workspace/.git", "/workspace/.git/objects",
+            ])
         #expect(protection.mounts.first == .bind(git, at: "/workspace/.git", readOnly: false))
         #expect(protection.mounts.allSatisfy { $0.source == project + String($0.target.dropFirst("/workspace".count)) })
         #expect(
@@ -58,7 +60,9 @@ struct MountModeTests {
         // What paddock created leaves the user's git working as before.
         #expect(try gitOutput("rev-parse --path-format=absolute --git-common-dir", in: project) == git)
         #expect(try gitOutput("status --porcelain", in: project).isEmpty)
-        try sh("git config extensions.worktreeConfig true && git status -s && git config --unset extensions.worktreeConfig", in: project)
+        try sh(
+            "git config extensions.worktreeConfig true && git status -s && git config --unset extensions.worktreeConfig",
+            in: project)
         try makeRepository(directory.path + "/lib")
         try sh(
             "git -c protocol.file.allow=always submodule --quiet add ../lib lib && git commit -qm lib && git commit -q --allow-empty -m third "
@@ -145,8 +149,9 @@ struct MountModeTests {
         defer { directory.remove() }
         let project = directory.path + "/p"
         try makeRepository(project)
-        try sh("printf '[core]\\n\\thooksPath = .githooks\\n' > .gitconfig && mkdir -p scripts && touch scripts/clean.sh",
-               in: project)
+        try sh(
+            "printf '[core]\\n\\thooksPath = .githooks\\n' > .gitconfig && mkdir -p scripts && touch scripts/clean.sh",
+            in: project)
         try sh("git config include.path ../.gitconfig && git config filter.x.clean 'scripts/clean.sh %f'", in: project)
         // The real listing of this repository, so the parser meets git's own output.
         let listing = try sh("git config --list --show-scope --show-origin -z", in: project)

@@ -35,7 +35,8 @@ struct NestedRepositoryGuardTests {
         func hostGit(_ arguments: [String], in subdirectory: String = "") async throws -> ProcessOutput {
             try? FileManager.default.removeItem(atPath: marker)
             return try await SubprocessRunner().capture(
-                Command("git", arguments, workingDirectory: subdirectory.isEmpty ? project : project + "/" + subdirectory))
+                Command(
+                    "git", arguments, workingDirectory: subdirectory.isEmpty ? project : project + "/" + subdirectory))
         }
 
         var markerExists: Bool { FileManager.default.fileExists(atPath: marker) }
@@ -91,7 +92,8 @@ struct NestedRepositoryGuardTests {
         // The agent also takes the quarantine name, hoping the rename fails or replaces it.
         try sh("mkdir sub/.git.paddock-quarantined-\(session)", in: trap.project)
 
-        let report = try NestedRepositoryGuard().quarantine(project: trap.project, sessionID: session, sessionStart: start)
+        let report = try NestedRepositoryGuard().quarantine(
+            project: trap.project, sessionID: session, sessionStart: start)
 
         _ = try await trap.hostGit(["status", "--porcelain"])
         #expect(!trap.markerExists)
@@ -145,7 +147,8 @@ struct NestedRepositoryGuardTests {
         let trap = try Trap("nested-submodule")
         defer { trap.directory.remove() }
         try addSubmodule(trap)
-        #expect(try String(contentsOfFile: trap.project + "/sub/.git", encoding: .utf8) == "gitdir: ../.git/modules/sub\n")
+        #expect(
+            try String(contentsOfFile: trap.project + "/sub/.git", encoding: .utf8) == "gitdir: ../.git/modules/sub\n")
 
         let untouched = try NestedRepositoryGuard(clockSlack: 0).quarantine(
             project: trap.project, sessionID: session,
@@ -163,7 +166,8 @@ struct NestedRepositoryGuardTests {
         _ = try await trap.hostGit(["status", "--porcelain"])
         #expect(trap.markerExists, "the rewritten pointer is a live trap")
 
-        let report = try NestedRepositoryGuard().quarantine(project: trap.project, sessionID: session, sessionStart: start)
+        let report = try NestedRepositoryGuard().quarantine(
+            project: trap.project, sessionID: session, sessionStart: start)
         _ = try await trap.hostGit(["status", "--porcelain"])
         #expect(!trap.markerExists)
         _ = try await trap.hostGit(["status"], in: "sub")
@@ -191,7 +195,8 @@ struct NestedRepositoryGuardTests {
         let start = Date()
         try sh("mkdir lib && ln -s \"$OUTSIDE\" lib/.git", in: trap.project, environment: ["OUTSIDE": outside])
 
-        let report = try NestedRepositoryGuard().quarantine(project: trap.project, sessionID: session, sessionStart: start)
+        let report = try NestedRepositoryGuard().quarantine(
+            project: trap.project, sessionID: session, sessionStart: start)
 
         let renamed = trap.project + "/lib/.git.paddock-quarantined-\(session)"
         #expect(FileSystem.kind(trap.project + "/lib/.git") == .missing)
@@ -215,7 +220,8 @@ struct NestedRepositoryGuardTests {
         let notes = trap.project + "/docs/notes"
         #expect(try gitOutput("rev-parse --absolute-git-dir", in: notes) == notes)
 
-        let report = try NestedRepositoryGuard().quarantine(project: trap.project, sessionID: session, sessionStart: start)
+        let report = try NestedRepositoryGuard().quarantine(
+            project: trap.project, sessionID: session, sessionStart: start)
 
         #expect(report.quarantined.map(\.path) == ["docs/notes"])
         #expect(report.quarantined.first?.renamed.first?.to == "docs/notes/HEAD.paddock-quarantined-\(session)")
@@ -236,13 +242,16 @@ struct NestedRepositoryGuardTests {
             """
         _ = try sh(plant, in: control.project, environment: ["SCRIPT": control.script])
         let continued = try await control.hostGit(["rebase", "--continue"])
-        #expect(control.markerExists, "control: without the quarantine, --continue runs the agent's exec line: \(continued)")
+        #expect(
+            control.markerExists, "control: without the quarantine, --continue runs the agent's exec line: \(continued)"
+        )
 
         let trap = try Trap("rebase-exec")
         defer { trap.directory.remove() }
         let start = Date()
         _ = try sh(plant, in: trap.project, environment: ["SCRIPT": trap.script])
-        let report = try NestedRepositoryGuard().quarantine(project: trap.project, sessionID: session, sessionStart: start)
+        let report = try NestedRepositoryGuard().quarantine(
+            project: trap.project, sessionID: session, sessionStart: start)
         #expect(report.warnings.contains { $0.contains(".git/rebase-merge") })
         #expect(!exists(trap.project + "/.git/rebase-merge"))
         #expect(exists(trap.project + "/.git/rebase-merge.paddock-quarantined-\(session)/git-rebase-todo"))
@@ -278,7 +287,8 @@ struct NestedRepositoryGuardTests {
         let clock = ContinuousClock()
         var report = NestedRepositoryReport()
         let elapsed = try clock.measure {
-            report = try NestedRepositoryGuard().quarantine(project: trap.project, sessionID: session, sessionStart: start)
+            report = try NestedRepositoryGuard().quarantine(
+                project: trap.project, sessionID: session, sessionStart: start)
         }
         print("Scanned about 20,000 files in \(elapsed)")
         #expect(report.quarantined.map(\.path) == ["node_modules/p150/lib/deep/.git"])

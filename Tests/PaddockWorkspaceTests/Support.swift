@@ -94,8 +94,10 @@ func execute(_ argv: [String], in directory: String? = nil, environment: [String
     import Glibc
 
     // glibc exports the raw system calls; libcap's header is not needed for two functions.
-    @_silgen_name("capget") private func capget(_ header: UnsafeMutableRawPointer, _ data: UnsafeMutableRawPointer) -> Int32
-    @_silgen_name("capset") private func capset(_ header: UnsafeMutableRawPointer, _ data: UnsafeMutableRawPointer) -> Int32
+    @_silgen_name("capget") private func capget(_ header: UnsafeMutableRawPointer, _ data: UnsafeMutableRawPointer)
+        -> Int32
+    @_silgen_name("capset") private func capset(_ header: UnsafeMutableRawPointer, _ data: UnsafeMutableRawPointer)
+        -> Int32
 #endif
 
 /// Runs `body` with the file permissions of a plain user who owns the test's files. As root (as on CI), the calling
@@ -107,10 +109,14 @@ func asPlainOwner<T>(_ body: () throws -> T) throws -> T {
         // struct __user_cap_header_struct { u32 version; int pid; } and two __user_cap_data_struct (version 3).
         var header: [UInt32] = [0x2008_0522, 0]
         var saved = [UInt32](repeating: 0, count: 6)
-        guard capget(&header, &saved) == 0 else { throw PaddockError.other("capget: \(String(cString: strerror(errno)))") }
+        guard capget(&header, &saved) == 0 else {
+            throw PaddockError.other("capget: \(String(cString: strerror(errno)))")
+        }
         var reduced = saved
         reduced[0] &= ~UInt32((1 << 1) | (1 << 2) | (1 << 3))
-        guard capset(&header, &reduced) == 0 else { throw PaddockError.other("capset: \(String(cString: strerror(errno)))") }
+        guard capset(&header, &reduced) == 0 else {
+            throw PaddockError.other("capset: \(String(cString: strerror(errno)))")
+        }
         defer {
             var restored = saved
             if capset(&header, &restored) != 0 { fatalError("could not restore this thread's capabilities") }

@@ -19,7 +19,8 @@ extension Paddock.ImageCommand {
             } else {
                 Console.out(
                     OutputRenderer.table(
-                        headers: ["IMAGE", "CREATED", "SIZE"], rows: images.map { [$0.reference, $0.created, $0.size] }))
+                        headers: ["IMAGE", "CREATED", "SIZE"], rows: images.map { [$0.reference, $0.created, $0.size] })
+                )
             }
         }
     }

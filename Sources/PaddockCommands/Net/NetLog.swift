@@ -37,7 +37,9 @@ extension Paddock.NetCommand {
 
         func chooseSession(_ context: AppContext) throws -> SessionID {
             if let session {
-                guard let id = SessionID(session) else { throw PaddockError.invalidArgument("\(session) is not a session id.") }
+                guard let id = SessionID(session) else {
+                    throw PaddockError.invalidArgument("\(session) is not a session id.")
+                }
                 return id
             }
             let project = context.projectRoot
@@ -67,7 +69,9 @@ extension Paddock.NetCommand {
                     let host = SafeText.quoted(record.host)
                     let target = record.port.map { "\(host):\($0)" } ?? host
                     let bytes = "↑\(record.bytesUp) ↓\(record.bytesDown)"
-                    var fields = [record.time, record.protocol, target, record.decision.rawValue, SafeText.quoted(record.rule)]
+                    var fields = [
+                        record.time, record.protocol, target, record.decision.rawValue, SafeText.quoted(record.rule),
+                    ]
                     if let method = record.method {
                         // A request read on an intercepted connection: what was asked and answered.
                         fields.append(SafeText.quoted(method + " " + (record.path ?? "")))
@@ -75,7 +79,8 @@ extension Paddock.NetCommand {
                         if record.credential == true { fields.append("+credential") }
                         if let error = record.error { fields.append(SafeText.quoted(error)) }
                     }
-                    Console.out((fields + [bytes, String(format: "%.0fms", record.durationMs)]).joined(separator: "  "))
+                    Console.out(
+                        (fields + [bytes, String(format: "%.0fms", record.durationMs)]).joined(separator: "  "))
                 }
             }
             return lastNewline + 1

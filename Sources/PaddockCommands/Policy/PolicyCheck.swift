@@ -6,7 +6,8 @@ extension Paddock.PolicyCommand {
     struct PolicyCheck: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "check", abstract: "Say whether a host would be let through, and which rule decides.",
-            discussion: "Exits 0 when allowed, 1 when denied. No DNS lookup is made; [network.hosts] mappings are followed.")
+            discussion:
+                "Exits 0 when allowed, 1 when denied. No DNS lookup is made; [network.hosts] mappings are followed.")
 
         @OptionGroup var global: GlobalOptions
 

@@ -26,6 +26,7 @@ struct PolicyContext {
             return id
         }
         return NetworkPolicySource(
-            paths: context.paths, projectRoot: context.projectRoot, sessionID: id, flags: PaddockConfig(), profile: profile)
+            paths: context.paths, projectRoot: context.projectRoot, sessionID: id, flags: PaddockConfig(),
+            profile: profile)
     }
 }

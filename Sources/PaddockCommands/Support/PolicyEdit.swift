@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import PaddockCore
 import PaddockSession
-import PaddockSession
 
 /// Where `paddock allow` and `paddock deny` write.
 struct PolicyScope: ParsableArguments {
@@ -59,6 +58,8 @@ struct PolicyEdit {
             Console.out("already in `network.\(key)` of \(file)")
             return
         }
-        Console.out("added \(hosts.joined(separator: ", ")) to `network.\(key)` in \(file); running sessions follow within a second")
+        Console.out(
+            "added \(hosts.joined(separator: ", ")) to `network.\(key)` in \(file); running sessions follow within a second"
+        )
     }
 }

@@ -35,7 +35,8 @@ public enum ConfigFileEdit {
         guard try contents(file) == original else {
             if let trust, let now = try contents(file) { try requireTrusted(file, now, trust) }
             throw PaddockError.fileSystem(
-                path: file, message: "changed while paddock was editing it, so nothing was written; run the command again")
+                path: file,
+                message: "changed while paddock was editing it, so nothing was written; run the command again")
         }
         try replace(file, with: edited)
         if let trust { try trust.trust(file: file, content: edited) }
@@ -65,7 +66,8 @@ public enum ConfigFileEdit {
     /// Writes `text` to a new file beside `file` and renames it over `file`.
     static func replace(_ file: String, with text: String) throws {
         let directory = (file as NSString).deletingLastPathComponent
-        let temporary = directory + "/." + (file as NSString).lastPathComponent + ".paddock-" + UUID().uuidString + ".tmp"
+        let temporary =
+            directory + "/." + (file as NSString).lastPathComponent + ".paddock-" + UUID().uuidString + ".tmp"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -73,7 +75,8 @@ public enum ConfigFileEdit {
         }
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw PaddockError.fileSystem(path: temporary, message: "cannot be created: \(String(cString: strerror(errno)))")
+            throw PaddockError.fileSystem(
+                path: temporary, message: "cannot be created: \(String(cString: strerror(errno)))")
         }
         let bytes = Array(text.utf8)
         var written = 0

@@ -4,7 +4,9 @@ import Foundation
 /// The result is parsed again and checked before anyone writes it.
 public enum ConfigListEditor {
     /// `text` with `values` appended to `table.key` (created when missing). Values already present are skipped.
-    public static func adding(_ values: [String], to key: String, inTable table: String, in text: String, file: String) throws -> String {
+    public static func adding(_ values: [String], to key: String, inTable table: String, in text: String, file: String)
+        throws -> String
+    {
         let before = try ConfigParser.parse(text, file: file)
         let current = list(key, of: before.network)
         let missing = values.filter { !current.contains($0) }
@@ -15,7 +17,9 @@ public enum ConfigListEditor {
         var lines = text.isEmpty ? [] : text.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         if let header = lines.firstIndex(where: { isHeader($0, table) }) {
-            let end = lines[(header + 1)...].firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("[") }) ?? lines.count
+            let end =
+                lines[(header + 1)...].firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("[") })
+                ?? lines.count
             if let start = lines[(header + 1)..<end].firstIndex(where: { assigns($0, key) }) {
                 let last = closingLine(lines, from: start, limit: end)
                 lines.replaceSubrange(start...last, with: [rendered])
@@ -30,7 +34,8 @@ public enum ConfigListEditor {
         let after = try ConfigParser.parse(edited, file: file)
         guard list(key, of: after.network) == wanted else {
             throw PaddockError.invalidArgument(
-                "\(file) is laid out in a way paddock cannot edit safely; add \(missing.joined(separator: ", ")) to `\(table).\(key)` by hand.")
+                "\(file) is laid out in a way paddock cannot edit safely; add \(missing.joined(separator: ", ")) to `\(table).\(key)` by hand."
+            )
         }
         return edited
     }
@@ -41,7 +46,9 @@ public enum ConfigListEditor {
 
     static func isHeader(_ line: String, _ table: String) -> Bool {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
-        guard trimmed.hasPrefix("["), !trimmed.hasPrefix("[["), let close = trimmed.firstIndex(of: "]") else { return false }
+        guard trimmed.hasPrefix("["), !trimmed.hasPrefix("[["), let close = trimmed.firstIndex(of: "]") else {
+            return false
+        }
         return trimmed[trimmed.index(after: trimmed.startIndex)..<close].trimmingCharacters(in: .whitespaces) == table
     }
 
@@ -59,7 +66,13 @@ public enum ConfigListEditor {
             var escaped = false
             for character in lines[index] {
                 if inString {
-                    if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == "\"" { inString = false }
+                    if escaped {
+                        escaped = false
+                    } else if character == "\\" {
+                        escaped = true
+                    } else if character == "\"" {
+                        inString = false
+                    }
                     continue
                 }
                 if character == "#" { break }

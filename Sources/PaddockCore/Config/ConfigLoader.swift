@@ -77,7 +77,9 @@ public struct ConfigLoader: Sendable {
                 guard project.network.credentials.isEmpty else {
                     throw PaddockError.invalidConfig(
                         file: projectPath, line: nil, column: nil,
-                        message: "[[network.credentials]] is read only from your global config (\(paths.globalConfigFile)) or flags, never from a project's paddock.toml: move the rule there")
+                        message:
+                            "[[network.credentials]] is read only from your global config (\(paths.globalConfigFile)) or flags, never from a project's paddock.toml: move the rule there"
+                    )
                 }
                 effective = project.merged(over: effective)
             case .neverTrusted(let diff), .changed(let diff):
@@ -110,7 +112,9 @@ extension ConfigLoader {
     /// waits for the user: whatever the agent does to the file meanwhile happens inside that call). An approval
     /// trusts exactly the bytes shown; the file is then read again and applied only if it still holds them,
     /// otherwise its new form is shown for approval in turn. Bytes nobody saw are never trusted.
-    public func load(projectRoot: String, flags: PaddockConfig, approve: (TrustReview) throws -> Bool) throws -> LoadedConfig {
+    public func load(projectRoot: String, flags: PaddockConfig, approve: (TrustReview) throws -> Bool) throws
+        -> LoadedConfig
+    {
         var approvedOne = false
         while true {
             switch try attempt(projectRoot: projectRoot, flags: flags) {

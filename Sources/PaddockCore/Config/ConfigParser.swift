@@ -6,7 +6,8 @@ import TOMLKit
 public enum ConfigParser {
     public static func parse(_ text: String, file: String) throws -> PaddockConfig {
         if let refusal = TOMLKitGuard.check(text) {
-            throw PaddockError.invalidConfig(file: file, line: refusal.line, column: refusal.column, message: refusal.message)
+            throw PaddockError.invalidConfig(
+                file: file, line: refusal.line, column: refusal.column, message: refusal.message)
         }
         let table: TOMLTable
         do {
@@ -33,7 +34,9 @@ public enum ConfigParser {
             config.engine = try string(table, "engine", path: "")
             config.gatewayTransport = try string(table, "gateway_transport", path: "")
             if let transport = config.gatewayTransport, GatewayTransport(rawValue: transport) == nil {
-                throw error(at: "gateway_transport", "`gateway_transport` must be \"folder\", \"socket-file\" or \"relay\", not \"\(transport)\"")
+                throw error(
+                    at: "gateway_transport",
+                    "`gateway_transport` must be \"folder\", \"socket-file\" or \"relay\", not \"\(transport)\"")
             }
             config.isolate = try string(table, "isolate", path: "")
             if let isolate = config.isolate, !["mount", "clone"].contains(isolate) {
@@ -46,10 +49,15 @@ public enum ConfigParser {
                 config.image.agentBinary = try string(image, "agent_binary", path: "image")
                 config.image.agentArchive = try string(image, "agent_archive", path: "image")
                 if config.image.agentBinary != nil, config.image.agentArchive != nil {
-                    throw error(at: "agent_archive", "`image.agent_binary` and `image.agent_archive` are two ways to install the agent: keep one")
+                    throw error(
+                        at: "agent_archive",
+                        "`image.agent_binary` and `image.agent_archive` are two ways to install the agent: keep one")
                 }
                 if let archive = config.image.agentArchive, AgentArtifact.archiveSuffix(of: archive) == nil {
-                    throw error(at: "agent_archive", "`image.agent_archive` must be a tar archive (.tar, .tar.gz, .tgz, .tar.xz, .tar.bz2), not \"\(archive)\"")
+                    throw error(
+                        at: "agent_archive",
+                        "`image.agent_archive` must be a tar archive (.tar, .tar.gz, .tgz, .tar.xz, .tar.bz2), not \"\(archive)\""
+                    )
                 }
             }
             if let resources = try subtable(table, "resources", path: "") {
@@ -85,7 +93,8 @@ public enum ConfigParser {
                     parsed = nil
                 }
                 guard let parsed else {
-                    throw error(at: "memory", "`resources.memory` must be a size such as \"4g\", \"512m\" or a byte count")
+                    throw error(
+                        at: "memory", "`resources.memory` must be a size such as \"4g\", \"512m\" or a byte count")
                 }
                 result.memory = parsed
             }
@@ -101,7 +110,8 @@ public enum ConfigParser {
         func mounts(_ table: TOMLTable) throws -> [MountConfig] {
             guard let value = table["mounts"] else { return [] }
             guard let array = value.array else {
-                throw error(at: "mounts", "`mounts` must be a list, for example mounts = [\"~/datasets\"] or [[mounts]] tables")
+                throw error(
+                    at: "mounts", "`mounts` must be a list, for example mounts = [\"~/datasets\"] or [[mounts]] tables")
             }
             var result: [MountConfig] = []
             for item in array {
@@ -114,7 +124,8 @@ public enum ConfigParser {
                     }
                     let target = try string(entry, "target", path: "mounts")
                     if let target, !target.hasPrefix("/") {
-                        throw error(at: "target", "mount target \"\(target)\" must be an absolute path inside the sandbox")
+                        throw error(
+                            at: "target", "mount target \"\(target)\" must be an absolute path inside the sandbox")
                     }
                     let readWrite = try bool(entry, "rw", path: "mounts") ?? false
                     result.append(MountConfig(path: path, target: target, readWrite: readWrite))
@@ -136,13 +147,16 @@ public enum ConfigParser {
             if let hosts = try subtable(table, "hosts", path: "network") {
                 for key in hosts.keys {
                     guard let address = hosts[key]?.string else {
-                        throw error(at: key, "`network.hosts.\"\(key)\"` must be an address string such as \"127.0.0.1\"")
+                        throw error(
+                            at: key, "`network.hosts.\"\(key)\"` must be an address string such as \"127.0.0.1\"")
                     }
                     result.hosts[key] = address
                 }
             }
             result.credentials = try entries(table, "credentials") { entry in
-                try allowOnly(["host", "port", "header", "scheme", "env", "file", "paths"], in: entry, path: "network.credentials")
+                try allowOnly(
+                    ["host", "port", "header", "scheme", "env", "file", "paths"], in: entry, path: "network.credentials"
+                )
                 guard let host = try string(entry, "host", path: "network.credentials"),
                     let header = try string(entry, "header", path: "network.credentials"),
                     let variable = try string(entry, "env", path: "network.credentials")
@@ -171,10 +185,14 @@ public enum ConfigParser {
         /// An array of tables (`[[network.KEY]]`), each read by `read`; a rule's own complaint gets the key's place.
         func entries<T>(_ table: TOMLTable, _ key: String, _ read: (TOMLTable) throws -> T) throws -> [T] {
             guard let value = table[key] else { return [] }
-            guard let array = value.array else { throw typeError(key, "network", "a list of tables ([[network.\(key)]])") }
+            guard let array = value.array else {
+                throw typeError(key, "network", "a list of tables ([[network.\(key)]])")
+            }
             var result: [T] = []
             for item in array {
-                guard let entry = item.table else { throw typeError(key, "network", "a list of tables ([[network.\(key)]])") }
+                guard let entry = item.table else {
+                    throw typeError(key, "network", "a list of tables ([[network.\(key)]])")
+                }
                 do {
                     result.append(try read(entry))
                 } catch let refusal as CredentialRuleError {
@@ -262,7 +280,8 @@ public enum ByteSize {
     public static func parse(_ text: String) -> UInt64? {
         let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Double)] = [
-            ("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("kb", 1024), ("mb", 1_048_576), ("gb", 1_073_741_824),
+            ("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("kb", 1024), ("mb", 1_048_576),
+            ("gb", 1_073_741_824),
             ("k", 1024), ("m", 1_048_576), ("g", 1_073_741_824), ("b", 1),
         ]
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {

@@ -75,7 +75,11 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
         Self.appendField("protocol", self.protocol, to: &out)
         Self.appendField("host", host, to: &out)
         Self.appendKey("port", to: &out)
-        if let port { Self.appendDecimal(UInt64(clamping: port), to: &out) } else { out.append(contentsOf: "null".utf8) }
+        if let port {
+            Self.appendDecimal(UInt64(clamping: port), to: &out)
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
         Self.appendField("decision", decision.rawValue, to: &out)
         Self.appendField("rule", rule, to: &out)
         Self.appendField("reason", reason, to: &out)
@@ -91,7 +95,11 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
             Self.appendField("method", method, to: &out)
             Self.appendField("path", path, to: &out)
             Self.appendKey("status", to: &out)
-            if let status { Self.appendDecimal(UInt64(clamping: status), to: &out) } else { out.append(contentsOf: "null".utf8) }
+            if let status {
+                Self.appendDecimal(UInt64(clamping: status), to: &out)
+            } else {
+                out.append(contentsOf: "null".utf8)
+            }
             Self.appendKey("credential", to: &out)
             out.append(contentsOf: (credential == true ? "true" : "false").utf8)
         }
@@ -105,7 +113,8 @@ public struct ConnectionRecord: Codable, Equatable, Sendable {
         out.append(contentsOf: "\":".utf8)
     }
 
-    private static func appendField(_ name: StaticString, _ value: String?, to out: inout [UInt8], first: Bool = false) {
+    private static func appendField(_ name: StaticString, _ value: String?, to out: inout [UInt8], first: Bool = false)
+    {
         appendKey(name, to: &out, first: first)
         if let value { SafeText.appendJSONString(value, to: &out) } else { out.append(contentsOf: "null".utf8) }
     }
@@ -206,7 +215,8 @@ public struct ConnectionSummary: Equatable, Sendable {
             invalid += 1
         case .deny:
             denied += 1
-            let key = record.port.map { NetworkRule.defaultPorts.contains($0) ? record.host : "\(record.host):\($0)" }
+            let key =
+                record.port.map { NetworkRule.defaultPorts.contains($0) ? record.host : "\(record.host):\($0)" }
                 ?? record.host
             if deniedHosts[key] != nil || deniedHosts.count < Self.maxDistinctHosts {
                 deniedHosts[key, default: 0] += 1

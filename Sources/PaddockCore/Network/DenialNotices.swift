@@ -41,8 +41,10 @@ public struct DenialNotices: Sendable {
 
     /// Printable ASCII only: the host is the gateway's canonical form, but a notice is no place to trust that.
     public static func printable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
-            (0x20..<0x7F).contains(scalar.value) || scalar == "—" ? scalar : "?"
-        }))
+        String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.map { scalar in
+                    (0x20..<0x7F).contains(scalar.value) || scalar == "—" ? scalar : "?"
+                }))
     }
 }

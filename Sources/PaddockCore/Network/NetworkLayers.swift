@@ -27,7 +27,8 @@ public struct NetworkLayerFiles: Sendable {
     public var trust: TrustStore
     public var flags: NetworkConfig
 
-    public init(globalFile: String, projectFile: String, sessionFile: String?, trust: TrustStore, flags: NetworkConfig) {
+    public init(globalFile: String, projectFile: String, sessionFile: String?, trust: TrustStore, flags: NetworkConfig)
+    {
         self.globalFile = globalFile
         self.projectFile = projectFile
         self.sessionFile = sessionFile
@@ -56,11 +57,16 @@ public struct NetworkLayerFiles: Sendable {
         var layers = previous
         layers.flags = flags
         var held: [String] = []
-        func apply(_ result: Result<NetworkConfig, PaddockError>, _ keyPath: WritableKeyPath<NetworkLayers, NetworkConfig>, _ file: String) {
+        func apply(
+            _ result: Result<NetworkConfig, PaddockError>, _ keyPath: WritableKeyPath<NetworkLayers, NetworkConfig>,
+            _ file: String
+        ) {
             switch result {
             case .success(let config): layers[keyPath: keyPath] = config
             case .failure(let error):
-                held.append("\(SafeText.quoted(file)) is not applied, its previous version stays in force: \(Self.summary(error))")
+                held.append(
+                    "\(SafeText.quoted(file)) is not applied, its previous version stays in force: \(Self.summary(error))"
+                )
             }
         }
         apply(Self.layer(globalFile), \.global, globalFile)

@@ -103,10 +103,16 @@ public struct NetworkPolicy: Equatable, Sendable {
     /// `decide(_:resolvedTo:)`"; for an IP literal the address check is already included.
     public func decide(_ target: NetworkTarget) -> PolicyDecision {
         if offline { return .offlineDenial }
-        if let entry = deny.first(where: { $0.rule.matches(target.host) && $0.rule.matches(port: target.port, unspecifiedMeansAny: true) }) {
+        if let entry = deny.first(where: {
+            $0.rule.matches(target.host) && $0.rule.matches(port: target.port, unspecifiedMeansAny: true)
+        }) {
             return .denied(by: entry, target: target)
         }
-        guard let entry = allow.first(where: { $0.rule.matches(target.host) && $0.rule.matches(port: target.port, unspecifiedMeansAny: false) }) else {
+        guard
+            let entry = allow.first(where: {
+                $0.rule.matches(target.host) && $0.rule.matches(port: target.port, unspecifiedMeansAny: false)
+            })
+        else {
             return .notAllowed(target)
         }
         if case .ip(let address) = target.host, let denial = addressDenial(target, address) {
@@ -126,7 +132,9 @@ public struct NetworkPolicy: Equatable, Sendable {
 
     private func addressDenial(_ target: NetworkTarget, _ address: IPAddress) -> PolicyDecision? {
         let host = NetworkHost.ip(address)
-        if let entry = deny.first(where: { $0.rule.matches(host) && $0.rule.matches(port: target.port, unspecifiedMeansAny: true) }) {
+        if let entry = deny.first(where: {
+            $0.rule.matches(host) && $0.rule.matches(port: target.port, unspecifiedMeansAny: true)
+        }) {
             return .denied(by: entry, target: target, address: address)
         }
         guard let range = RestrictedAddresses.range(containing: address) else { return nil }
@@ -253,7 +261,8 @@ public struct PolicyDecision: Hashable, Sendable {
         -> PolicyDecision
     {
         let block = "\(address)/\(address.isV4 ? 32 : 128)"
-        let resolved = if case .name = target.host { "\(target.host) resolved to \(address), " } else { "\(address) is " }
+        let resolved =
+            if case .name = target.host { "\(target.host) resolved to \(address), " } else { "\(address) is " }
         return PolicyDecision(
             verdict: .deny, basis: .restrictedAddress, rule: nil, source: nil,
             reason: "\(resolved)a \(range.name) address, which only a CIDR rule naming it can open",

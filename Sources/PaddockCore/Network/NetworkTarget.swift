@@ -169,7 +169,9 @@ public struct NetworkTarget: Hashable, Sendable, CustomStringConvertible {
             guard labels.count == 4 else { return nil }
             var value: UInt32 = 0
             for label in labels {
-                guard label.count <= 3, label.allSatisfy(isDigit), label.count == 1 || label.first != 48 else { return nil }
+                guard label.count <= 3, label.allSatisfy(isDigit), label.count == 1 || label.first != 48 else {
+                    return nil
+                }
                 let octet = label.reduce(0) { $0 * 10 + Int($1 - 48) }
                 guard octet <= 255 else { return nil }
                 value = value << 8 | UInt32(octet)
@@ -218,11 +220,14 @@ public enum TargetError: Error, Equatable, Sendable, CustomStringConvertible {
         case .nameTooLong: return "the host name is longer than 253 characters"
         case .nonASCII(let character):
             return "the host contains \(character.debugDescription); write internationalised names in punycode (xn--…)"
-        case .controlCharacter(let value): return "the host contains the control character 0x\(String(value, radix: 16))"
-        case .forbiddenCharacter(let character): return "the host contains the forbidden character \(character.debugDescription)"
+        case .controlCharacter(let value):
+            return "the host contains the control character 0x\(String(value, radix: 16))"
+        case .forbiddenCharacter(let character):
+            return "the host contains the forbidden character \(character.debugDescription)"
         case .hyphenAtLabelEdge(let label): return "the label \(label.debugDescription) starts or ends with a hyphen"
         case .userinfo: return "user names and passwords in the target (`user@host`) are not accepted"
-        case .malformedIPv4(let host): return "\(host.debugDescription) looks like an IPv4 address but is not a valid one"
+        case .malformedIPv4(let host):
+            return "\(host.debugDescription) looks like an IPv4 address but is not a valid one"
         case .malformedIPv6(let host): return "\(host.debugDescription) is not a valid bracketed IPv6 address"
         case .unbracketedIPv6(let authority):
             return "\(authority.debugDescription): write IPv6 addresses in brackets, as [ADDRESS]:PORT"

@@ -56,7 +56,9 @@ public struct CredentialRule: Hashable, Sendable, CustomStringConvertible {
         guard let target = try? NetworkTarget(authority: name, defaultPort: port ?? 443), case .name = target.host,
             target.description == "\(name):\(port ?? 443)"
         else {
-            throw CredentialRuleError("`host` must be one exact host name such as \"api.github.com\", not \"\(host)\" (no wildcard, no address, the port goes in `port`)")
+            throw CredentialRuleError(
+                "`host` must be one exact host name such as \"api.github.com\", not \"\(host)\" (no wildcard, no address, the port goes in `port`)"
+            )
         }
         guard let port = Optional(port ?? 443), (1...65535).contains(port) else {
             throw CredentialRuleError("`port` must be between 1 and 65535")
@@ -79,7 +81,8 @@ public struct CredentialRule: Hashable, Sendable, CustomStringConvertible {
         default:
             throw CredentialRuleError("`header` must be \"x-api-key\" or \"authorization\", not \"\(header)\"")
         }
-        return CredentialRule(host: name, port: port, header: parsedHeader, variable: variable, file: file, paths: paths)
+        return CredentialRule(
+            host: name, port: port, header: parsedHeader, variable: variable, file: file, paths: paths)
     }
 
     /// Lowercase header name.

@@ -26,7 +26,9 @@ public struct RequestRule: Hashable, Sendable {
             var parsed: [RequestPattern] = []
             for text in list {
                 guard let pattern = RequestPattern(text) else {
-                    throw CredentialRuleError("\"\(text)\" is no request pattern: write METHOD PATH, such as \"POST */git-receive-pack\" or \"GET /repos/*\" (* matches anything)")
+                    throw CredentialRuleError(
+                        "\"\(text)\" is no request pattern: write METHOD PATH, such as \"POST */git-receive-pack\" or \"GET /repos/*\" (* matches anything)"
+                    )
                 }
                 parsed.append(pattern)
             }
@@ -112,11 +114,15 @@ public enum RequestCheck {
     {
         guard !rules.isEmpty else { return .allow }
         guard let path = RequestPath.normalise(target) else {
-            return .invalid("the request path \(SafeText.quoted(String(target.prefix(200)))) is malformed (a `#`, a bad `%`) or encoded more than once")
+            return .invalid(
+                "the request path \(SafeText.quoted(String(target.prefix(200)))) is malformed (a `#`, a bad `%`) or encoded more than once"
+            )
         }
         // An allow list says what may be asked: the origin must read exactly that, not a path the folding made.
         if rules.contains(where: { !$0.allow.isEmpty }), RequestPath.exact(target) == nil {
-            return .invalid("the request path \(SafeText.quoted(String(target.prefix(200)))) reads differently once `..`, `;`, backslashes, `//` or `%`-escapes are applied; send it in its plain form \(path)")
+            return .invalid(
+                "the request path \(SafeText.quoted(String(target.prefix(200)))) reads differently once `..`, `;`, backslashes, `//` or `%`-escapes are applied; send it in its plain form \(path)"
+            )
         }
         var methods = [method.uppercased()]
         for (name, value) in headers where methodOverrideHeaders.contains(name.lowercased()) {

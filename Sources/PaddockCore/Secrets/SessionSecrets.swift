@@ -89,11 +89,13 @@ public struct SessionSecrets: Sendable, Equatable {
         func add(_ rule: CredentialRule, _ value: String) throws {
             guard !value.isEmpty, value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value < 0x7F }) else {
                 throw PaddockError.invalidArgument(
-                    "The secret for \(rule) is empty or holds a character no header may carry (a line break, a control or non-ASCII character). Fix where paddock reads it from.")
+                    "The secret for \(rule) is empty or holds a character no header may carry (a line break, a control or non-ASCII character). Fix where paddock reads it from."
+                )
             }
             let placeholder = placeholders[rule.variable] ?? placeholder(session: session, tail: tail(rule.variable))
             placeholders[rule.variable] = placeholder
-            result.credentials.append(ResolvedCredential(rule: rule, placeholder: placeholder, secret: SecretValue(value)))
+            result.credentials.append(
+                ResolvedCredential(rule: rule, placeholder: placeholder, secret: SecretValue(value)))
         }
         func read(_ rule: CredentialRule) throws -> String? {
             guard let file = rule.file else { return environment[rule.variable] }
@@ -103,10 +105,12 @@ public struct SessionSecrets: Sendable, Equatable {
         }
         for rule in userRules {
             guard let value = try read(rule) else {
-                let source = rule.file.map { "the file \(SafeText.quoted($0)), which does not exist or cannot be read" }
+                let source =
+                    rule.file.map { "the file \(SafeText.quoted($0)), which does not exist or cannot be read" }
                     ?? "the variable \(rule.variable), which is not set in your environment"
                 throw PaddockError.invalidArgument(
-                    "The credential rule \(rule) reads \(source). Set it, or remove the [[network.credentials]] rule; nothing was started.")
+                    "The credential rule \(rule) reads \(source). Set it, or remove the [[network.credentials]] rule; nothing was started."
+                )
             }
             try add(rule, value)
         }
@@ -163,11 +167,14 @@ extension SessionSecrets {
         -> HeaderRewrite
     {
         var outcome = HeaderRewrite()
-        let rules = credentials.filter { $0.rule.host == host && $0.rule.port == port && $0.rule.covers(target: target) }
+        let rules = credentials.filter {
+            $0.rule.host == host && $0.rule.port == port && $0.rule.covers(target: target)
+        }
         for index in headers.indices {
             let name = headers[index].name.lowercased()
             if let credential = rules.first(where: {
-                $0.rule.headerName == name && Self.equalsIgnoringSchemeCase(headers[index].value, $0.rule.headerValue($0.placeholder))
+                $0.rule.headerName == name
+                    && Self.equalsIgnoringSchemeCase(headers[index].value, $0.rule.headerValue($0.placeholder))
             }) {
                 headers[index].value = credential.rule.headerValue(credential.secret.text)
                 outcome.credentialAdded = true

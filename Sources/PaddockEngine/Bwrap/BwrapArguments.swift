@@ -123,7 +123,8 @@ extension BwrapEngine {
     /// What bwrap is started with: its options, then the variables' values, NUL-separated on a pipe it reads with
     /// `--args`, and only the command on its argv. The sandbox's pid 1 is bwrap's own process, whose command line
     /// every process inside can read: it shows no host path and no value.
-    public static func spawnArguments(_ runArguments: [String], secrets: [String]) -> (argv: [String], options: String) {
+    public static func spawnArguments(_ runArguments: [String], secrets: [String]) -> (argv: [String], options: String)
+    {
         let separator = runArguments.firstIndex(of: "--") ?? runArguments.endIndex
         let options = Array(runArguments[..<separator]) + secrets
         return (["--args", String(optionsDescriptor)] + runArguments[separator...], options.map { $0 + "\0" }.joined())
@@ -150,11 +151,11 @@ extension BwrapEngine {
         let (uid, gid) = (spec.user.uid, spec.user.gid)
         return [
             "passwd": """
-                root:x:0:0:root:/root:/usr/sbin/nologin
-                agent:x:\(uid):\(gid):agent:\(ImageRecipe.home):/bin/bash
-                nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+            root:x:0:0:root:/root:/usr/sbin/nologin
+            agent:x:\(uid):\(gid):agent:\(ImageRecipe.home):/bin/bash
+            nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
 
-                """,
+            """,
             "group": "root:x:0:\nagent:x:\(gid):\nnogroup:x:65534:\n",
             "hosts": "127.0.0.1\tlocalhost\n127.0.1.1\t\(spec.hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n",
             "hostname": spec.hostname + "\n",

@@ -55,21 +55,29 @@ public struct BwrapEngine: ContainerEngine {
         do {
             output = try await runner.capture(Command(executable, ["--version"]))
         } catch {
-            throw PaddockError.engineUnavailable(engine: name, detail: "bubblewrap is not installed; `sudo apt-get install bubblewrap`")
+            throw PaddockError.engineUnavailable(
+                engine: name, detail: "bubblewrap is not installed; `sudo apt-get install bubblewrap`")
         }
         guard output.succeeded else {
-            throw PaddockError.engineUnavailable(engine: name, detail: output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+            throw PaddockError.engineUnavailable(
+                engine: name, detail: output.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        let version = output.stdout.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let version = output.stdout.split(separator: " ").last.map {
+            $0.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         var system = utsname()
         uname(&system)
-        let release = withUnsafeBytes(of: &system.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        return EngineInfo(flavor: "bubblewrap", serverVersion: version ?? "unknown", operatingSystem: "Linux \(release)")
+        let release = withUnsafeBytes(of: &system.release) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        return EngineInfo(
+            flavor: "bubblewrap", serverVersion: version ?? "unknown", operatingSystem: "Linux \(release)")
     }
 
     static func noImage() -> PaddockError {
         PaddockError.invalidArgument(
-            "The bwrap engine uses no image: the agent runs on this machine's own programs, read-only. Install what it needs on the host, or use --engine docker or podman for an image.")
+            "The bwrap engine uses no image: the agent runs on this machine's own programs, read-only. Install what it needs on the host, or use --engine docker or podman for an image."
+        )
     }
 
     public func imageLabel(_ image: String, label: String) async throws -> String? { throw Self.noImage() }
@@ -83,13 +91,16 @@ public struct BwrapEngine: ContainerEngine {
     public func run(_ spec: ContainerSpec) async throws -> Int32 {
         guard HostProcess.userID != 0 else {
             throw PaddockError.invalidArgument(
-                "bubblewrap maps the sandbox user to the user who starts it, and as root that is root on the host. Run paddock as an ordinary user, or use --engine docker or podman.")
+                "bubblewrap maps the sandbox user to the user who starts it, and as root that is root on the host. Run paddock as an ordinary user, or use --engine docker or podman."
+            )
         }
         guard let bwrap = ExecutableLookup.find(executable, path: environment["PATH"]) else {
-            throw PaddockError.engineUnavailable(engine: name, detail: "`\(executable)` is not on PATH; `sudo apt-get install bubblewrap`")
+            throw PaddockError.engineUnavailable(
+                engine: name, detail: "`\(executable)` is not on PATH; `sudo apt-get install bubblewrap`")
         }
         guard let architecture = SeccompFilter.Architecture.current else {
-            throw PaddockError.invalidArgument("paddock's seccomp filter covers x86_64 and aarch64 only; use --engine docker or podman.")
+            throw PaddockError.invalidArgument(
+                "paddock's seccomp filter covers x86_64 and aarch64 only; use --engine docker or podman.")
         }
         let paths = try sandboxPaths(spec.name)
         let secrets = Self.secretArguments(spec, environment: environment)
@@ -101,7 +112,8 @@ public struct BwrapEngine: ContainerEngine {
 
         let seccomp = open(paths.seccomp, O_RDONLY | O_CLOEXEC)
         guard seccomp >= 0 else {
-            throw PaddockError.fileSystem(path: paths.seccomp, message: "cannot open the seccomp filter: \(String(cString: strerror(errno)))")
+            throw PaddockError.fileSystem(
+                path: paths.seccomp, message: "cannot open the seccomp filter: \(String(cString: strerror(errno)))")
         }
         defer { close(seccomp) }
         let optionsPipe = try Self.channelHolding(options)
@@ -123,7 +135,8 @@ public struct BwrapEngine: ContainerEngine {
             ) { child in
                 relay.childStarted()
                 let entry = Record(
-                name: name, pid: child.pid, startToken: HostProcess.startToken(pid: child.pid), labels: labels, startedAt: Date())
+                    name: name, pid: child.pid, startToken: HostProcess.startToken(pid: child.pid), labels: labels,
+                    startedAt: Date())
                 try? Self.store(entry, to: record)
                 // A teardown that came before the record existed left this marker instead of a pid to kill.
                 if FileManager.default.fileExists(atPath: stopRequested) { Self.deliver(SIGKILL, to: entry) }
@@ -141,16 +154,19 @@ public struct BwrapEngine: ContainerEngine {
     func prepare(_ spec: ContainerSpec, paths: BwrapSandboxPaths, filter: SeccompFilter) throws {
         let fileManager = FileManager.default
         do {
-            try fileManager.createDirectory(atPath: paths.etc, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try fileManager.createDirectory(
+                atPath: paths.etc, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             for (file, content) in Self.etcFiles(spec) {
                 try content.write(toFile: paths.etc + "/" + file, atomically: false, encoding: .utf8)
             }
             try Data(filter.bytes).write(to: URL(fileURLWithPath: paths.seccomp))
-            try fileManager.createDirectory(atPath: homesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try fileManager.createDirectory(
+                atPath: homesDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             for mount in spec.mounts where mount.kind == .volume {
                 let home = try Self.homeDirectory(volume: mount.source, homesDirectory: homesDirectory)
                 if !fileManager.fileExists(atPath: home) {
-                    try fileManager.createDirectory(atPath: home, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                    try fileManager.createDirectory(
+                        atPath: home, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
                 }
             }
         } catch let error as PaddockError {
@@ -184,7 +200,8 @@ public struct BwrapEngine: ContainerEngine {
             guard count > 0 else {
                 close(ends[0])
                 throw PaddockError.invalidArgument(
-                    "bwrap's options and the variables passed to the sandbox are too large (\(bytes.count) bytes); pass fewer with `env`, or fewer `mounts`.")
+                    "bwrap's options and the variables passed to the sandbox are too large (\(bytes.count) bytes); pass fewer with `env`, or fewer `mounts`."
+                )
             }
             written += count
         }
@@ -193,7 +210,8 @@ public struct BwrapEngine: ContainerEngine {
 
     public func exec(container: String, user: String, command: [String], tty: Bool) async throws -> Int32 {
         throw PaddockError.invalidArgument(
-            "`paddock exec` cannot enter a bubblewrap sandbox: joining its namespaces from outside would skip its seccomp filter. Open another session with `paddock shell --engine bwrap`, or use --engine docker or podman.")
+            "`paddock exec` cannot enter a bubblewrap sandbox: joining its namespaces from outside would skip its seccomp filter. Open another session with `paddock shell --engine bwrap`, or use --engine docker or podman."
+        )
     }
 
     public func containers(all: Bool) async throws -> [ContainerSummary] {
@@ -210,7 +228,9 @@ public struct BwrapEngine: ContainerEngine {
 
     public func stop(container: String, timeoutSeconds: Int) async throws {
         let paths = try sandboxPaths(container)
-        guard let entry = Self.read(paths.record) else { throw PaddockError.notFound("No bwrap sandbox named \(container).") }
+        guard let entry = Self.read(paths.record) else {
+            throw PaddockError.notFound("No bwrap sandbox named \(container).")
+        }
         // bwrap dies of SIGTERM, and --die-with-parent takes everything inside with it.
         Self.deliver(SIGTERM, to: entry)
         let deadline = Date().addingTimeInterval(TimeInterval(timeoutSeconds))

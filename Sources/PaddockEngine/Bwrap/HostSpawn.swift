@@ -24,7 +24,9 @@ enum HostSpawn {
                 #if os(Linux)
                     let pid: Int32
                     do {
-                        pid = try spawn(executable: executable, arguments: arguments, environment: environment, descriptors: descriptors)
+                        pid = try spawn(
+                            executable: executable, arguments: arguments, environment: environment,
+                            descriptors: descriptors)
                     } catch {
                         continuation.resume(throwing: error)
                         return
@@ -32,7 +34,9 @@ enum HostSpawn {
                     started(Child(pid: pid))
                     continuation.resume(returning: wait(pid: pid))
                 #else
-                    continuation.resume(throwing: PaddockError.invalidArgument("bubblewrap runs on Linux only; use --engine docker or podman."))
+                    continuation.resume(
+                        throwing: PaddockError.invalidArgument(
+                            "bubblewrap runs on Linux only; use --engine docker or podman."))
                 #endif
             }
             thread.name = "paddock-sandbox"
@@ -62,7 +66,8 @@ enum HostSpawn {
             }
             for entry in moved { posix_spawn_file_actions_adddup2(&actions, entry.parent, entry.child) }
             // Close everything else the launcher inherited without close-on-exec (a shell's or a test harness's).
-            for descriptor in openDescriptors() where descriptor > 2 && !descriptors.contains(where: { $0.child == descriptor }) {
+            for descriptor in openDescriptors()
+            where descriptor > 2 && !descriptors.contains(where: { $0.child == descriptor }) {
                 posix_spawn_file_actions_addclose(&actions, descriptor)
             }
 
@@ -86,7 +91,9 @@ enum HostSpawn {
             var pid: pid_t = 0
             let status = (argv + [nil]).withUnsafeBufferPointer { argvBuffer in
                 (envp + [nil]).withUnsafeBufferPointer { envBuffer in
-                    guard let argvBase = argvBuffer.baseAddress, let envBase = envBuffer.baseAddress else { return EINVAL }
+                    guard let argvBase = argvBuffer.baseAddress, let envBase = envBuffer.baseAddress else {
+                        return EINVAL
+                    }
                     return posix_spawn(&pid, executable, &actions, &attributes, argvBase, envBase)
                 }
             }
@@ -111,7 +118,8 @@ enum HostSpawn {
 
         static func spawnError(_ executable: String, _ code: Int32) -> PaddockError {
             PaddockError.other(
-                "Could not start \(executable): \(String(cString: strerror(code))). Check that bubblewrap is installed (`sudo apt-get install bubblewrap`).")
+                "Could not start \(executable): \(String(cString: strerror(code))). Check that bubblewrap is installed (`sudo apt-get install bubblewrap`)."
+            )
         }
     #endif
 }

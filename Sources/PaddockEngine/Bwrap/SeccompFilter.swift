@@ -97,7 +97,8 @@ public struct SeccompFilter: Equatable, Sendable {
     static func offsetArgument(_ index: Int) -> UInt32 { 16 + 8 * UInt32(index) }
 
     /// Namespace flags; CLONE_NEWTIME (0x80) only for unshare, because in clone's flags the low byte is the exit signal.
-    static let cloneNamespaceFlags: UInt32 = 0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000
+    static let cloneNamespaceFlags: UInt32 =
+        0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000
         | 0x2000_0000 | 0x4000_0000  // NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
     static let unshareNamespaceFlags: UInt32 = cloneNamespaceFlags | 0x80
 
@@ -134,7 +135,8 @@ public struct SeccompFilter: Equatable, Sendable {
         Rule("iopl"), Rule("ioperm"),
         // Only the socket families agents use (AF_UNIX, AF_INET, AF_INET6, AF_NETLINK): not AF_VSOCK, where a VM
         // engine's host listens, nor AF_ALG or the rest that load rarely audited protocol code. EAFNOSUPPORT.
-        Rule("socket", .notIn(argument: 0, values: HardenedSeccompProfile.socketFamilies.map { UInt32($0) }), .errno(97)),
+        Rule(
+            "socket", .notIn(argument: 0, values: HardenedSeccompProfile.socketFamilies.map { UInt32($0) }), .errno(97)),
         // socketpair creates the family's sockets before it fails for any but AF_UNIX: the same code, by another door.
         Rule("socketpair", .notIn(argument: 0, values: [1]), .errno(97)),
     ]
@@ -194,7 +196,9 @@ public struct SeccompFilter: Equatable, Sendable {
         for instruction in instructions {
             result += [UInt8(truncatingIfNeeded: instruction.code), UInt8(truncatingIfNeeded: instruction.code >> 8)]
             result += [instruction.jt, instruction.jf]
-            for shift in stride(from: 0, to: 32, by: 8) { result.append(UInt8(truncatingIfNeeded: instruction.k >> UInt32(shift))) }
+            for shift in stride(from: 0, to: 32, by: 8) {
+                result.append(UInt8(truncatingIfNeeded: instruction.k >> UInt32(shift)))
+            }
         }
         return result
     }
@@ -204,7 +208,8 @@ public struct SeccompFilter: Equatable, Sendable {
 public enum SyscallTable {
     // swift-format-ignore: AlwaysUseLowerCamelCase
     static let x86_64: [String: UInt32] = [
-        "ioctl": 16, "socket": 41, "socketpair": 53, "clone": 56, "ptrace": 101, "syslog": 103, "personality": 135, "vhangup": 153,
+        "ioctl": 16, "socket": 41, "socketpair": 53, "clone": 56, "ptrace": 101, "syslog": 103, "personality": 135,
+        "vhangup": 153,
         "pivot_root": 155, "chroot": 161, "acct": 163, "mount": 165, "umount2": 166, "swapon": 167, "swapoff": 168,
         "reboot": 169, "iopl": 172, "ioperm": 173, "init_module": 175, "delete_module": 176, "quotactl": 179,
         "lookup_dcookie": 212, "kexec_load": 246, "add_key": 248, "request_key": 249, "keyctl": 250, "unshare": 272,
@@ -220,7 +225,8 @@ public enum SyscallTable {
         "delete_module": 106, "syslog": 116, "ptrace": 117, "reboot": 142, "add_key": 217, "request_key": 218,
         "keyctl": 219, "clone": 220, "swapon": 224, "swapoff": 225, "perf_event_open": 241, "name_to_handle_at": 264,
         "open_by_handle_at": 265, "setns": 268, "process_vm_readv": 270, "process_vm_writev": 271, "kcmp": 272,
-        "finit_module": 273, "socket": 198, "socketpair": 199, "bpf": 280, "userfaultfd": 282, "kexec_file_load": 294, "io_uring_setup": 425,
+        "finit_module": 273, "socket": 198, "socketpair": 199, "bpf": 280, "userfaultfd": 282, "kexec_file_load": 294,
+        "io_uring_setup": 425,
         "io_uring_enter": 426, "io_uring_register": 427, "open_tree": 428, "move_mount": 429, "fsopen": 430,
         "fsconfig": 431, "fsmount": 432, "fspick": 433, "clone3": 435, "pidfd_getfd": 438, "process_madvise": 440,
         "mount_setattr": 442, "quotactl_fd": 443,

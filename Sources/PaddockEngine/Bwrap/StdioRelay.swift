@@ -30,7 +30,9 @@ final class StdioRelay: @unchecked Sendable {
                     let reason = String(cString: strerror(errno))
                     // The copies already started end when their child ends close.
                     childStarted()
-                    throw PaddockError.other("cannot create a socket pair for the sandbox's output (\(reason)); close other programs' files and try again.")
+                    throw PaddockError.other(
+                        "cannot create a socket pair for the sandbox's output (\(reason)); close other programs' files and try again."
+                    )
                 }
                 // ends[0] goes to the child; ends[1] stays here.
                 let (childEnd, ownEnd) = (ends[0], ends[1])

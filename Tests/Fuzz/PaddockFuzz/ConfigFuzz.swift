@@ -17,7 +17,8 @@ enum ConfigFuzz {
         }
         for key in ["allow", "deny"] {
             guard
-                let edited = try? ConfigListEditor.adding([added], to: key, inTable: "network", in: text, file: "paddock.toml")
+                let edited = try? ConfigListEditor.adding(
+                    [added], to: key, inTable: "network", in: text, file: "paddock.toml")
             else { continue }
             var expected = config
             if key == "allow" {

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The fuzz targets, each a function that must return normally for every input. A trap, a failed precondition or
@@ -44,7 +44,8 @@ public func fuzzerInitialize(
     let name = getenv("PADDOCK_FUZZ_TARGET").map { String(cString: $0) } ?? ""
     guard let target = FuzzTarget(rawValue: name) else {
         printError(
-            "paddock-fuzz: set PADDOCK_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+            "paddock-fuzz: set PADDOCK_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))"
+        )
         exit(2)
     }
     FuzzTarget.selected = target

@@ -1,13 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+
 @testable import PaddockCore
 @testable import PaddockGateway
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// What a client sends the gateway, as inbound bytes on the real pipeline (protocol detection, the HTTP proxy and
 /// SOCKS5 handlers) on an EmbeddedChannel. The decision is made up from the target (odd ports are let through,
@@ -44,13 +46,17 @@ struct Conversation {
     /// The methods of the requests let through to an origin, in order: a HEAD's response has no body.
     private var forwardedMethods: [HTTPMethod] = []
     /// Each upstream with the target it was opened for and the bytes it was sent.
-    private var upstreams: [(target: NetworkTarget, channel: EmbeddedChannel, spy: UpstreamSpy?, received: [UInt8])] = []
+    private var upstreams: [(target: NetworkTarget, channel: EmbeddedChannel, spy: UpstreamSpy?, received: [UInt8])] =
+        []
 
     init(_ input: [UInt8], chunked: Bool) {
         self.input = input
         decisions = FuzzDecisionHandler()
         channel = EmbeddedChannel(
-            handlers: [TimeoutHandler(handshakeTimeout: .seconds(30), idleTimeout: .minutes(15)), ProtocolDetector(), decisions])
+            handlers: [
+                TimeoutHandler(handshakeTimeout: .seconds(30), idleTimeout: .minutes(15)), ProtocolDetector(),
+                decisions,
+            ])
         do {
             // Connected, as an accepted socket is: the handlers ignore reads on an inactive channel.
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
@@ -166,9 +172,13 @@ struct Conversation {
     private mutating func finish() {
         let closedByGateway = !channel.isActive
         if getenv("PADDOCK_FUZZ_DEBUG") != nil {
-            printError("requests: \(requests)\nclosed by the gateway: \(closedByGateway)\noutput: \(String(decoding: output, as: UTF8.self).debugDescription)")
+            printError(
+                "requests: \(requests)\nclosed by the gateway: \(closedByGateway)\noutput: \(String(decoding: output, as: UTF8.self).debugDescription)"
+            )
             for upstream in upstreams {
-                printError("upstream \(upstream.target): \(String(decoding: upstream.received, as: UTF8.self).debugDescription)")
+                printError(
+                    "upstream \(upstream.target): \(String(decoding: upstream.received, as: UTF8.self).debugDescription)"
+                )
             }
         }
         // Past the handshake deadline, only a connection that got as far as a request may still be open.
@@ -208,8 +218,10 @@ struct Conversation {
         let start = requestLength.map { min($0, input.count) } ?? (input.count - received.count)
         let expected = Array(input[max(start, 0)...])
         invariant(
-            received == expected && (requestLength != nil || input[..<max(start, 0)].suffix(4).elementsEqual([13, 10, 13, 10])),
-            "the tunnel's upstream got \(received.count) bytes \(String(decoding: received.prefix(64), as: UTF8.self).debugDescription), the input holds \(String(decoding: expected.prefix(64), as: UTF8.self).debugDescription) from byte \(start)")
+            received == expected
+                && (requestLength != nil || input[..<max(start, 0)].suffix(4).elementsEqual([13, 10, 13, 10])),
+            "the tunnel's upstream got \(received.count) bytes \(String(decoding: received.prefix(64), as: UTF8.self).debugDescription), the input holds \(String(decoding: expected.prefix(64), as: UTF8.self).debugDescription) from byte \(start)"
+        )
     }
 
     private func checkSOCKS(closedByGateway: Bool) {
@@ -239,7 +251,9 @@ struct Conversation {
             return
         }
         if reply == 0 {
-            invariant(reader.remaining.elementsEqual(GatewayFuzz.originHello), "the origin's bytes did not reach the SOCKS client: \(reader.remaining)")
+            invariant(
+                reader.remaining.elementsEqual(GatewayFuzz.originHello),
+                "the origin's bytes did not reach the SOCKS client: \(reader.remaining)")
             // Greeting (2 + its methods), request (4 + address + port).
             let greeting = 2 + Int(input.count > 1 ? input[1] : 0)
             let request: Int
@@ -262,12 +276,16 @@ struct Conversation {
         var methods = forwardedMethods[...]
         var answered = 0
         let ownHeaders: Set<String> = [
-            "x-paddock-denied", "x-paddock-rule", "x-paddock-allow-command", "content-type", "content-length", "connection",
+            "x-paddock-denied", "x-paddock-rule", "x-paddock-allow-command", "content-type", "content-length",
+            "connection",
         ]
         let originHeaders: Set<String> = ["x-origin", "content-length", "connection"]
         while !reader.remaining.isEmpty {
             guard let head = reader.takeHead() else {
-                invariant(false, "an incomplete response head: \(String(decoding: reader.remaining.prefix(200), as: UTF8.self).debugDescription)")
+                invariant(
+                    false,
+                    "an incomplete response head: \(String(decoding: reader.remaining.prefix(200), as: UTF8.self).debugDescription)"
+                )
                 return
             }
             var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
@@ -291,7 +309,9 @@ struct Conversation {
             answered += 1
             if code == 200, statusParts[2] == "Connection established" {
                 invariant(headers.isEmpty, "a tunnel's 200 carries headers: \(headers)")
-                invariant(reader.remaining.elementsEqual(GatewayFuzz.originHello), "the origin's bytes did not reach the CONNECT client")
+                invariant(
+                    reader.remaining.elementsEqual(GatewayFuzz.originHello),
+                    "the origin's bytes did not reach the CONNECT client")
                 checkTunnelBytes(requestLength: nil)
                 return
             }
@@ -312,13 +332,16 @@ struct Conversation {
         // A connection left open owes the client nothing: every request it sent in full has its answer.
         if !closedByGateway {
             let complete = Self.completeRequests(input)
-            invariant(answered == complete, "the connection is open with \(answered) answers to \(complete) complete requests")
+            invariant(
+                answered == complete, "the connection is open with \(answered) answers to \(complete) complete requests"
+            )
         }
     }
 
     /// How many requests the input holds in full, as a fresh HTTP decoder reads it.
     static func completeRequests(_ input: [UInt8]) -> Int {
-        let decoder = EmbeddedChannel(handler: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+        let decoder = EmbeddedChannel(
+            handler: ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
         defer { _ = try? decoder.finish(acceptAlreadyClosed: true) }
         _ = try? decoder.writeInbound(ByteBuffer(bytes: input))
         var count = 0

@@ -10,7 +10,9 @@ enum TargetFuzz {
         let plain = NetworkTarget.plainAuthority(Array(text.utf8))
         let full = try? NetworkTarget.parseFully(text, defaultPort: nil)
         if let plain {
-            invariant(plain == full, "fast path read \(text.debugDescription) as \(plain), full parser as \(String(describing: full))")
+            invariant(
+                plain == full,
+                "fast path read \(text.debugDescription) as \(plain), full parser as \(String(describing: full))")
         }
         for defaultPort in [nil, 80] {
             if let target = try? NetworkTarget(authority: text, defaultPort: defaultPort) {
@@ -52,12 +54,16 @@ enum TargetFuzz {
     static func checkCanonical(_ host: NetworkHost, from text: String) {
         switch host {
         case .name(let name):
-            invariant(!name.isEmpty && name.utf8.count <= 253, "\(text.debugDescription) gave the name \(name.debugDescription)")
+            invariant(
+                !name.isEmpty && name.utf8.count <= 253,
+                "\(text.debugDescription) gave the name \(name.debugDescription)")
             invariant(
                 name.utf8.allSatisfy { NetworkHost.isLabelByte($0) || $0 == UInt8(ascii: ".") },
                 "\(text.debugDescription) gave the non-canonical name \(name.debugDescription)")
             invariant(
-                name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty && $0.utf8.count <= 63 },
+                name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy {
+                    !$0.isEmpty && $0.utf8.count <= 63
+                },
                 "\(text.debugDescription) gave a name with an empty or long label: \(name.debugDescription)")
             invariant(
                 IPAddress.parseIPv4(name) == .notNumeric,

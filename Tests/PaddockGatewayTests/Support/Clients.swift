@@ -22,7 +22,9 @@ final class RecordingResolver: NameResolver {
 
     func resolve(_ name: String) async throws -> [IPAddress] {
         asked.withLockedValue { $0.append(name) }
-        guard let addresses = answers[name] else { throw ResolutionError(name: name, reason: "not in the test's table") }
+        guard let addresses = answers[name] else {
+            throw ResolutionError(name: name, reason: "not in the test's table")
+        }
         return addresses
     }
 }
@@ -35,7 +37,8 @@ struct GatewayFixture {
     let resolver: RecordingResolver
     let port: Int
 
-    static func policy(allow: [String] = [], deny: [String] = [], hosts: [String: String] = [:]) throws -> NetworkPolicy {
+    static func policy(allow: [String] = [], deny: [String] = [], hosts: [String: String] = [:]) throws -> NetworkPolicy
+    {
         try NetworkPolicy(config: NetworkConfig(allow: allow, deny: deny, hosts: hosts))
     }
 
@@ -222,7 +225,8 @@ extension Conversation {
         guard method.getInteger(at: method.readerIndex + 1, as: UInt8.self) == 0 else {
             throw TestTimeout(description: "SOCKS method not accepted")
         }
-        try await send([5, 1, 0, 3, UInt8(domain.utf8.count)] + Array(domain.utf8) + [UInt8(port >> 8), UInt8(port & 0xFF)])
+        try await send(
+            [5, 1, 0, 3, UInt8(domain.utf8.count)] + Array(domain.utf8) + [UInt8(port >> 8), UInt8(port & 0xFF)])
         let reply = try await read(count: 4)
         let code = reply.getInteger(at: reply.readerIndex + 1, as: UInt8.self) ?? 0xFF
         let addressType = reply.getInteger(at: reply.readerIndex + 3, as: UInt8.self) ?? 1
@@ -299,7 +303,8 @@ extension Conversation {
             let line = try await read(throughBytes: "\r\n")
             // Not `dropLast(2)`: "\r\n" is a single Character.
             guard let size = Int(line.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) else {
-                throw TestTimeout(description: "bad chunk line \(line.prefix(40).debugDescription) after \(body.readableBytes) bytes")
+                throw TestTimeout(
+                    description: "bad chunk line \(line.prefix(40).debugDescription) after \(body.readableBytes) bytes")
             }
             if size == 0 {
                 _ = try await read(throughBytes: "\r\n")

@@ -190,7 +190,8 @@ final class DescribingHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             let proxyHeaders = head.headers.filter { $0.name.lowercased().hasPrefix("proxy-") }.map(\.name)
-            let text = "method=\(head.method) uri=\(head.uri) host=\(head.headers["host"].joined()) "
+            let text =
+                "method=\(head.method) uri=\(head.uri) host=\(head.headers["host"].joined()) "
                 + "body=\(bodyBytes) proxy-headers=\(proxyHeaders)"
             var responseHead = HTTPResponseHead(version: .http1_1, status: .ok)
             switch head.uri {
@@ -241,7 +242,8 @@ struct TestCertificate {
             throw NSError(domain: "openssl", code: Int(process.terminationStatus))
         }
         guard let certificate = try NIOSSLCertificate.fromPEMFile(certPath).first else {
-            throw NSError(domain: "openssl", code: 0, userInfo: [NSLocalizedDescriptionKey: "no certificate in \(certPath)"])
+            throw NSError(
+                domain: "openssl", code: 0, userInfo: [NSLocalizedDescriptionKey: "no certificate in \(certPath)"])
         }
         return TestCertificate(
             certificate: certificate,
@@ -250,7 +252,8 @@ struct TestCertificate {
 
     func serverContext() throws -> NIOSSLContext {
         try NIOSSLContext(
-            configuration: .makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)))
+            configuration: .makeServerConfiguration(
+                certificateChain: [.certificate(certificate)], privateKey: .privateKey(key)))
     }
 
     func clientContext() throws -> NIOSSLContext {
@@ -268,9 +271,9 @@ struct ReservedPort {
 
     init() throws {
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw ChannelError.operationUnsupported }
         var address = sockaddr_in()
@@ -394,7 +397,9 @@ final class BulkHTTPHandler: ChannelInboundHandler {
             }
             offset += length
         }
-        if framing == .chunkedThenClose { context.write(wrapOutboundOut(ByteBuffer(string: "0\r\n\r\n")), promise: nil) }
+        if framing == .chunkedThenClose {
+            context.write(wrapOutboundOut(ByteBuffer(string: "0\r\n\r\n")), promise: nil)
+        }
         let channel = context.channel
         let keepOpen = framing == .contentLengthKeepAlive
         // Closed only once every byte is with the kernel, as a server does when it closes after a response.
@@ -421,7 +426,8 @@ final class UpgradingHTTPHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let head =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: head + "\u{81}\u{05}hello")), promise: nil)
     }
