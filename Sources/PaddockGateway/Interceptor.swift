@@ -465,6 +465,13 @@ final class InterceptHandler: ChannelDuplexHandler, UpstreamResponseSink {
     }
 
     func upstreamFailed(_ error: Error) {
+        if case NIOSSLError.uncleanShutdown = error {
+            // The origin ended the connection without close_notify, as many do: after a completed handshake that
+            // is its end, which the response's own framing (or, for a body framed by the close, the close itself)
+            // makes whole. The close that follows ends an unanswered exchange with a 502.
+            upstream?.close(promise: nil)
+            return
+        }
         let reason: String
         if let tls = error as? NIOSSLError {
             reason =

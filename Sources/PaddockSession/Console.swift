@@ -47,13 +47,19 @@ struct SafeLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        FileHandle.standardError.write(Data((Self.line(label: label, event: event, metadata: merged) + "\n").utf8))
+    }
+
+    /// One entry as one inert line: `label: level: message key="value"…`.
+    static func line(label: String, event: LogEvent, metadata: Logger.Metadata) -> String {
         var text = "\(label): \(event.level): \(event.message)"
-        if !merged.isEmpty {
+        if !metadata.isEmpty {
             text +=
                 " "
-                + merged.keys.sorted().map { "\($0)=\(SafeText.quoted("\(merged[$0] ?? "")"))" }.joined(separator: " ")
+                + metadata.keys.sorted().map { "\($0)=\(SafeText.quoted("\(metadata[$0] ?? "")"))" }.joined(
+                    separator: " ")
         }
-        FileHandle.standardError.write(Data((SafeText.line(text) + "\n").utf8))
+        return SafeText.line(text)
     }
 }
 

@@ -34,6 +34,8 @@ final class GatewayHost: Sendable {
         logger: Logger, denials: DenialReporter? = nil, secrets: SessionSecrets = SessionSecrets(),
         transport: GatewayTransport = .boundFolder, flavor: EngineFlavor = .dockerEngine
     ) async throws -> GatewayHost {
+        // What the gateway says for the user must not tear a full-screen agent's picture: it goes with the denials.
+        let logger = denials.map { $0.gatewayLogger(logger) } ?? logger
         let layers = try source.files.read()
         let policy = try source.policy(layers)
         let sessionDirectory = paths.sessionDirectory(sessionID)

@@ -60,15 +60,20 @@ struct InterceptionTests {
 
     static func world(
         requests: [RequestRule] = [], originServes served: TestCertificate? = nil,
-        otherRule: Bool = true
+        otherRule: Bool = true, raggedOrigin: RaggedAnswerHandler.Framing? = nil
     ) async throws -> World {
         let originCertificate = try TestCertificate.make(name: "origin.test")
         let otherCertificate = try TestCertificate.make(name: "other.test")
         let seen = NIOLockedValueBox<[String]>([])
         let origin = try await Origin.start {
-            [
-                NIOSSLServerHandler(context: try (served ?? originCertificate).serverContext()), HTTPResponseEncoder(),
-                ByteToMessageHandler(HTTPRequestDecoder()), HeaderEchoHandler(name: "origin", seen: seen),
+            let tls = NIOSSLServerHandler(context: try (served ?? originCertificate).serverContext())
+            if let raggedOrigin {
+                let cutter = WireCutter()
+                return [cutter, tls, RaggedAnswerHandler(framing: raggedOrigin, cutter: cutter)]
+            }
+            return [
+                tls, HTTPResponseEncoder(), ByteToMessageHandler(HTTPRequestDecoder()),
+                HeaderEchoHandler(name: "origin", seen: seen),
             ]
         }
         let other = try await Origin.start {
@@ -271,6 +276,39 @@ struct InterceptionTests {
         }
         #expect(world.seen.withLockedValue { $0 }.isEmpty)
         #expect(records.contains { $0.protocol == "https" && $0.status == 502 && $0.error?.contains("TLS") == true })
+    }
+
+    /// Many origins (Python's http.server among them) end a connection without TLS's close_notify. After a
+    /// complete handshake that is the end of the response, not a failed verification: the whole answer reaches the
+    /// client, the record has no error, and the user's terminal hears nothing.
+    @Test(arguments: [RaggedAnswerHandler.Framing.byClose, .byLength])
+    func anOriginThatEndsWithoutCloseNotifyIsAnOrdinaryEnd(framing: RaggedAnswerHandler.Framing) async throws {
+        let world = try await Self.world(raggedOrigin: framing)
+        defer { Task { await world.close() } }
+        let capture = WarningCapture(from: .notice)
+        let records = try await GatewayFixture.with(
+            allow: world.allow, hosts: world.hosts, logger: Logger(label: "test") { _ in capture },
+            configure: { $0.interception = world.interception }
+        ) { gateway in
+            try await Connect.tcp(port: gateway.port) { (client: inout Conversation) async throws in
+                #expect(try await client.connect("origin.test:\(world.origin.port)").hasPrefix("HTTP/1.1 200"))
+                try await client.startTLS(try world.sandboxTLS(), serverHostname: "origin.test")
+                try await client.send(
+                    "GET /v1/stream HTTP/1.1\r\nHost: origin.test\r\nx-api-key: \(world.placeholder)\r\n\r\n")
+                let head = try await client.readHead()
+                #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+                let body =
+                    head.lowercased().contains("transfer-encoding: chunked")
+                    ? try await client.readChunkedBody()
+                    : try await client.read(count: RaggedAnswerHandler.body.utf8.count)
+                #expect(String(buffer: body) == RaggedAnswerHandler.body)
+            }
+            return try await gateway.records(atLeast: 2)
+        }
+        let request = try #require(records.first { $0.protocol == "https" })
+        #expect(request.status == 200 && request.error == nil, "\(request)")
+        #expect(request.bytesDown == UInt64(RaggedAnswerHandler.body.utf8.count))
+        #expect(capture.warnings.withLockedValue { $0 }.isEmpty, "\(capture.warnings.withLockedValue { $0 })")
     }
 
     @Test func aClientThatRefusesTheSessionAuthorityGetsNothingThrough() async throws {
@@ -497,5 +535,49 @@ final class HeaderEchoHandler: ChannelInboundHandler {
             }
             self.head = nil
         }
+    }
+}
+
+/// The first handler of an origin's pipeline: `cut()` closes the socket beneath TLS, so no close_notify leaves.
+final class WireCutter: ChannelOutboundHandler {
+    typealias OutboundIn = NIOAny
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func cut() { context?.close(promise: nil) }
+}
+
+/// Reads one request head as bytes and answers it with a fixed body, then drops the connection without close_notify.
+final class RaggedAnswerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Framing: Sendable, CustomTestStringConvertible {
+        /// No length: the body ends where the connection does (an event stream, say).
+        case byClose
+        case byLength
+
+        var testDescription: String { self == .byClose ? "read until close" : "content-length" }
+    }
+
+    static let body = "event: done\ndata: {}\n\n"
+    private let framing: Framing
+    private let cutter: WireCutter
+    private var request = ""
+
+    init(framing: Framing, cutter: WireCutter) {
+        self.framing = framing
+        self.cutter = cutter
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        request += String(buffer: unwrapInboundIn(data))
+        guard request.contains("\r\n\r\n") else { return }
+        request = ""
+        let length = framing == .byLength ? "Content-Length: \(Self.body.utf8.count)\r\n" : "Connection: close\r\n"
+        let answer = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\(length)\r\n\(Self.body)"
+        let cutter = self.cutter
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in cutter.cut() }
     }
 }

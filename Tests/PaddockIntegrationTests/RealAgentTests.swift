@@ -273,6 +273,8 @@ struct RealAgentTests {
             try await terminal.send("Enter")
             let answer = try await terminal.waitFor { $0.contains("paddock-test: hello") }
             #expect(answer.contains("paddock-test: hello"), "\(answer)")
+            // Nothing of paddock's is written across the agent's picture while it runs (the title carries it).
+            #expect(!answer.contains("paddock: notice") && !answer.contains("paddock: warning"), "\(answer)")
             // Claude's own start asks for hosts it can do without (its changelog on raw.githubusercontent.com):
             // while its full-screen UI runs, the user reads the refusal in the terminal's title.
             let title = try await terminal.waitFor(timeout: 20, read: terminal.title) {

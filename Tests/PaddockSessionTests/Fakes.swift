@@ -122,7 +122,9 @@ final class FakeTerminal: Terminal, @unchecked Sendable {
     func out(_ text: String) { lock.withLock { written.append(text + "\n") } }
     func say(_ text: String, terminator: String) { lock.withLock { written.append(text + terminator) } }
     func progress(_ text: String) { lock.withLock { written.append(text + "\n") } }
-    func title(_ text: String) {}
+    private var shownTitles: [String] = []
+    var titles: [String] { lock.withLock { shownTitles } }
+    func title(_ text: String) { lock.withLock { shownTitles.append(text) } }
     func readLine() -> String? { lock.withLock { answers.isEmpty ? nil : answers.removeFirst() } }
 }
 

@@ -366,11 +366,17 @@ enum LazyReader {
     }
 }
 
-/// Keeps what a logger was told at `warning` and above, to count what the user's terminal would show.
+/// Keeps what a logger was told at `warning` (or `threshold`) and above, to count what the user's terminal would
+/// show.
 struct WarningCapture: LogHandler {
     let warnings = NIOLockedValueBox<[String]>([])
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .debug
+    var threshold: Logger.Level = .warning
+
+    init(from threshold: Logger.Level = .warning) {
+        self.threshold = threshold
+    }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -381,6 +387,6 @@ struct WarningCapture: LogHandler {
         level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
         function: String, line: UInt
     ) {
-        if level >= .warning { warnings.withLockedValue { $0.append(message.description) } }
+        if level >= threshold { warnings.withLockedValue { $0.append(message.description) } }
     }
 }
