@@ -7,6 +7,7 @@ public enum HostSystem {
         public static let isMac = false
     #endif
 
-    /// `sun_path`'s size less its terminating NUL: 104 bytes on macOS, 108 on Linux.
-    public static let maxSocketPath = isMac ? 103 : 107
+    /// The longest unix socket path paddock can listen on: swift-nio refuses more than 103 bytes on every system
+    /// (macOS's `sun_path` less its NUL), though Linux's `sun_path` would hold 107.
+    public static let maxSocketPath = 103
 }

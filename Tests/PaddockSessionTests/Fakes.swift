@@ -162,9 +162,11 @@ final class SessionBench: @unchecked Sendable {
     var home: String { root + "/h" }
     var project: String { root + "/p" }
 
-    init() throws {
+    /// `padding` lengthens the root by that many bytes (a test of long session paths).
+    init(padding: Int = 0) throws {
         // Short: the gateway's socket must fit in sun_path below the session folder.
-        let root = "/tmp/pst-" + String(UUID().uuidString.prefix(6)).lowercased()
+        var root = "/tmp/pst-" + String(UUID().uuidString.prefix(6)).lowercased()
+        if padding > 0 { root += "/" + String(repeating: "x", count: padding - 1) }
         self.root = root
         sessionID = try #require(SessionID("20261201-120000-00ab"))
         try FileManager.default.createDirectory(atPath: root + "/p", withIntermediateDirectories: true)

@@ -30,6 +30,21 @@ struct SessionLauncherTests {
         #expect(bench.terminal.text.contains("net log"), "the end-of-session line: \(bench.terminal.text)")
     }
 
+    /// Regression: a gateway socket path of 104 to 107 bytes fits Linux's sun_path but not swift-nio's limit
+    /// (103 bytes on every system), and such a session stopped with "unixDomainSocketPathTooLong". It falls back to a
+    /// short private folder instead.
+    @Test(arguments: [103, 104, 107, 140])
+    func aSessionWhoseSocketPathIsTooLongForNIOStillStarts(socketPathLength: Int) async throws {
+        let probe = try SessionBench()
+        let socket = probe.sessionDirectory + "/gateway/" + GatewayAccess.socketName
+        let bench = try SessionBench(padding: socketPathLength - socket.utf8.count)
+        #expect((bench.sessionDirectory + "/gateway/" + GatewayAccess.socketName).utf8.count == socketPathLength)
+        let status = try await SessionLauncher(context: bench.context).launch(shell())
+        #expect(status == 0, "\(bench.terminal.text)")
+        #expect(bench.engine.recordedSpecs.count == 1)
+        bench.expectNothingLeftBehind()
+    }
+
     @Test func aFailedImageBuildStartsNothing() async throws {
         let bench = try SessionBench()
         bench.engine.failAt = .build
