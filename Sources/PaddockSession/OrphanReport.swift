@@ -26,7 +26,7 @@ public struct OrphanReport: Sendable {
         records.filter { record in
             guard record.endedAt == nil else { return false }
             if let recorded = record.engine, let engine, recorded != engine.rawValue { return false }
-            return !HostProcess.isAlive(pid: record.launcherPID, startToken: record.launcherStart)
+            return record.launcherIsGone
         }
     }
 

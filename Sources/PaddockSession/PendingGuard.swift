@@ -10,20 +10,21 @@ public struct PendingGuard: Sendable {
 
     public init(context: AppContext) { self.context = context }
 
-    /// Records whose guard has not run and whose launcher is gone; with `project`, only those that mounted it.
-    public func pending(project: String? = nil) -> [SessionRecord] {
-        SessionRecord.all(paths: context.paths).filter { record in
+    /// Records (of `records`, or all on disk) whose guard has not run and whose launcher is gone; with `project`,
+    /// only those that mounted it.
+    public func pending(project: String? = nil, records: [SessionRecord]? = nil) -> [SessionRecord] {
+        (records ?? SessionRecord.all(paths: context.paths)).filter { record in
             guard record.guardedAt == nil, record.workspaceStartedAt != nil, let mounted = record.mounted,
                 !mounted.isEmpty
             else { return false }
             if let project, !mounted.contains(where: { $0.path == project }) { return false }
-            return !HostProcess.isAlive(pid: record.launcherPID, startToken: record.launcherStart)
+            return record.launcherIsGone
         }
     }
 
     /// Runs the guard for each pending session whose sandbox is gone, and says why when one cannot be checked yet.
-    public func run(project: String? = nil, dryRun: Bool = false) async {
-        for var record in pending(project: project) {
+    public func run(project: String? = nil, dryRun: Bool = false, records: [SessionRecord]? = nil) async {
+        for var record in pending(project: project, records: records) {
             guard let start = record.workspaceStartedAt, let mounted = record.mounted else { continue }
             let names = mounted.map(\.path).joined(separator: ", ")
             do {

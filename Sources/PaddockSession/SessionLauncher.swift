@@ -126,20 +126,36 @@ public struct SessionLauncher {
         let workspace: WorkspacePreparation.Prepared
         do {
             recipe = try builder.recipe(for: config, profile: profile)
-            try await stages.run("image and orphans") {
-                async let imageReady: ImageBuilder.Outcome = engine.needsImage ? builder.ensure(recipe) : .upToDate
-                async let orphans = OrphanReport(context: context).findIfSuspected(
-                    records: SessionRecord.all(paths: context.paths))
-                _ = try await imageReady
-                OrphanReport(context: context).warn(about: (try? await orphans) ?? [])
-            }
-            try teardown.stopIfSignalled()
-            // A session here that was killed before its guard ran: its plants must not outlive this one's start.
-            await stages.run("pending guards") { await PendingGuard(context: context).run(project: project) }
             let repositories = try WorkspacePreparation.repositories(
                 project: project, repoArguments: request.repositories, currentDirectory: context.currentDirectory,
                 home: context.paths.home)
-            workspace = try await stages.run("workspace") { try await preparation.prepare(repositories, sessionID: id) }
+            let records = SessionRecord.all(paths: context.paths)
+            // The image and the workspace need nothing of each other: a build and a clone overlap.
+            async let imageReady = outcome {
+                try await stages.run("image and orphans") {
+                    async let image: ImageBuilder.Outcome = engine.needsImage ? builder.ensure(recipe) : .upToDate
+                    async let orphans = OrphanReport(context: context).findIfSuspected(records: records)
+                    _ = try await image
+                    OrphanReport(context: context).warn(about: (try? await orphans) ?? [])
+                }
+            }
+            async let workspaceReady = outcome {
+                try await stages.run("pending guards and workspace") {
+                    // A session here that was killed before its guard ran: its plants must not outlive this start.
+                    await PendingGuard(context: context).run(project: project, records: records)
+                    return try await preparation.prepare(repositories, sessionID: id)
+                }
+            }
+            // Both finish before anything else happens, whichever fails: a prepared workspace is never left behind.
+            let (imageOutcome, prepared) = await (imageReady, workspaceReady)
+            do {
+                try imageOutcome.get()
+                try teardown.stopIfSignalled()
+            } catch {
+                if case .success(let prepared) = prepared { _ = await preparation.finish(prepared) }
+                throw error
+            }
+            workspace = try prepared.get()
         } catch {
             if let started = try? await gatewayStart?.value { _ = await started.stop() }
             throw error
@@ -324,5 +340,14 @@ final class Teardown: @unchecked Sendable {
         }
         if let signal = receivedSignal { return 128 + signal }
         return status
+    }
+}
+
+/// What `body` returned or threw, as a value: two concurrent stages are both awaited before either error counts.
+private func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, any Error> {
+    do {
+        return .success(try await body())
+    } catch {
+        return .failure(error)
     }
 }

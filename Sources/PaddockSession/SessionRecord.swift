@@ -1,5 +1,6 @@
 import Foundation
 import PaddockCore
+import PaddockEngine
 
 /// What paddock remembers about a session in its state directory.
 public struct SessionRecord: Codable, Equatable, Sendable {
@@ -59,4 +60,11 @@ public struct MountedProject: Codable, Equatable, Sendable {
     public var path: String
     /// `MountModeProtection.topLevelGitPinned`.
     public var topLevelGitPinned: Bool
+}
+
+extension SessionRecord {
+    /// The launcher that wrote this record has exited (its pid is gone or now names another process).
+    public var launcherIsGone: Bool {
+        !HostProcess.isAlive(pid: launcherPID, startToken: launcherStart)
+    }
 }
