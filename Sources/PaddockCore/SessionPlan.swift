@@ -18,6 +18,9 @@ public struct SessionRequest: Sendable {
     public var profile: AgentProfile
     public var userArguments: [String]
     public var stdinIsTerminal: Bool
+    /// Standard input is closed or the null device: the engine forwards none (its `--interactive` costs about 10 ms
+    /// of every start), and the agent reads the same nothing from the engine's own null device.
+    public var stdinReadsNothing = false
     public var allowDangerousMounts: Bool
     public var imageTag: String
     public var hostEnvironment: [String: String]
@@ -243,7 +246,7 @@ public enum SessionPlanner {
             cpus: request.config.resources.cpus,
             memory: request.config.resources.memory,
             pidsLimit: request.config.resources.pids ?? defaultPidsLimit,
-            interactive: true,
+            interactive: request.stdinIsTerminal || !request.stdinReadsNothing,
             tty: request.stdinIsTerminal,
             command: request.gateway == nil ? command : GatewayAccess.wrap(command))
         spec.secretEnvironment = secretEnvironment

@@ -37,6 +37,15 @@ public enum HostProcess {
 
     public static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
 
+    /// Whether `descriptor` can give nothing to read: closed, or the null device (cron, `</dev/null`, CI).
+    public static func readsNothing(_ descriptor: Int32) -> Bool {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return errno == EBADF }
+        var null = stat()
+        guard (status.st_mode & S_IFMT) == S_IFCHR, stat("/dev/null", &null) == 0 else { return false }
+        return status.st_rdev == null.st_rdev
+    }
+
     public static var userID: UInt32 { getuid() }
     public static var groupID: UInt32 { getgid() }
 }

@@ -17,6 +17,8 @@ public struct AppContext: Sendable {
     public var stdinIsTerminal: Bool
     public var stdoutIsTerminal: Bool
     public var stderrIsTerminal: Bool
+    /// Standard input can give nothing (closed, or the null device): the sandbox then needs none forwarded.
+    public var stdinReadsNothing = false
     /// Where messages, progress and the trust prompt go.
     public var terminal: any Terminal = LiveTerminal()
     public var clock: @Sendable () -> Date = { Date() }
@@ -60,7 +62,7 @@ public struct AppContext: Sendable {
         let debug = debug || environment["PADDOCK_DEBUG"] == "1"
         let logger = PaddockLogging.bootstrap(debug: debug)
         let runner: any ProcessRunner = debug ? LoggingRunner(SubprocessRunner(), logger: logger) : SubprocessRunner()
-        return AppContext(
+        var context = AppContext(
             runner: runner,
             engine: DockerEngine(executable: environment["PADDOCK_DOCKER"] ?? "docker", runner: runner),
             environment: environment,
@@ -72,6 +74,8 @@ public struct AppContext: Sendable {
             stdinIsTerminal: HostProcess.isTerminal(0),
             stdoutIsTerminal: HostProcess.isTerminal(1),
             stderrIsTerminal: HostProcess.isTerminal(2))
+        context.stdinReadsNothing = HostProcess.readsNothing(0)
+        return context
     }
 
     /// The live context with its engine chosen: `--engine` first, then `engine` in the configuration, else

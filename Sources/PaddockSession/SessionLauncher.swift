@@ -177,6 +177,7 @@ public struct SessionLauncher {
             allowDangerousMounts: request.allowDangerousMounts, imageTag: recipe.tag,
             hostEnvironment: context.environment, additionalMounts: workspace.mounts, paths: context.paths)
         plan.workspaces = workspace.workspaces
+        plan.stdinReadsNothing = context.stdinReadsNothing
 
         var gateway: GatewayHost?
         let spec: ContainerSpec

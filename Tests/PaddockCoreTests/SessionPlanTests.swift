@@ -187,6 +187,18 @@ struct SessionPlanTests {
         #expect(spec.pidsLimit == SessionPlanner.defaultPidsLimit)
     }
 
+    /// Standard input is forwarded whenever it can give something: a terminal, a pipe, a file. Only a closed
+    /// stdin or the null device goes without `--interactive`, which then has nothing to carry.
+    @Test(arguments: [(false, false, true), (false, true, false), (true, false, true), (true, true, true)])
+    func standardInputIsForwardedUnlessItReadsNothing(terminal: Bool, readsNothing: Bool, interactive: Bool) throws {
+        var request = try request()
+        request.stdinIsTerminal = terminal
+        request.stdinReadsNothing = readsNothing
+        let spec = try SessionPlanner.plan(request) { _ in false }
+        #expect(spec.interactive == interactive)
+        #expect(spec.tty == terminal)
+    }
+
     @Test func shellAgentRunsTheGivenCommand() {
         #expect(AgentProfile.shell.argv(userArguments: ["make", "test"]) == ["make", "test"])
         #expect(AgentProfile.shell.argv(userArguments: []) == ["bash"])
