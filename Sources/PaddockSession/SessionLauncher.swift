@@ -129,7 +129,8 @@ public struct SessionLauncher {
             let repositories = try WorkspacePreparation.repositories(
                 project: project, repoArguments: request.repositories, currentDirectory: context.currentDirectory,
                 home: context.paths.home)
-            let records = SessionRecord.all(paths: context.paths)
+            // Only open records can concern this start: a few, however many sessions the user has run.
+            let records = SessionRecord.open(paths: context.paths)
             // The image and the workspace need nothing of each other: a build and a clone overlap.
             async let imageReady = outcome {
                 try await stages.run("image and orphans") {

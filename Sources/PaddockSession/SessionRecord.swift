@@ -29,27 +29,80 @@ public struct SessionRecord: Codable, Equatable, Sendable {
         paths.sessionDirectory(id) + "/session.json"
     }
 
+    /// Whether a later start may still have to act on this session: its end is not recorded (its sandbox may
+    /// have outlived the launcher), or its guard has not run over the projects it mounted.
+    public var isOpen: Bool {
+        endedAt == nil || (guardedAt == nil && workspaceStartedAt != nil && !(mounted ?? []).isEmpty)
+    }
+
+    /// One empty file per open session, so a start reads the few open records instead of every record ever made.
+    public static func openIndex(paths: PaddockPaths) -> String {
+        paths.stateDirectory + "/open-sessions"
+    }
+
+    /// Writes the record and keeps the open index true to it: the mark is made before an open record is written
+    /// and removed only after a closed one is, so a crash in between leaves a mark too many, never one too few.
     public func write(paths: PaddockPaths) throws {
         let directory = paths.sessionDirectory(id)
+        let mark = Self.openIndex(paths: paths) + "/" + id.rawValue
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
+            if isOpen {
+                try FileManager.default.createDirectory(
+                    atPath: Self.openIndex(paths: paths), withIntermediateDirectories: true)
+                if !FileManager.default.fileExists(atPath: mark) {
+                    guard FileManager.default.createFile(atPath: mark, contents: Data()) else {
+                        throw CocoaError(.fileWriteUnknown)
+                    }
+                }
+            }
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(id, paths: paths)), options: .atomic)
+            if !isOpen { unlink(mark) }
         } catch {
             throw PaddockError.fileSystem(path: directory, message: "cannot record the session: \(error)")
         }
     }
 
     public static func all(paths: PaddockPaths) -> [SessionRecord] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.sessionsDirectory)) ?? []
+        return read(names.compactMap(SessionID.init), paths: paths)
+    }
+
+    /// The open records (`isOpen`), from the open index. A state folder from before the index gets one from all its
+    /// records, once.
+    public static func open(paths: PaddockPaths) -> [SessionRecord] {
+        let index = openIndex(paths: paths)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: index) else {
+            let open = all(paths: paths).filter(\.isOpen)
+            for record in open { try? record.write(paths: paths) }
+            try? FileManager.default.createDirectory(atPath: index, withIntermediateDirectories: true)
+            return open
+        }
+        return read(names.compactMap(SessionID.init), paths: paths).filter(\.isOpen)
+    }
+
+    /// The newest record that satisfies `matches`, reading from the newest back.
+    public static func latest(paths: PaddockPaths, where matches: (SessionRecord) -> Bool) -> SessionRecord? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.sessionsDirectory)) ?? []
+        for id in names.compactMap(SessionID.init).sorted(by: >) {
+            if let record = read([id], paths: paths).first, matches(record) { return record }
+        }
+        return nil
+    }
+
+    /// The record of `id`, if there is one that reads.
+    public static func load(_ id: SessionID, paths: PaddockPaths) -> SessionRecord? {
+        read([id], paths: paths).first
+    }
+
+    static func read(_ ids: [SessionID], paths: PaddockPaths) -> [SessionRecord] {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.sessionsDirectory)) ?? []
-        return names.compactMap { name -> SessionRecord? in
-            guard let id = SessionID(name),
-                let data = FileManager.default.contents(atPath: path(id, paths: paths))
-            else { return nil }
+        return ids.compactMap { id -> SessionRecord? in
+            guard let data = FileManager.default.contents(atPath: path(id, paths: paths)) else { return nil }
             return try? decoder.decode(SessionRecord.self, from: data)
         }.sorted { $0.id < $1.id }
     }

@@ -43,14 +43,14 @@ extension Paddock.NetCommand {
                 return id
             }
             let project = context.projectRoot
-            guard let latest = SessionRecord.all(paths: context.paths).last(where: { $0.project == project }) else {
+            guard let latest = SessionRecord.latest(paths: context.paths, where: { $0.project == project }) else {
                 throw PaddockError.notFound("No session of \(project) yet. Name one: `paddock net log SESSION`.")
             }
             return latest.id
         }
 
         func ended(_ id: SessionID, _ context: AppContext) -> Bool {
-            SessionRecord.all(paths: context.paths).first(where: { $0.id == id })?.endedAt != nil
+            SessionRecord.load(id, paths: context.paths)?.endedAt != nil
         }
 
         /// Prints complete lines after `offset`; returns the new offset.
