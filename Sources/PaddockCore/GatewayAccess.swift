@@ -67,8 +67,16 @@ public enum GatewayAccess {
     /// belongs to the sandbox's init, not to the agent: an agent that waits for all its children (a shell's `wait`,
     /// a supervisor's reaping loop) must not wait for the bridge forever. A bridge that exits is then reaped by init
     /// and its /proc entry goes, which ends the wait as a zombie did.
-    public static let bridgeScript = """
+    public static let bridgeScript = bridgeStartScript + bridgeReadyScript
+
+    /// The bridge's start alone: `wrap` runs the probe while socat starts.
+    static let bridgeStartScript = """
         p=$( (socat TCP-LISTEN:\(bridgePort),bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:\(directoryInSandbox)/\(socketName) </dev/null >/dev/null 2>&1 & echo $!) )
+
+        """
+
+    /// Waits until the bridge started by `bridgeStartScript` listens, then becomes the agent.
+    static let bridgeReadyScript = """
         i=0
         while [ $i -lt 5000 ]; do
           state=Z
@@ -93,8 +101,11 @@ public enum GatewayAccess {
         return "0100007F:" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
     }
 
+    /// The bridge starts first and the probe runs while socat loads (about 4 ms each, measured inside the image);
+    /// the agent starts only after both. Nothing but this script runs in the sandbox until then, so an early
+    /// listener serves no one.
     public static func wrap(_ argv: [String]) -> [String] {
-        ["/bin/sh", "-c", probeScript + bridgeScript, "paddock-entry"] + argv
+        ["/bin/sh", "-c", bridgeStartScript + probeScript + bridgeReadyScript, "paddock-entry"] + argv
     }
 
     /// ssh inside the image goes through the gateway too. ssh hands ProxyCommand to the shell, which adds the

@@ -195,9 +195,15 @@ struct GatewayTransportTests {
         }
     }
 
-    @Test func theProbeRunsFirstAndStopsWithItsOwnStatus() {
+    @Test func theProbeRunsBeforeTheAgentAndStopsWithItsOwnStatus() throws {
         let argv = GatewayAccess.wrap(["agent"])
-        #expect(argv[2].hasPrefix(GatewayAccess.probeScript))
+        let script = argv[2]
+        let bridge = try #require(script.range(of: "TCP-LISTEN:3128"))
+        let probe = try #require(script.range(of: "paddock-probe"))
+        let agent = try #require(script.range(of: "exec \"$@\""))
+        #expect(bridge.lowerBound < probe.lowerBound && probe.upperBound < agent.lowerBound)
+        #expect(script.contains(GatewayAccess.probeScript))
+        #expect(Array(argv.suffix(2)) == ["paddock-entry", "agent"])
         #expect(GatewayAccess.probeScript.contains("exit 97"))
         #expect(GatewayAccess.probeScript.contains("GET /.well-known/paddock-probe HTTP/1.1\\r\\n"))
         #expect(GatewayAccess.probeRequestLine == "GET /.well-known/paddock-probe HTTP/1.1\r\n")
