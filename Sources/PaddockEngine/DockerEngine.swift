@@ -301,6 +301,15 @@ public struct DockerEngine: ContainerEngine {
         ["volume", "create"] + EngineArguments.labels(labels) + ["--", name]
     }
 
+    /// Shared with Podman, whose volume commands take the same arguments.
+    public static func volumeRemoveArguments(_ names: [String]) -> [String] {
+        ["volume", "rm", "--force", "--"] + names
+    }
+
+    public static func volumeListArguments(label: String) -> [String] {
+        ["volume", "ls", "--filter", "label=\(label)", "--format", "json"]
+    }
+
     public func createVolume(_ name: String, labels: [String: String]) async throws {
         let command = docker(Self.volumeCreateArguments(name, labels: labels))
         try await runner.capture(command).check(command)
@@ -308,12 +317,12 @@ public struct DockerEngine: ContainerEngine {
 
     public func removeVolumes(_ names: [String]) async throws {
         guard !names.isEmpty else { return }
-        let command = docker(["volume", "rm", "--force", "--"] + names)
+        let command = docker(Self.volumeRemoveArguments(names))
         try await runner.capture(command).check(command)
     }
 
     public func volumes(withLabel label: String) async throws -> [VolumeSummary] {
-        let command = docker(["volume", "ls", "--filter", "label=\(label)", "--format", "json"])
+        let command = docker(Self.volumeListArguments(label: label))
         return Self.parseVolumes(try await runner.capture(command).check(command).stdout)
     }
 

@@ -258,12 +258,12 @@ public struct PodmanEngine: ContainerEngine {
 
     public func removeVolumes(_ names: [String]) async throws {
         guard !names.isEmpty else { return }
-        let command = podman(["volume", "rm", "--force", "--"] + names)
+        let command = podman(DockerEngine.volumeRemoveArguments(names))
         try await runner.capture(command).check(command)
     }
 
     public func volumes(withLabel label: String) async throws -> [VolumeSummary] {
-        let command = podman(["volume", "ls", "--filter", "label=\(label)", "--format", "json"])
+        let command = podman(DockerEngine.volumeListArguments(label: label))
         return DockerEngine.parseVolumes(try await runner.capture(command).check(command).stdout)
     }
 }

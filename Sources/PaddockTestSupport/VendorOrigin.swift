@@ -2,6 +2,9 @@ import Foundation
 import PaddockCore
 import PaddockEngine
 
+#if canImport(Testing)
+    import Testing
+#endif
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -315,4 +318,21 @@ public final class VendorOrigin: @unchecked Sendable {
         print("ready", flush=True)
         server.serve_forever()
         """#
+}
+
+extension VendorOrigin {
+    /// Starts the origin; where it cannot start (no python3 or openssl), the test is skipped, and with CI=true it
+    /// fails instead.
+    public static func startOrSkip(directory: String) async throws -> VendorOrigin {
+        do {
+            return try await start(directory: directory)
+        } catch {
+            #if canImport(Testing)
+                if IntegrationEnvironment.isCI { throw error }
+                try Test.cancel("Skipped: \(error)")
+            #else
+                throw error
+            #endif
+        }
+    }
 }

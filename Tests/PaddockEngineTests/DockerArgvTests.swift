@@ -254,6 +254,11 @@ struct RelayArgvTests {
         #expect(
             DockerEngine.mountArgument(.volume("v", at: "/run/paddock", readOnly: true))
                 == "type=volume,src=v,dst=/run/paddock,ro")
+        // A name the engine could read as an option stays a name.
+        #expect(DockerEngine.volumeRemoveArguments(["-v", "x"]) == ["volume", "rm", "--force", "--", "-v", "x"])
+        #expect(
+            DockerEngine.volumeListArguments(label: "paddock.relay")
+                == ["volume", "ls", "--filter", "label=paddock.relay", "--format", "json"])
     }
 
     @Test func volumeListingsOfBothEnginesParse() {

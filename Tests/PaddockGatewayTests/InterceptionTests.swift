@@ -578,6 +578,8 @@ final class RaggedAnswerHandler: ChannelInboundHandler {
         let length = framing == .byLength ? "Content-Length: \(Self.body.utf8.count)\r\n" : "Connection: close\r\n"
         let answer = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\(length)\r\n\(Self.body)"
         let cutter = self.cutter
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in cutter.cut() }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer))).assumeIsolated().whenComplete { _ in
+            cutter.cut()
+        }
     }
 }

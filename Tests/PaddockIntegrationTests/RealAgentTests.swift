@@ -76,13 +76,7 @@ struct RealAgentTests {
     ) async throws {
         let binary = try await Self.binary(agent)
         try await IntegrationFixture.with(engine: engine) { fixture in
-            let origin: VendorOrigin
-            do {
-                origin = try await VendorOrigin.start(directory: fixture.root + "/vendor")
-            } catch {
-                if IntegrationEnvironment.isCI { throw error }
-                try Test.cancel("Skipped: \(error)")
-            }
+            let origin = try await VendorOrigin.startOrSkip(directory: fixture.root + "/vendor")
             defer { origin.stop() }
             // denied.paddock.test is allowed by nothing; mapped to the origin all the same, so that even a gateway
             // that wrongly let it through would reach only loopback.

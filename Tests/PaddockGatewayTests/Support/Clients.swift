@@ -383,10 +383,7 @@ struct WarningCapture: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-        function: String, line: UInt
-    ) {
-        if level >= threshold { warnings.withLockedValue { $0.append(message.description) } }
+    func log(event: LogEvent) {
+        if event.level >= threshold { warnings.withLockedValue { $0.append(event.message.description) } }
     }
 }
