@@ -69,9 +69,10 @@ public enum GatewayAccess {
     /// and its /proc entry goes, which ends the wait as a zombie did.
     public static let bridgeScript = bridgeStartScript + bridgeReadyScript
 
-    /// The bridge's start alone: `wrap` runs the probe while socat starts.
+    /// The bridge's start alone: `wrap` runs the probe while socat starts. 128 KiB copies: with socat's 8 KiB
+    /// default the bridge held bulk downloads to about two thirds (bench/transport, docs/benchmarks.md).
     static let bridgeStartScript = """
-        p=$( (socat TCP-LISTEN:\(bridgePort),bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:\(directoryInSandbox)/\(socketName) </dev/null >/dev/null 2>&1 & echo $!) )
+        p=$( (socat -b 131072 TCP-LISTEN:\(bridgePort),bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:\(directoryInSandbox)/\(socketName) </dev/null >/dev/null 2>&1 & echo $!) )
 
         """
 

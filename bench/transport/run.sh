@@ -4,7 +4,7 @@
 # add nothing per packet to a unix socket or to the host network the Linux relay uses, so the host-side chain
 # is the sandbox's. Loopback only.
 #
-#   folder: client -> bridge socat (TCP 3128 -> unix) -> gateway's unix socket
+#   folder: client -> bridge socat (TCP 3128 -> unix, 128 KiB copies) -> gateway's unix socket
 #   relay:  client -> bridge socat (TCP -> unix) -> relay socat (unix -> TCP) -> gateway's loopback port,
 #           with the session's Proxy-Authorization on every CONNECT
 #
@@ -31,9 +31,9 @@ secret="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 "$BIN" origin "$origin" >/dev/null & pids+=($!)
 "$BIN" serve-transports "$dir/gateway.sock" "$gateway" "$secret" >/dev/null & pids+=($!)
 sleep 1
-socat "TCP-LISTEN:$folder,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$dir/gateway.sock" & pids+=($!)
+socat -b 131072 "TCP-LISTEN:$folder,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$dir/gateway.sock" & pids+=($!)
 socat -b 131072 "UNIX-LISTEN:$dir/relay.sock,fork,perm=0666,unlink-early" "TCP:127.0.0.1:$gateway" & pids+=($!)
-socat "TCP-LISTEN:$relay,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$dir/relay.sock" & pids+=($!)
+socat -b 131072 "TCP-LISTEN:$relay,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$dir/relay.sock" & pids+=($!)
 sleep 0.5
 
 echo "bench: $BIN, $setups setups and $bytes bytes per run, $rounds rounds, $(nproc) CPUs"
