@@ -19,6 +19,8 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
     case dangerousMount(path: String, reason: String)
     /// A mount's path leads through a place the agent can write, so the agent would decide what it shows.
     case redirectableMount(path: String, through: String, area: String)
+    /// A mount's source is no longer the folder paddock checked (see `MountIdentityCheck`).
+    case mountChanged(path: String)
     /// The user asked for something that cannot be done as asked.
     case invalidArgument(String)
     /// The image build failed; the full log is at `log`.
@@ -72,6 +74,14 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
                 Mount a folder the agent cannot write, by its real path (or copy what the agent needs into the \
                 project). --allow-dangerous-mounts does not override this.
                 """
+        case .mountChanged(let path):
+            return """
+                \(SafeText.quoted(path)) changed after paddock checked it: a part of its path is now a link, or \
+                another folder took its place, which an agent of another session that can write there could do. \
+                Nothing was started.
+                Stop the other sessions that can write its parent folders, look at what is there now, and start \
+                again.
+                """
         case .invalidArgument(let message):
             return message
         case .imageBuildFailed(let log, let tail):
@@ -98,7 +108,7 @@ public enum PaddockError: Error, Equatable, Sendable, CustomStringConvertible {
         case .engineUnavailable, .engineCannotStart: return 69  // EX_UNAVAILABLE
         case .engineCommandFailed, .imageBuildFailed, .git, .other: return 70  // EX_SOFTWARE
         case .fileSystem: return 74  // EX_IOERR
-        case .untrustedProjectConfig, .dangerousMount, .redirectableMount: return 77  // EX_NOPERM
+        case .untrustedProjectConfig, .dangerousMount, .redirectableMount, .mountChanged: return 77  // EX_NOPERM
         }
     }
 }

@@ -160,11 +160,13 @@ func benchConnection(
     var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
     head.headers.replaceOrAdd(name: "host", value: host)
     let requester = BenchRequester(head: head, count: count, done: done)
-    let stage = BenchConnectStage(target: "\(host):\(port)", tls: tls, host: host, requester: requester)
+    // Made here, used on `loop` only: the channel's initializer runs there.
+    let stage = NIOLoopBound(
+        BenchConnectStage(target: "\(host):\(port)", tls: tls, host: host, requester: requester), eventLoop: loop)
     let channel = try await ClientBootstrap(group: loop)
         .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         .channelInitializer { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(stage) }
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(stage.value) }
         }
         .connect(host: "127.0.0.1", port: gateway).get()
     let outcome = try await done.futureResult.get()

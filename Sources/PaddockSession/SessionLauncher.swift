@@ -181,7 +181,7 @@ public struct SessionLauncher {
         plan.stdinReadsNothing = context.stdinReadsNothing
 
         var gateway: GatewayHost?
-        let spec: ContainerSpec
+        var spec: ContainerSpec
         do {
             gateway = try await gatewayStart?.value
             try record.write(paths: context.paths)
@@ -195,6 +195,11 @@ public struct SessionLauncher {
             }
             spec = try stages.run("plan") {
                 try SessionPlanner.plan(plan) { FileManager.default.fileExists(atPath: $0) }
+            }
+            // What each bind source is now, walked without following links; the sandbox checks it is what it got.
+            if MountIdentities.apply(to: await engine.engineFlavor()) {
+                spec.command = MountIdentityCheck.wrap(
+                    spec.command, identities: try MountIdentities.capture(spec.mounts))
             }
             // From here a signal removes the container.
             try teardown.use(container: spec.name)
