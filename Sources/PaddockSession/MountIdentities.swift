@@ -14,13 +14,26 @@ enum MountIdentities {
         !HostSystem.isMac && [.dockerEngine, .podman, .bubblewrap].contains(flavor)
     }
 
-    static func capture(_ mounts: [Mount]) throws -> [MountIdentityCheck.Identity] {
+    /// `linkedPrefixes`: folders of paddock's and the user's own (the home, paddock's state folder, the temporary
+    /// folder) whose own path may hold a link; no sandbox can write them. Below them nothing may be a link.
+    static func capture(_ mounts: [Mount], linkedPrefixes: [String] = []) throws -> [MountIdentityCheck.Identity] {
         try mounts.filter { $0.kind == .bind }.map { mount in
-            guard let (device, inode) = identity(of: mount.source) else {
+            guard let (device, inode) = identity(of: mount.source, linkedPrefixes: linkedPrefixes) else {
                 throw PaddockError.mountChanged(path: mount.source)
             }
             return MountIdentityCheck.Identity(target: mount.target, device: device, inode: inode)
         }
+    }
+
+    static func identity(of path: String, linkedPrefixes: [String]) -> (UInt64, UInt64)? {
+        if let found = identity(of: path) { return found }
+        for prefix in linkedPrefixes.map({ $0.hasSuffix("/") ? String($0.dropLast()) : $0 })
+        where !prefix.isEmpty && path.hasPrefix(prefix + "/") {
+            guard let real = realpath(prefix, nil) else { continue }
+            defer { free(real) }
+            if let found = identity(of: String(cString: real) + path.dropFirst(prefix.count)) { return found }
+        }
+        return nil
     }
 
     /// The device and inode at `path` (absolute, already free of links), or nil if any component is a link now,

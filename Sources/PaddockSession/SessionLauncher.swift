@@ -198,8 +198,12 @@ public struct SessionLauncher {
             }
             // What each bind source is now, walked without following links; the sandbox checks it is what it got.
             if MountIdentities.apply(to: await engine.engineFlavor()) {
+                let ownFolders = [
+                    context.paths.home, context.paths.stateDirectory, context.paths.configDirectory,
+                    NSTemporaryDirectory(),
+                ]
                 spec.command = MountIdentityCheck.wrap(
-                    spec.command, identities: try MountIdentities.capture(spec.mounts))
+                    spec.command, identities: try MountIdentities.capture(spec.mounts, linkedPrefixes: ownFolders))
             }
             // From here a signal removes the container.
             try teardown.use(container: spec.name)

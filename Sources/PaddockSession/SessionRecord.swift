@@ -42,20 +42,18 @@ public struct SessionRecord: Codable, Equatable, Sendable {
 
     /// Writes the record and keeps the open index true to it: the mark is made before an open record is written
     /// and removed only after a closed one is, so a crash in between leaves a mark too many, never one too few.
+    /// Where there is no index yet, the first `open` builds it from every record.
     public func write(paths: PaddockPaths) throws {
         let directory = paths.sessionDirectory(id)
-        let mark = Self.openIndex(paths: paths) + "/" + id.rawValue
+        let index = Self.openIndex(paths: paths)
+        let mark = index + "/" + id.rawValue
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
-            if isOpen {
-                try FileManager.default.createDirectory(
-                    atPath: Self.openIndex(paths: paths), withIntermediateDirectories: true)
-                if !FileManager.default.fileExists(atPath: mark) {
-                    guard FileManager.default.createFile(atPath: mark, contents: Data()) else {
-                        throw CocoaError(.fileWriteUnknown)
-                    }
+            if isOpen, FileManager.default.fileExists(atPath: index), !FileManager.default.fileExists(atPath: mark) {
+                guard FileManager.default.createFile(atPath: mark, contents: Data()) else {
+                    throw CocoaError(.fileWriteUnknown)
                 }
             }
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -71,17 +69,36 @@ public struct SessionRecord: Codable, Equatable, Sendable {
         return read(names.compactMap(SessionID.init), paths: paths)
     }
 
-    /// The open records (`isOpen`), from the open index. A state folder from before the index gets one from all its
-    /// records, once.
+    /// The open records (`isOpen`), from the open index. A state folder without one (from before it, or where
+    /// building it failed) gets it from all its records: marks only, made in a folder of their own and put in
+    /// place whole, then every record read once more, so a record written meanwhile is marked too.
     public static func open(paths: PaddockPaths) -> [SessionRecord] {
         let index = openIndex(paths: paths)
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: index) else {
-            let open = all(paths: paths).filter(\.isOpen)
-            for record in open { try? record.write(paths: paths) }
-            try? FileManager.default.createDirectory(atPath: index, withIntermediateDirectories: true)
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: index) {
+            return read(names.compactMap(SessionID.init), paths: paths).filter(\.isOpen)
+        }
+        let open = all(paths: paths).filter(\.isOpen)
+        let building = index + ".building-\(getpid())-\(UUID().uuidString.prefix(8))"
+        do {
+            try FileManager.default.createDirectory(atPath: building, withIntermediateDirectories: true)
+            for record in open {
+                _ = FileManager.default.createFile(atPath: building + "/" + record.id.rawValue, contents: Data())
+            }
+            if rename(building, index) != 0 { try? FileManager.default.removeItem(atPath: building) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: building)
             return open
         }
-        return read(names.compactMap(SessionID.init), paths: paths).filter(\.isOpen)
+        // Written while the marks were made, before `write` could see the index: mark them now.
+        for record in all(paths: paths) where record.isOpen {
+            let mark = index + "/" + record.id.rawValue
+            if !FileManager.default.fileExists(atPath: mark) {
+                _ = FileManager.default.createFile(atPath: mark, contents: Data())
+            }
+        }
+        return (try? FileManager.default.contentsOfDirectory(atPath: index)).map {
+            read($0.compactMap(SessionID.init), paths: paths).filter(\.isOpen)
+        } ?? open
     }
 
     /// The newest record that satisfies `matches`, reading from the newest back.

@@ -21,6 +21,24 @@ final class MountIdentityTests {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
+    /// A mount table listing `points` as mount points, as the sandbox's /proc/self/mountinfo would.
+    func table(_ points: [String]) throws -> String {
+        let path = root + "/mountinfo"
+        let lines = points.enumerated().map { index, point in
+            "\(index + 30) 29 0:\(index) / \(MountIdentityCheck.escapedAsInMountTable(point)) rw - ext4 /dev/x rw\n"
+        }
+        try ("28 1 0:1 / / rw - overlay overlay rw\n" + lines.joined()).write(
+            toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The wrapped command as the sandbox would run it: every bind target listed as a mount point.
+    func wrapped(_ identities: [MountIdentityCheck.Identity], mountPoints: [String]? = nil) throws -> [String] {
+        MountIdentityCheck.wrap(
+            ["/bin/echo", "agent ran"], identities: identities,
+            table: try table(mountPoints ?? identities.map(\.target)))
+    }
+
     /// Runs the wrapped command with the host's /bin/sh, the host paths standing in for the targets.
     func run(_ argv: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
@@ -46,7 +64,7 @@ final class MountIdentityTests {
     @Test func unchangedMountsLetTheCommandRun() throws {
         let identities = try MountIdentities.capture(mounts())
         #expect(identities.map(\.target) == [root + "/project", root + "/project/.git/objects"], "binds only")
-        let result = try run(MountIdentityCheck.wrap(["/bin/echo", "agent ran"], identities: identities))
+        let result = try run(try wrapped(identities))
         #expect(result.status == 0 && result.output == "agent ran\n", "\(result)")
     }
 
@@ -55,7 +73,7 @@ final class MountIdentityTests {
         let objects = root + "/project/.git/objects"
         try FileManager.default.moveItem(atPath: objects, toPath: root + "/objects-moved")
         try FileManager.default.createSymbolicLink(atPath: objects, withDestinationPath: root + "/secret")
-        let result = try run(MountIdentityCheck.wrap(["/bin/echo", "agent ran"], identities: identities))
+        let result = try run(try wrapped(identities))
         #expect(result.status == MountIdentityCheck.changedStatus, "\(result)")
         #expect(!result.output.contains("agent ran"))
         #expect(result.output.contains("not the one paddock checked"))
@@ -66,8 +84,41 @@ final class MountIdentityTests {
         let objects = root + "/project/.git/objects"
         try FileManager.default.moveItem(atPath: objects, toPath: root + "/objects-moved")
         try FileManager.default.moveItem(atPath: root + "/secret", toPath: objects)
-        let result = try run(MountIdentityCheck.wrap(["/bin/echo", "agent ran"], identities: identities))
+        let result = try run(try wrapped(identities))
         #expect(result.status == MountIdentityCheck.changedStatus && !result.output.contains("agent ran"))
+    }
+
+    /// Review: the other agent plants a link in the target's path, the engine follows it and mounts elsewhere,
+    /// then the link is put back: the target shows the original folder through its parent, with the right inode,
+    /// but it is no mount point of its own.
+    @Test func aTargetThatIsNoMountPointOfItsOwnFailsTheCheck() throws {
+        let identities = try MountIdentities.capture(mounts())
+        let elsewhere = [root + "/project", root + "/secret"]
+        let result = try run(try wrapped(identities, mountPoints: elsewhere))
+        #expect(result.status == MountIdentityCheck.changedStatus && !result.output.contains("agent ran"), "\(result)")
+    }
+
+    @Test func targetsWithSpacesAreFoundInTheMountTable() throws {
+        let spaced = root + "/project/with space"
+        try FileManager.default.createDirectory(atPath: spaced, withIntermediateDirectories: true)
+        let identities = try MountIdentities.capture([.bind(spaced, at: spaced, readOnly: true)])
+        let result = try run(try wrapped(identities))
+        #expect(result.status == 0 && result.output == "agent ran\n", "\(result)")
+        #expect(MountIdentityCheck.escapedAsInMountTable("/a b\\c") == "/a\\040b\\134c")
+    }
+
+    /// A link in the path of the user's own folder (a linked home) is followed, once; below it nothing may be one.
+    @Test func aLinkInTheUsersOwnFolderIsFollowedButNotBelowIt() throws {
+        let home = root + "/linked-home"
+        try FileManager.default.createSymbolicLink(atPath: home, withDestinationPath: root + "/project")
+        let through = home + "/.git/objects"
+        #expect(MountIdentities.identity(of: through) == nil)
+        let identity = try #require(MountIdentities.identity(of: through, linkedPrefixes: [home]))
+        let direct = try #require(MountIdentities.identity(of: root + "/project/.git/objects"))
+        #expect(identity.0 == direct.0 && identity.1 == direct.1)
+        try FileManager.default.createSymbolicLink(
+            atPath: root + "/project/link", withDestinationPath: root + "/secret")
+        #expect(MountIdentities.identity(of: home + "/link", linkedPrefixes: [home]) == nil)
     }
 
     @Test func aSwapBeforeTheCheckIsRefusedAtTheStart() throws {

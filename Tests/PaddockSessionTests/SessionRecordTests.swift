@@ -30,6 +30,7 @@ struct SessionRecordTests {
     }
 
     @Test func aRecordLeavesTheIndexOnlyWhenNothingIsLeftToDoForIt() throws {
+        #expect(SessionRecord.open(paths: paths).isEmpty, "a first start makes the (empty) index")
         var running = try record("20261201-120000-0001", ended: false)
         try running.write(paths: paths)
         #expect(marks == ["20261201-120000-0001"])
@@ -48,6 +49,7 @@ struct SessionRecordTests {
     }
 
     @Test func ofAThousandSessionsAStartReadsTheOpenOnes() throws {
+        _ = SessionRecord.open(paths: paths)
         for index in 0..<1000 {
             try record(String(format: "20261101-%06d-%04x", index, index), ended: true, guarded: true).write(
                 paths: paths)
@@ -58,14 +60,26 @@ struct SessionRecordTests {
         #expect(SessionRecord.open(paths: paths) == [killed])
     }
 
-    /// A state folder written before the index existed: the first start builds it from every record, once.
+    /// A state folder written before the index existed: the first start builds it from every record, once, and
+    /// leaves the records themselves as they were.
     @Test func aStateFolderFromBeforeTheIndexGetsOne() throws {
         let open = try record("20261201-120000-0003", ended: false)
         try open.write(paths: paths)
         try record("20261201-120000-0004", ended: true, guarded: true).write(paths: paths)
-        try FileManager.default.removeItem(atPath: SessionRecord.openIndex(paths: paths))
+        #expect(!FileManager.default.fileExists(atPath: SessionRecord.openIndex(paths: paths)), "writes make none")
+        let before = try Data(contentsOf: URL(fileURLWithPath: SessionRecord.path(open.id, paths: paths)))
         #expect(SessionRecord.open(paths: paths) == [open])
         #expect(marks == ["20261201-120000-0003"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: SessionRecord.path(open.id, paths: paths))) == before)
+    }
+
+    /// Regression (review): `paddock clean`, or any write, before the first start after an upgrade made the index
+    /// folder with only the records it wrote, and the older open records were never read again.
+    @Test func aWriteBeforeTheFirstStartDoesNotHideOlderOpenRecords() throws {
+        let older = try record("20261201-120000-0008", ended: false)
+        try older.write(paths: paths)
+        try record("20261201-120000-0009", ended: true, guarded: true).write(paths: paths)
+        #expect(SessionRecord.open(paths: paths) == [older])
     }
 
     /// A crash between the mark and the record leaves a mark with no record: it is skipped, not an error.
