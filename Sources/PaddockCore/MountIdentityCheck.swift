@@ -28,7 +28,8 @@ public enum MountIdentityCheck {
     public static func wrap(_ command: [String], identities: [Identity], table: String = mountTable) -> [String] {
         guard !identities.isEmpty else { return command }
         let targets = identities.map { Command.shellQuoted($0.target) }.joined(separator: " ")
-        let listed = identities.map { Command.shellQuoted(escapedAsInMountTable($0.target)) }.joined(separator: " ")
+        let listed = identities.map { Command.shellQuoted(escapedAsInMountTable(canonical($0.target))) }.joined(
+            separator: " ")
         let expected = identities.map(\.line).joined(separator: "\n")
         let script = """
             nl='
@@ -40,12 +41,17 @@ public enum MountIdentityCheck {
             done
             seen=$(PATH=/usr/bin:/bin stat -c '%d:%i' -- \(targets) 2>/dev/null)
             if [ -z "$m" ] || [ "$seen" != '\(expected)' ]; then
-              echo "paddock: a mounted folder is not the one paddock checked: something replaced it between the check and the engine's mount (an agent of another session that can write its parent?). Nothing was started here." >&2
+              echo "paddock: a mounted folder is not the one paddock checked: something replaced it between the check and the engine's mount (an agent of another session that can write its parent?), or a mount's target goes through a link in the image (name its real path). Nothing was started here." >&2
               exit \(changedStatus)
             fi
             exec "$@"
             """
         return ["/bin/sh", "-c", script, "paddock-mounts"] + command
+    }
+
+    /// `/data/`, `//data` and `/./data` as the kernel lists them: `/data`.
+    public static func canonical(_ target: String) -> String {
+        "/" + target.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
     }
 
     /// A path as the kernel writes it in mountinfo: space, tab, newline and backslash as octal escapes.

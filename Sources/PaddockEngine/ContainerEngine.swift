@@ -109,6 +109,9 @@ public protocol ContainerEngine: Sendable {
     var capabilities: EngineCapabilities { get }
     /// The product answering, which decides the transport (a VM between host and container or not).
     func engineFlavor() async -> EngineFlavor
+    /// The sandbox sees a bind mount's host inode and device (the same kernel, no file sharing in between), so
+    /// `MountIdentityCheck` can compare them.
+    func mountsShowHostInodes() async -> Bool
     /// Starts a container (the gateway relay) tied to this process: it runs until the returned lifeline is
     /// released or this process ends. Returns once it runs.
     func startDetached(_ spec: ContainerSpec) async throws -> Lifeline
@@ -142,6 +145,11 @@ extension ContainerEngine {
         #else
             return (try? await info().product) ?? .lima
         #endif
+    }
+
+    public func mountsShowHostInodes() async -> Bool {
+        let flavor = await engineFlavor()
+        return !HostSystem.isMac && [.dockerEngine, .podman, .bubblewrap].contains(flavor)
     }
 
     private var noContainers: PaddockError {

@@ -28,6 +28,13 @@ public struct DockerEngine: ContainerEngine {
 
     /// Said before every session and by `doctor` when paddock's own seccomp profile cannot be made here. Linux only:
     /// a distribution's Docker can be old, while the Mac's engines (Docker Desktop and the like) run 23 or later.
+    /// Only a daemon on this machine's own socket: a docker context (Docker Desktop for Linux runs a VM), or a
+    /// remote DOCKER_HOST, shares files in a way that numbers them anew.
+    public func mountsShowHostInodes() async -> Bool {
+        guard !HostSystem.isMac, let api, !api.socketPath.contains("/.docker/desktop/") else { return false }
+        return true
+    }
+
     public var limitations: [String] {
         #if os(Linux)
             guard stateDirectory != nil, !FileManager.default.fileExists(atPath: defaultSeccompProfile) else {

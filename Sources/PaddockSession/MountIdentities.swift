@@ -9,11 +9,6 @@ import PaddockCore
 /// time without following any link, so a swap that already happened is refused here, and one still to come is
 /// seen by the sandbox.
 enum MountIdentities {
-    /// Engines whose mounts show the host's own inodes (the same kernel); a VM's file sharing numbers them anew.
-    static func apply(to flavor: EngineFlavor) -> Bool {
-        !HostSystem.isMac && [.dockerEngine, .podman, .bubblewrap].contains(flavor)
-    }
-
     /// `linkedPrefixes`: folders of paddock's and the user's own (the home, paddock's state folder, the temporary
     /// folder) whose own path may hold a link; no sandbox can write them. Below them nothing may be a link.
     static func capture(_ mounts: [Mount], linkedPrefixes: [String] = []) throws -> [MountIdentityCheck.Identity] {

@@ -197,7 +197,8 @@ public struct SessionLauncher {
                 try SessionPlanner.plan(plan) { FileManager.default.fileExists(atPath: $0) }
             }
             // What each bind source is now, walked without following links; the sandbox checks it is what it got.
-            if MountIdentities.apply(to: await engine.engineFlavor()) {
+            // Only where the sandbox sees the host's inodes: a VM's file sharing numbers them anew.
+            if await engine.mountsShowHostInodes() {
                 let ownFolders = [
                     context.paths.home, context.paths.stateDirectory, context.paths.configDirectory,
                     NSTemporaryDirectory(),

@@ -59,6 +59,10 @@ public struct SessionRecord: Codable, Equatable, Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(id, paths: paths)), options: .atomic)
             if !isOpen { unlink(mark) }
+            // An index put in place by another start while this record was written: mark it there too.
+            if isOpen, FileManager.default.fileExists(atPath: index), !FileManager.default.fileExists(atPath: mark) {
+                _ = FileManager.default.createFile(atPath: mark, contents: Data())
+            }
         } catch {
             throw PaddockError.fileSystem(path: directory, message: "cannot record the session: \(error)")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import PaddockEngine
+import PaddockTestSupport
 import Testing
 
 @Suite("The launcher's own process")
@@ -30,5 +31,20 @@ struct HostProcessTests {
         let zero = open("/dev/zero", O_RDONLY)
         defer { close(zero) }
         #expect(!HostProcess.readsNothing(zero))
+    }
+}
+
+@Suite("Where the sandbox sees the host's inodes")
+struct HostInodeTests {
+    @Test func dockerOnlyOnThisMachinesOwnSocket() async {
+        let runner = RecordingRunner()
+        #expect(
+            await DockerEngine(runner: runner, api: DockerAPI(socketPath: "/var/run/docker.sock"))
+                .mountsShowHostInodes())
+        // A docker context or a remote DOCKER_HOST leaves no local socket; Docker Desktop for Linux runs a VM.
+        #expect(!(await DockerEngine(runner: runner, api: nil).mountsShowHostInodes()))
+        #expect(
+            !(await DockerEngine(runner: runner, api: DockerAPI(socketPath: "/home/u/.docker/desktop/docker.sock"))
+                .mountsShowHostInodes()))
     }
 }

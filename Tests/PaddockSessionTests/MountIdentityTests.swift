@@ -107,6 +107,21 @@ final class MountIdentityTests {
         #expect(MountIdentityCheck.escapedAsInMountTable("/a b\\c") == "/a\\040b\\134c")
     }
 
+    /// A target written `/data/` or `//data` is listed by the kernel as `/data`: the check finds it.
+    @Test func targetsAreLookedUpAsTheKernelListsThem() throws {
+        let identities = try MountIdentities.capture(mounts()).map { identity -> MountIdentityCheck.Identity in
+            var written = identity
+            written.target = "/" + identity.target + "/./"
+            return written
+        }
+        let result = try run(
+            MountIdentityCheck.wrap(
+                ["/bin/echo", "agent ran"], identities: identities,
+                table: try table(try MountIdentities.capture(mounts()).map(\.target))))
+        #expect(result.status == 0 && result.output == "agent ran\n", "\(result)")
+        #expect(MountIdentityCheck.canonical("//data/./x/") == "/data/x")
+    }
+
     /// A link in the path of the user's own folder (a linked home) is followed, once; below it nothing may be one.
     @Test func aLinkInTheUsersOwnFolderIsFollowedButNotBelowIt() throws {
         let home = root + "/linked-home"
