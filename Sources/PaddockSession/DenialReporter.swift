@@ -39,8 +39,7 @@ public final class DenialReporter: ConnectionLogSink, @unchecked Sendable {
             return notice
         }
         guard let notice else { return }
-        let (mode, terminal) = (self.mode, self.terminal)
-        queue.async { mode == .lines ? terminal.say(notice, terminator: "\n") : terminal.title(notice) }
+        show(notice)
     }
 
     /// A line from the gateway for the user (an origin that failed, a policy change it could not take). With
@@ -57,8 +56,13 @@ public final class DenialReporter: ConnectionLogSink, @unchecked Sendable {
             return line
         }
         guard let shown else { return }
+        show(shown)
+    }
+
+    /// A line now, or the title while the agent owns the screen; on the reporter's queue.
+    private func show(_ line: String) {
         let (mode, terminal) = (self.mode, self.terminal)
-        queue.async { mode == .lines ? terminal.say(shown, terminator: "\n") : terminal.title(shown) }
+        queue.async { mode == .lines ? terminal.say(line, terminator: "\n") : terminal.title(line) }
     }
 
     static let gatewayNotesDroppedLine = "paddock: further gateway notices are not shown (run with --debug to see them)"

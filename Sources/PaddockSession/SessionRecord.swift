@@ -46,23 +46,18 @@ public struct SessionRecord: Codable, Equatable, Sendable {
     public func write(paths: PaddockPaths) throws {
         let directory = paths.sessionDirectory(id)
         let index = Self.openIndex(paths: paths)
-        let mark = index + "/" + id.rawValue
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
-            if isOpen, FileManager.default.fileExists(atPath: index), !FileManager.default.fileExists(atPath: mark) {
-                guard FileManager.default.createFile(atPath: mark, contents: Data()) else {
-                    throw CocoaError(.fileWriteUnknown)
-                }
+            if isOpen, FileManager.default.fileExists(atPath: index), !Self.mark(id, in: index) {
+                throw CocoaError(.fileWriteUnknown)
             }
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try encoder.encode(self).write(to: URL(fileURLWithPath: Self.path(id, paths: paths)), options: .atomic)
-            if !isOpen { unlink(mark) }
+            if !isOpen { unlink(index + "/" + id.rawValue) }
             // An index put in place by another start while this record was written: mark it there too.
-            if isOpen, FileManager.default.fileExists(atPath: index), !FileManager.default.fileExists(atPath: mark) {
-                _ = FileManager.default.createFile(atPath: mark, contents: Data())
-            }
+            if isOpen, FileManager.default.fileExists(atPath: index) { Self.mark(id, in: index) }
         } catch {
             throw PaddockError.fileSystem(path: directory, message: "cannot record the session: \(error)")
         }
@@ -78,38 +73,41 @@ public struct SessionRecord: Codable, Equatable, Sendable {
     /// place whole, then every record read once more, so a record written meanwhile is marked too.
     public static func open(paths: PaddockPaths) -> [SessionRecord] {
         let index = openIndex(paths: paths)
-        if let names = try? FileManager.default.contentsOfDirectory(atPath: index) {
-            return read(names.compactMap(SessionID.init), paths: paths).filter(\.isOpen)
-        }
+        if let marked = marked(in: index, paths: paths) { return marked }
         let open = all(paths: paths).filter(\.isOpen)
         let building = index + ".building-\(getpid())-\(UUID().uuidString.prefix(8))"
         do {
             try FileManager.default.createDirectory(atPath: building, withIntermediateDirectories: true)
-            for record in open {
-                _ = FileManager.default.createFile(atPath: building + "/" + record.id.rawValue, contents: Data())
-            }
+            for record in open { mark(record.id, in: building) }
             if rename(building, index) != 0 { try? FileManager.default.removeItem(atPath: building) }
         } catch {
             try? FileManager.default.removeItem(atPath: building)
             return open
         }
         // Written while the marks were made, before `write` could see the index: mark them now.
-        for record in all(paths: paths) where record.isOpen {
-            let mark = index + "/" + record.id.rawValue
-            if !FileManager.default.fileExists(atPath: mark) {
-                _ = FileManager.default.createFile(atPath: mark, contents: Data())
-            }
-        }
-        return (try? FileManager.default.contentsOfDirectory(atPath: index)).map {
-            read($0.compactMap(SessionID.init), paths: paths).filter(\.isOpen)
-        } ?? open
+        for record in all(paths: paths) where record.isOpen { mark(record.id, in: index) }
+        return marked(in: index, paths: paths) ?? open
+    }
+
+    /// Marks `id` open in `index`; false only when the mark was missing and could not be made.
+    @discardableResult
+    static func mark(_ id: SessionID, in index: String) -> Bool {
+        let mark = index + "/" + id.rawValue
+        return FileManager.default.fileExists(atPath: mark)
+            || FileManager.default.createFile(atPath: mark, contents: Data())
+    }
+
+    /// The open records `index` marks; nil when there is no index to read.
+    static func marked(in index: String, paths: PaddockPaths) -> [SessionRecord]? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: index) else { return nil }
+        return read(names.compactMap(SessionID.init), paths: paths).filter(\.isOpen)
     }
 
     /// The newest record that satisfies `matches`, reading from the newest back.
     public static func latest(paths: PaddockPaths, where matches: (SessionRecord) -> Bool) -> SessionRecord? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.sessionsDirectory)) ?? []
         for id in names.compactMap(SessionID.init).sorted(by: >) {
-            if let record = read([id], paths: paths).first, matches(record) { return record }
+            if let record = load(id, paths: paths), matches(record) { return record }
         }
         return nil
     }
